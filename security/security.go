@@ -1,0 +1,53 @@
+// Package security implements the protocomm session security schemes
+// (Security 0, 1 and 2) for both roles: the client that provisions and the
+// device that is provisioned. A scheme knows keys and messages, never sockets:
+// the caller moves the bytes.
+//
+// The sub-packages sec0, sec1 and sec2 provide the schemes; this package holds
+// the interfaces and the errors they share.
+package security
+
+import "errors"
+
+// Handshaker is one side of the prov-session exchange.
+//
+// Client role: call Step(nil) for the first request, then pass each device
+// response to Step until done is true (out is then nil).
+// Device role: pass each received request to Step and send back out; done
+// reports that the session is established. A device handshaker restarts on a
+// new Command0 at any time.
+//
+// After done, Cipher returns the session cipher (never nil; Security 0 returns
+// an identity cipher).
+type Handshaker interface {
+	Step(in []byte) (out []byte, done bool, err error)
+	Cipher() Cipher
+}
+
+// Cipher encrypts and decrypts endpoint payloads once the session is up.
+// Calls must follow the wire order (Security 1 and 2 are stateful).
+type Cipher interface {
+	Encrypt(plaintext []byte) ([]byte, error)
+	Decrypt(ciphertext []byte) ([]byte, error)
+}
+
+var (
+	// ErrRejected: the peer's proof did not verify — a wrong proof of
+	// possession (Security 1) or wrong SRP username/password (Security 2).
+	ErrRejected = errors.New("security: proof rejected")
+	// ErrProtocol: a malformed or unexpected handshake message.
+	ErrProtocol = errors.New("security: malformed handshake message")
+	// ErrNotEstablished: the cipher was used before the handshake finished.
+	ErrNotEstablished = errors.New("security: session not established")
+	// ErrCounterExhausted: the Security 2 IV counter wrapped; start a new session.
+	ErrCounterExhausted = errors.New("security: IV counter exhausted")
+)
+
+// Identity is the Security 0 cipher: data passes unchanged.
+type Identity struct{}
+
+// Encrypt returns a copy of p.
+func (Identity) Encrypt(p []byte) ([]byte, error) { return append([]byte(nil), p...), nil }
+
+// Decrypt returns a copy of p.
+func (Identity) Decrypt(p []byte) ([]byte, error) { return append([]byte(nil), p...), nil }
