@@ -7,7 +7,11 @@
 // the interfaces and the errors they share.
 package security
 
-import "errors"
+import (
+	"crypto/rand"
+	"errors"
+	"io"
+)
 
 // Handshaker is one side of the prov-session exchange.
 //
@@ -41,6 +45,10 @@ var (
 	ErrNotEstablished = errors.New("security: session not established")
 	// ErrCounterExhausted: the Security 2 IV counter wrapped; start a new session.
 	ErrCounterExhausted = errors.New("security: IV counter exhausted")
+	// ErrDecrypt: an encrypted message failed authentication (Security 2
+	// AES-GCM tag mismatch, truncated ciphertext). The session keys or the IV
+	// sequence do not match the peer's.
+	ErrDecrypt = errors.New("security: message authentication failed")
 )
 
 // Identity is the Security 0 cipher: data passes unchanged.
@@ -51,3 +59,41 @@ func (Identity) Encrypt(p []byte) ([]byte, error) { return append([]byte(nil), p
 
 // Decrypt returns a copy of p.
 func (Identity) Decrypt(p []byte) ([]byte, error) { return append([]byte(nil), p...), nil }
+
+// Pending is the cipher a handshaker returns before its session is
+// established: every call fails with ErrNotEstablished.
+type Pending struct{}
+
+// Encrypt fails with ErrNotEstablished.
+func (Pending) Encrypt([]byte) ([]byte, error) { return nil, ErrNotEstablished }
+
+// Decrypt fails with ErrNotEstablished.
+func (Pending) Decrypt([]byte) ([]byte, error) { return nil, ErrNotEstablished }
+
+// Options configures a scheme's handshaker. Build it with Option values.
+type Options struct {
+	// Rand is the source of every random value the handshaker draws (keys,
+	// nonces, SRP secrets). Default: crypto/rand.Reader.
+	Rand io.Reader
+}
+
+// Option sets one field of Options.
+type Option func(*Options)
+
+// WithRand makes the handshaker draw its random values from r, e.g. to
+// reproduce test vectors. The order of the draws is documented per scheme.
+func WithRand(r io.Reader) Option { return func(o *Options) { o.Rand = r } }
+
+// ResolveOptions applies opts over the defaults.
+func ResolveOptions(opts ...Option) Options {
+	o := Options{Rand: rand.Reader}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	return o
+}
