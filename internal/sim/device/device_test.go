@@ -15,6 +15,7 @@ import (
 	pb "github.com/espprov/espprov/internal/wire/devicepb"
 	"github.com/espprov/espprov/security"
 	"github.com/espprov/espprov/security/sec0"
+	"github.com/espprov/espprov/security/sec1"
 )
 
 // fakeClock is a manually advanced clock.
@@ -725,5 +726,72 @@ func TestConcurrent(t *testing.T) {
 	}
 	if w := d.Wifi(); w.State != WifiConnected {
 		t.Fatalf("wifi %v", w)
+	}
+}
+
+// handshake runs client against d on session sess.
+func handshake(d *Device, sess string, c security.Handshaker) error {
+	var in []byte
+	for i := 0; i < 10; i++ {
+		out, done, err := c.Step(in)
+		if err != nil {
+			return fmt.Errorf("client step %d: %w", i, err)
+		}
+		if done {
+			return nil
+		}
+		in, err = d.Handle(sess, EndpointSession, out)
+		if err != nil {
+			return fmt.Errorf("device step %d: %w", i, err)
+		}
+	}
+	return errors.New("handshake did not finish")
+}
+
+// roundTrip encrypts req with the client cipher, runs it and decrypts.
+func roundTrip(d *Device, sess, ep string, c security.Cipher, req []byte) ([]byte, error) {
+	ct, err := c.Encrypt(req)
+	if err != nil {
+		return nil, err
+	}
+	out, err := d.Handle(sess, ep, ct)
+	if err != nil {
+		return nil, err
+	}
+	return c.Decrypt(out)
+}
+
+func TestSec1Session(t *testing.T) {
+	for _, pop := range []string{"", "abcd1234"} {
+		t.Run("pop="+pop, func(t *testing.T) {
+			clk := newClock()
+			d := mustNew(t, Config{SecVer: 1, PoP: pop, APs: []AP{myAP}, StationIP: "192.168.1.23", Now: clk.Now})
+			if err := handshake(d, "s", sec1.NewClient([]byte(pop+"x"))); !errors.Is(err, security.ErrRejected) {
+				t.Fatalf("wrong pop: %v", err)
+			}
+			c := sec1.NewClient([]byte(pop))
+			if err := handshake(d, "s", c); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range []struct{ req, want string }{
+				{reqGetStatus, respConnecting},
+				{reqSetMyssid, respSetOK},
+				{reqApply, respApplyOK},
+			} {
+				got, err := roundTrip(d, "s", EndpointConfig, c.Cipher(), unhex(t, s.req))
+				if err != nil || !bytes.Equal(got, unhex(t, s.want)) {
+					t.Fatalf("%s: %x %v", s.req, got, err)
+				}
+			}
+			clk.Advance(time.Second)
+			got, err := roundTrip(d, "s", EndpointConfig, c.Cipher(), unhex(t, reqGetStatus))
+			if err != nil || !bytes.Equal(got, unhex(t, respConnected)) {
+				t.Fatalf("connected: %x %v", got, err)
+			}
+			st := d.Stats()
+			if st.HandshakesCompleted != 1 || st.RejectedProofs != 1 {
+				t.Fatalf("stats %+v", st)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/espprov/espprov/security"
 	"github.com/espprov/espprov/security/sec0"
+	"github.com/espprov/espprov/security/sec1"
 )
 
 // newHandshaker returns a fresh device-role handshaker for the configured
@@ -16,6 +17,8 @@ func (d *Device) newHandshaker() (security.Handshaker, error) {
 	switch d.cfg.SecVer {
 	case 0:
 		return sec0.NewDevice(), nil
+	case 1:
+		return sec1.NewDevice([]byte(d.cfg.PoP), security.WithRand(d.cfg.Rand)), nil
 	}
 	return nil, fmt.Errorf("security scheme %d not available yet", d.cfg.SecVer)
 }
