@@ -16,6 +16,7 @@ import (
 	"github.com/espprov/espprov/security"
 	"github.com/espprov/espprov/security/sec0"
 	"github.com/espprov/espprov/security/sec1"
+	"github.com/espprov/espprov/security/sec2"
 )
 
 // fakeClock is a manually advanced clock.
@@ -85,7 +86,6 @@ var myAP = AP{SSID: "myssid", Passphrase: "mypassword", BSSID: [6]byte{0x24, 0x0
 
 func TestProtoVerBytes(t *testing.T) {
 	sec2 := "7b0a092270726f76223a097b0a090922766572223a092276312e31222c0a0909227365635f766572223a09322c0a0909227365635f70617463685f766572223a09312c0a090922636170223a095b22776966695f7363616e225d0a097d0a7d"
-	noHS := func() (security.Handshaker, error) { return sec0.NewDevice(), nil }
 	tests := []struct {
 		name string
 		cfg  Config
@@ -93,16 +93,16 @@ func TestProtoVerBytes(t *testing.T) {
 		want string
 		n    int
 	}{
-		{"sec2", Config{SecVer: 2, SecPatchVer: 1, NewHandshaker: noHS}, nil, sec2, 95},
+		{"sec2", Config{SecVer: 2, SecPatchVer: 1, SRPPassword: "x"}, nil, sec2, 95},
 		{"sec1 no pop", Config{SecVer: 1}, nil,
 			hex.EncodeToString([]byte("{\n\t\"prov\":\t{\n\t\t\"ver\":\t\"v1.1\",\n\t\t\"sec_ver\":\t1,\n\t\t\"sec_patch_ver\":\t0,\n\t\t\"cap\":\t[\"no_pop\", \"wifi_scan\"]\n\t}\n}")), 105},
 		{"sec1 pop", Config{SecVer: 1, PoP: "abcd1234"}, nil,
 			hex.EncodeToString([]byte("{\n\t\"prov\":\t{\n\t\t\"ver\":\t\"v1.1\",\n\t\t\"sec_ver\":\t1,\n\t\t\"sec_patch_ver\":\t0,\n\t\t\"cap\":\t[\"wifi_scan\"]\n\t}\n}")), 0},
 		{"sec0", Config{}, nil,
 			hex.EncodeToString([]byte("{\n\t\"prov\":\t{\n\t\t\"ver\":\t\"v1.1\",\n\t\t\"sec_ver\":\t0,\n\t\t\"sec_patch_ver\":\t0,\n\t\t\"cap\":\t[\"no_sec\", \"wifi_scan\"]\n\t}\n}")), 0},
-		{"sec2 patch0 omits key", Config{SecVer: 2, NewHandshaker: noHS}, nil,
+		{"sec2 patch0 omits key", Config{SecVer: 2, SRPPassword: "x"}, nil,
 			hex.EncodeToString([]byte("{\n\t\"prov\":\t{\n\t\t\"ver\":\t\"v1.1\",\n\t\t\"sec_ver\":\t2,\n\t\t\"cap\":\t[\"wifi_scan\"]\n\t}\n}")), 0},
-		{"app info first", Config{SecVer: 2, SecPatchVer: 1, NewHandshaker: noHS,
+		{"app info first", Config{SecVer: 2, SecPatchVer: 1, SRPPassword: "x",
 			AppInfo: []AppInfo{{Label: "rmaker", Ver: "1.0", Caps: []string{"claim"}}}},
 			[]AppInfo{{Label: "rmaker_extra", Ver: "1.0", Caps: []string{"ch_resp", "local_ctrl"}}, {Label: "empty", Ver: "a\"b\\\t\x01"}},
 			hex.EncodeToString([]byte("{\n" +
@@ -794,4 +794,59 @@ func TestSec1Session(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestSec2Session(t *testing.T) {
+	for _, patch := range []int{0, 1} {
+		t.Run(fmt.Sprint("patch", patch), func(t *testing.T) {
+			clk := newClock()
+			d := mustNew(t, Config{SecVer: 2, SecPatchVer: patch, SRPPassword: "abcd1234", APs: []AP{myAP},
+				StationIP: "192.168.1.23", Now: clk.Now, ConnectDelay: time.Millisecond})
+			if err := handshake(d, "s", sec2.NewClient("wifiprov", "wrong")); !errors.Is(err, security.ErrRejected) {
+				t.Fatalf("wrong password: %v", err)
+			}
+			if err := handshake(d, "s", sec2.NewClient("other", "abcd1234")); !errors.Is(err, security.ErrRejected) {
+				t.Fatalf("wrong username: %v", err)
+			}
+			c := sec2.NewClient("wifiprov", "abcd1234")
+			if err := handshake(d, "s", c); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range []struct{ ep, req, want string }{
+				{EndpointScan, "52 04 08 01 20 78", "08 01 5a 00"},
+				{EndpointScan, "08 02", "08 03 6a 04 08 01 10 01"},
+				{EndpointConfig, reqSetMyssid, respSetOK},
+				{EndpointConfig, reqApply, respApplyOK},
+			} {
+				got, err := roundTrip(d, "s", s.ep, c.Cipher(), unhex(t, s.req))
+				if err != nil || !bytes.Equal(got, unhex(t, s.want)) {
+					t.Fatalf("%s: %x %v", s.req, got, err)
+				}
+			}
+			clk.Advance(time.Millisecond)
+			got, err := roundTrip(d, "s", EndpointConfig, c.Cipher(), unhex(t, reqGetStatus))
+			if err != nil || !bytes.Equal(got, unhex(t, respConnected)) {
+				t.Fatalf("connected: %x %v", got, err)
+			}
+			// A tampered request fails the exchange.
+			ct, _ := c.Cipher().Encrypt(unhex(t, reqGetStatus))
+			ct[0] ^= 1
+			if _, err := d.Handle("s", EndpointConfig, ct); err == nil {
+				t.Fatal("tampered request accepted")
+			}
+			if st := d.Stats(); st.HandshakesCompleted != 1 || st.RejectedProofs != 2 {
+				t.Fatalf("stats %+v", st)
+			}
+		})
+	}
+	t.Run("published salt", func(t *testing.T) {
+		salt := unhex(t, "036ee0c7bcb9eda84c9eac97d93decf4")
+		d := mustNew(t, Config{SecVer: 2, SecPatchVer: 1, SRPPassword: "abcd1234", SRPSalt: salt})
+		if !bytes.Equal(d.salt, salt) || hex.EncodeToString(d.verifier[:16]) != "7c7c85476508946dd636af37d7e89143" {
+			t.Fatalf("salt %x verifier %x…", d.salt, d.verifier[:16])
+		}
+		if err := handshake(d, "s", sec2.NewClient("wifiprov", "abcd1234")); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
