@@ -34,7 +34,9 @@ type call struct {
 	request           string
 }
 
-func (d *echoDevice) Endpoints() []string { return []string{"proto-ver", "prov-session", "echo", "fail"} }
+func (d *echoDevice) Endpoints() []string {
+	return []string{"proto-ver", "prov-session", "echo", "fail"}
+}
 
 func (d *echoDevice) Handle(session, endpoint string, request []byte) ([]byte, error) {
 	if !slices.Contains(d.Endpoints(), endpoint) {
