@@ -1,0 +1,215 @@
+// Command espsim runs simulated ESP32 devices that speak ESP-IDF protocomm
+// over HTTP (the softAP/httpd transport), byte-compatible with firmware using
+// wifi_provisioning, so esp_prov, phone apps and espprov can provision them.
+//
+// Defaults follow current firmware: Security 2 with sec_patch_ver 1, SRP
+// username "wifiprov" and password "abcd1234" (the ESP-IDF example
+// credentials), a 1 s connect delay and auto-stop after success.
+//
+//	espsim --ap home:secretpass --ap guest:
+//	esp_prov.py --transport httpd --service_name 127.0.0.1:8080 \
+//	    --sec_ver 2 --sec2_username wifiprov --sec2_pwd abcd1234 \
+//	    --ssid home --passphrase secretpass
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/espprov/espprov/internal/sim/device"
+	"github.com/espprov/espprov/internal/sim/fleet"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "espsim:", err)
+		os.Exit(2)
+	}
+}
+
+// defaultSRPPassword is the Security 2 password of the ESP-IDF
+// wifi_prov_mgr example, used when --sec2-password is not given.
+const defaultSRPPassword = "abcd1234"
+
+// apFlag collects repeatable --ap SSID:PASSPHRASE values.
+type apFlag struct{ aps []device.AP }
+
+func (a *apFlag) String() string {
+	names := make([]string, len(a.aps))
+	for i, ap := range a.aps {
+		names[i] = ap.SSID // never the passphrase
+	}
+	return strings.Join(names, ",")
+}
+
+func (a *apFlag) Set(v string) error {
+	ssid, pass, ok := strings.Cut(v, ":")
+	if !ok {
+		return errors.New("want SSID:PASSPHRASE (SSID: for an open network)")
+	}
+	if ssid == "" {
+		return errors.New("empty SSID")
+	}
+	// Spread the simulated APs over channels and signal strengths.
+	n := len(a.aps)
+	a.aps = append(a.aps, device.AP{SSID: ssid, Passphrase: pass, Channel: 1 + (n*5)%13, RSSI: -40 - 7*(n%8)})
+	return nil
+}
+
+type options struct {
+	listen       string
+	secVer       int
+	secPatchVer  int
+	pop          string
+	srpUser      string
+	srpPass      string
+	aps          apFlag
+	connectDelay time.Duration
+	name         string
+	nodeID       string
+	fleetN       int
+	connAttempts int
+	noAutoStop   bool
+	stationIP    string
+}
+
+func parseFlags(args []string, out io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("espsim", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.listen, "http-listen", "127.0.0.1:8080", "HTTP listen address HOST:PORT (port 0: ephemeral)")
+	fs.IntVar(&o.secVer, "sec-ver", 2, "protocomm security scheme 0, 1 or 2 (firmware default 2)")
+	fs.IntVar(&o.secPatchVer, "sec-patch-ver", -1, "Security 2 patch level 0 (pre-fix firmware) or 1 (default for --sec-ver 2)")
+	fs.StringVar(&o.pop, "pop", "", "Security 1 proof of possession (empty: no_pop)")
+	fs.StringVar(&o.srpUser, "sec2-username", device.DefaultSRPUsername, "Security 2 SRP username")
+	fs.StringVar(&o.srpPass, "sec2-password", "", "Security 2 SRP password (default: the ESP-IDF example password)")
+	fs.Var(&o.aps, "ap", "access point in range, SSID:PASSPHRASE split at the first colon (SSID: = open); repeatable")
+	fs.DurationVar(&o.connectDelay, "connect-delay", device.DefaultConnectDelay, "time from ApplyConfig to each connection attempt's outcome")
+	fs.StringVar(&o.name, "name", "", "service name (default PROV_ + last MAC bytes)")
+	fs.StringVar(&o.nodeID, "node-id", "", "RainMaker node id (default the MAC)")
+	fs.IntVar(&o.fleetN, "fleet", 1, "number of devices, on consecutive ports from the listen port")
+	fs.IntVar(&o.connAttempts, "wifi-conn-attempts", 0, "connection attempts before failing (0: unlimited, firmware default)")
+	fs.BoolVar(&o.noAutoStop, "no-auto-stop", false, "keep provisioning running after success (enables CtrlReprov)")
+	fs.StringVar(&o.stationIP, "station-ip", "", "IPv4 address reported when connected (single device)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	switch o.secVer {
+	case 0, 1, 2:
+	default:
+		return nil, fmt.Errorf("--sec-ver %d: want 0, 1 or 2", o.secVer)
+	}
+	switch {
+	case o.secPatchVer == -1 && o.secVer == 2:
+		o.secPatchVer = 1
+	case o.secPatchVer == -1:
+		o.secPatchVer = 0
+	case o.secPatchVer != 0 && o.secPatchVer != 1:
+		return nil, fmt.Errorf("--sec-patch-ver %d: want 0 or 1", o.secPatchVer)
+	case o.secPatchVer == 1 && o.secVer != 2:
+		return nil, errors.New("--sec-patch-ver 1 needs --sec-ver 2")
+	}
+	if set["pop"] && o.secVer != 1 {
+		return nil, errors.New("--pop needs --sec-ver 1")
+	}
+	if (set["sec2-username"] || set["sec2-password"]) && o.secVer != 2 {
+		return nil, errors.New("--sec2-username/--sec2-password need --sec-ver 2")
+	}
+	if o.secVer == 2 {
+		if o.srpUser == "" {
+			return nil, errors.New("--sec2-username must not be empty")
+		}
+		if o.srpPass == "" && set["sec2-password"] {
+			return nil, errors.New("--sec2-password must not be empty")
+		}
+		if o.srpPass == "" {
+			o.srpPass = defaultSRPPassword
+		}
+	}
+	if o.fleetN < 1 {
+		return nil, fmt.Errorf("--fleet %d: want at least 1", o.fleetN)
+	}
+	if o.fleetN > 1 && (o.name != "" || o.nodeID != "" || o.stationIP != "") {
+		return nil, errors.New("--name, --node-id and --station-ip need --fleet 1 (fleet devices get their own identities)")
+	}
+	if o.connectDelay <= 0 {
+		return nil, fmt.Errorf("--connect-delay %v: want > 0", o.connectDelay)
+	}
+	if o.connAttempts < 0 {
+		return nil, fmt.Errorf("--wifi-conn-attempts %d: want >= 0", o.connAttempts)
+	}
+	_, port, err := net.SplitHostPort(o.listen)
+	if err != nil {
+		return nil, fmt.Errorf("--http-listen %q: %w", o.listen, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return nil, fmt.Errorf("--http-listen %q: bad port", o.listen)
+	}
+	if p != 0 && p+o.fleetN-1 > 65535 {
+		return nil, fmt.Errorf("--fleet %d from port %d exceeds 65535", o.fleetN, p)
+	}
+	return o, nil
+}
+
+// run starts the devices described by args, prints one line per device and
+// serves until ctx is done.
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	o, err := parseFlags(args, stdout)
+	if err != nil {
+		return err
+	}
+	host, portStr, _ := net.SplitHostPort(o.listen)
+	port, _ := strconv.Atoi(portStr)
+	tmpl := device.Config{
+		Name:             o.name,
+		NodeID:           o.nodeID,
+		SecVer:           o.secVer,
+		SecPatchVer:      o.secPatchVer,
+		PoP:              o.pop,
+		APs:              o.aps.aps,
+		ConnectDelay:     o.connectDelay,
+		WifiConnAttempts: o.connAttempts,
+		StationIP:        o.stationIP,
+		NoAutoStop:       o.noAutoStop,
+	}
+	if o.secVer == 2 {
+		tmpl.SRPUsername, tmpl.SRPPassword = o.srpUser, o.srpPass
+	}
+	f, err := fleet.Start(ctx, fleet.Options{N: o.fleetN, Host: host, Port: port, Template: tmpl})
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for _, m := range f.Devices() {
+		fmt.Fprintf(stdout, "%s listening on %s (node %s, security %d, %d APs)\n",
+			m.Config.Name, m.Addr, m.Config.NodeID, m.Config.SecVer, len(m.Config.APs))
+	}
+	<-ctx.Done()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "espsim: stopped")
+	return nil
+}
