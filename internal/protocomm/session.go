@@ -126,7 +126,13 @@ func Establish(ctx context.Context, t transports.Transport, hs security.Handshak
 		in, err = t.Exchange(ctx, EndpointSession, out)
 		if err != nil {
 			if round >= 1 && errors.Is(err, transports.ErrClosed) {
-				return nil, fmt.Errorf("prov-session: %w (device dropped the handshake at the proof): %w", ErrCredentialsRejected, err)
+				// Firmware answers a wrong proof by dropping the exchange. A
+				// device that still answers proto-ver is alive, so it rejected
+				// the proof; one that does not has lost the link.
+				if _, perr := t.Exchange(ctx, EndpointVersion, []byte("---")); perr == nil {
+					return nil, fmt.Errorf("prov-session: %w", ErrCredentialsRejected)
+				}
+				return nil, fmt.Errorf("prov-session: device dropped the handshake at the proof step and stopped answering (lost link, or rejected credentials): %w", err)
 			}
 			return nil, fmt.Errorf("prov-session: %w", err)
 		}

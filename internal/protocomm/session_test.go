@@ -22,6 +22,8 @@ type loopDevice struct {
 
 func (d *loopDevice) Exchange(_ context.Context, ep string, req []byte) ([]byte, error) {
 	switch ep {
+	case EndpointVersion:
+		return []byte(`{"prov":{"ver":"v1.1","cap":[]}}`), nil
 	case EndpointSession:
 		out, _, err := d.hs.Step(req)
 		if err != nil {

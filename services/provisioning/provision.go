@@ -1,0 +1,281 @@
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
+	"github.com/espprov/espprov/internal/wifiprov"
+	"github.com/espprov/espprov/internal/wire/devicepb"
+)
+
+// emitter sends progress events; a failed Send (client gone) stops the flow.
+type emitter struct {
+	send func(*espprovv1.ProvisionResponse) error
+	err  error
+}
+
+func (e *emitter) emit(ev *espprovv1.ProvisionResponse) error {
+	if e.err != nil {
+		return e.err
+	}
+	ev.Time = now()
+	e.err = e.send(ev)
+	return e.err
+}
+
+func validateProvision(req *espprovv1.ProvisionRequest) error {
+	if req.GetNoWifi() {
+		if req.GetWifi().GetSsid() != "" || req.GetWifi().GetPassphrase() != "" {
+			return invalid("no_wifi is set: leave wifi empty, or unset no_wifi to provision Wi-Fi")
+		}
+		return nil
+	}
+	ssid, pass := req.GetWifi().GetSsid(), req.GetWifi().GetPassphrase()
+	if ssid == "" {
+		return invalid("wifi.ssid is required (use ScanWifi to list the networks the device sees), or set no_wifi for mapping only")
+	}
+	if err := wifiprov.ValidateCredentials([]byte(ssid), []byte(pass)); err != nil {
+		return invalid("wifi: %v", err)
+	}
+	return nil
+}
+
+// Provision implements the RPC: see the API documentation for the events.
+func (s *Service) Provision(req *espprovv1.ProvisionRequest, stream grpc.ServerStreamingServer[espprovv1.ProvisionResponse]) error {
+	to, err := parseTimeouts(req.GetTimeouts())
+	if err != nil {
+		return err
+	}
+	if err := validateProvision(req); err != nil {
+		return err
+	}
+	if _, err := s.module(req.GetDevice()); err != nil {
+		return err
+	}
+	if _, err := requestedScheme(req.GetSecurity()); err != nil {
+		return err
+	}
+	if req.GetNoWifi() || req.GetMapping().GetEnabled() {
+		return status.Error(codes.Unimplemented, "RainMaker mapping is not available in this server yet")
+	}
+	ctx, cancel := context.WithTimeout(stream.Context(), to.overall)
+	defer cancel()
+	em := &emitter{send: stream.Send}
+	start := time.Now()
+	log := s.log.With("transport", req.GetDevice().GetTransport().String(), "address", req.GetDevice().GetAddress(), "name", req.GetDevice().GetName())
+	res, err := s.provision(ctx, req, to, em)
+	if em.err != nil {
+		log.WarnContext(ctx, "provision: client went away", "error", em.err)
+		return em.err
+	}
+	if err != nil {
+		st := status.Convert(toStatus(err))
+		if res == nil {
+			res = &espprovv1.Result{}
+		}
+		res.Success = false
+		res.ErrorCode = st.Code().String()
+		res.Error = st.Message()
+		_ = em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_RESULT, Message: "Provisioning failed: " + st.Message(), Result: res})
+		log.InfoContext(ctx, "provision failed", "code", st.Code().String(), "error", st.Message(), "elapsed", time.Since(start))
+		return st.Err()
+	}
+	res.Success = true
+	log.InfoContext(ctx, "provision succeeded", "ip", res.GetIp4Address(), "elapsed", time.Since(start))
+	return em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_RESULT, Message: "Provisioning was successful", Result: res})
+}
+
+func (s *Service) provision(ctx context.Context, req *espprovv1.ProvisionRequest, to timeouts, em *emitter) (*espprovv1.Result, error) {
+	d := req.GetDevice()
+	if err := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_CONNECTING,
+		Message: fmt.Sprintf("Connecting to device over %s", transportName(d.GetTransport()))}); err != nil {
+		return nil, err
+	}
+	c, err := s.open(ctx, d, req.GetSecurity(), to, func(c *conn) error {
+		info := c.deviceInfo()
+		return em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_SECURITY_DETECTED, DeviceInfo: info,
+			Message: fmt.Sprintf("Security scheme %d (%s)", c.scheme, c.source)})
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	if err := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_SESSION_ESTABLISHED, Message: "Secure session established"}); err != nil {
+		return nil, err
+	}
+	ssid, pass := []byte(req.GetWifi().GetSsid()), []byte(req.GetWifi().GetPassphrase())
+	if err := wifiprov.SetConfig(ctx, c.sess, ssid, pass); err != nil {
+		return nil, err
+	}
+	if err := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_CREDENTIALS_SENT, Message: fmt.Sprintf("Wi-Fi credentials for %q sent", ssid)}); err != nil {
+		return nil, err
+	}
+	if err := wifiprov.ApplyConfig(ctx, c.sess); err != nil {
+		return nil, err
+	}
+	if err := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_CONFIG_APPLIED, Message: "Wi-Fi configuration applied"}); err != nil {
+		return nil, err
+	}
+	st, err := s.waitWifi(ctx, c, to, em)
+	if err != nil {
+		res := &espprovv1.Result{Ssid: string(ssid)}
+		if errors.Is(err, ErrWifiFailed) {
+			res.FailReason = apiFailReason(st)
+			if req.ResetOnFailure == nil || req.GetResetOnFailure() {
+				if rerr := wifiprov.Reset(ctx, c.sess); rerr != nil {
+					s.log.WarnContext(ctx, "prov-ctrl reset failed", "error", rerr)
+					err = fmt.Errorf("%w; resetting the device through prov-ctrl also failed (%v): reset the board to factory defaults", err, rerr)
+				} else {
+					res.DeviceReset = true
+					if eerr := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_DEVICE_RESET,
+						Message: "Device reset through prov-ctrl: it can be provisioned again"}); eerr != nil {
+						return nil, eerr
+					}
+				}
+			}
+		}
+		return res, err
+	}
+	return &espprovv1.Result{
+		Ip4Address: st.IP, Ssid: string(st.SSID), Bssid: wifiprov.FormatBSSID(st.BSSID), Channel: st.Channel,
+	}, nil
+}
+
+func transportName(t espprovv1.Transport) string {
+	switch t {
+	case espprovv1.Transport_TRANSPORT_SOFTAP:
+		return "softap"
+	case espprovv1.Transport_TRANSPORT_HTTPD:
+		return "httpd"
+	case espprovv1.Transport_TRANSPORT_BLE:
+		return "ble"
+	case espprovv1.Transport_TRANSPORT_CONSOLE:
+		return "console"
+	case espprovv1.Transport_TRANSPORT_ON_NETWORK:
+		return "on-network"
+	}
+	return t.String()
+}
+
+func apiFailReason(st wifiprov.State) espprovv1.WifiFailReason {
+	if !st.HasFailReason {
+		return espprovv1.WifiFailReason_WIFI_FAIL_REASON_UNSPECIFIED
+	}
+	switch st.FailReason {
+	case devicepb.WifiConnectFailedReason_AuthError:
+		return espprovv1.WifiFailReason_WIFI_FAIL_REASON_AUTH_ERROR
+	case devicepb.WifiConnectFailedReason_NetworkNotFound:
+		return espprovv1.WifiFailReason_WIFI_FAIL_REASON_NETWORK_NOT_FOUND
+	}
+	return espprovv1.WifiFailReason_WIFI_FAIL_REASON_UNSPECIFIED
+}
+
+func apiWifiState(st wifiprov.State) *espprovv1.WifiState {
+	ws := &espprovv1.WifiState{FailReason: apiFailReason(st), AttemptsRemaining: st.AttemptsRemaining}
+	switch st.Station {
+	case devicepb.WifiStationState_Connected:
+		ws.State = espprovv1.WifiStationState_WIFI_STATION_STATE_CONNECTED
+		ws.Ip4Address, ws.Ssid, ws.Bssid, ws.Channel = st.IP, string(st.SSID), wifiprov.FormatBSSID(st.BSSID), st.Channel
+		ws.Auth = apiAuth(st.Auth)
+	case devicepb.WifiStationState_Connecting:
+		ws.State = espprovv1.WifiStationState_WIFI_STATION_STATE_CONNECTING
+	case devicepb.WifiStationState_Disconnected:
+		ws.State = espprovv1.WifiStationState_WIFI_STATION_STATE_DISCONNECTED
+	case devicepb.WifiStationState_ConnectionFailed:
+		ws.State = espprovv1.WifiStationState_WIFI_STATION_STATE_CONNECTION_FAILED
+	}
+	return ws
+}
+
+func describeState(st wifiprov.State) string {
+	switch st.Station {
+	case devicepb.WifiStationState_Connected:
+		return fmt.Sprintf("Wi-Fi state: Connected (IP %s)", st.IP)
+	case devicepb.WifiStationState_Connecting:
+		if st.AttemptsRemaining != nil {
+			return fmt.Sprintf("Wi-Fi state: Connecting (attempt failed, %d attempts remaining)", *st.AttemptsRemaining)
+		}
+		return "Wi-Fi state: Connecting"
+	case devicepb.WifiStationState_Disconnected:
+		return "Wi-Fi state: Disconnected"
+	case devicepb.WifiStationState_ConnectionFailed:
+		return "Wi-Fi state: Connection failed (" + failText(st) + ")"
+	}
+	return fmt.Sprintf("Wi-Fi state: %d", st.Station)
+}
+
+func failText(st wifiprov.State) string {
+	if !st.HasFailReason {
+		return "no reason given"
+	}
+	switch st.FailReason {
+	case devicepb.WifiConnectFailedReason_AuthError:
+		return "AuthError: wrong passphrase"
+	case devicepb.WifiConnectFailedReason_NetworkNotFound:
+		return "NetworkNotFound: the SSID was not found"
+	}
+	return fmt.Sprintf("reason %d", st.FailReason)
+}
+
+// waitWifi polls GetStatus until the device is connected or has failed,
+// reporting every change of state.
+func (s *Service) waitWifi(ctx context.Context, c *conn, to timeouts, em *emitter) (wifiprov.State, error) {
+	ctx, cancel := context.WithTimeout(ctx, to.wifi)
+	defer cancel()
+	var last *espprovv1.WifiState
+	errorsInRow := 0
+	tick := time.NewTimer(to.poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return wifiprov.State{}, status.Errorf(codes.DeadlineExceeded, "the device did not connect to Wi-Fi within %s", to.wifi)
+			}
+			return wifiprov.State{}, ctx.Err()
+		case <-tick.C:
+		}
+		st, err := wifiprov.GetStatus(ctx, c.sess)
+		if err != nil {
+			errorsInRow++
+			if errorsInRow >= pollErrorBudget || ctx.Err() != nil {
+				return wifiprov.State{}, fmt.Errorf("reading Wi-Fi status: %w", err)
+			}
+			s.log.WarnContext(ctx, "wifi status read failed; retrying", "error", err)
+			tick.Reset(to.poll)
+			continue
+		}
+		errorsInRow = 0
+		ws := apiWifiState(st)
+		if last == nil || !sameState(last, ws) {
+			last = ws
+			if err := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_WIFI_STATE, WifiState: ws, Message: describeState(st)}); err != nil {
+				return st, err
+			}
+		}
+		switch st.Station {
+		case devicepb.WifiStationState_Connected:
+			return st, nil
+		case devicepb.WifiStationState_ConnectionFailed, devicepb.WifiStationState_Disconnected:
+			return st, fmt.Errorf("%w: %s", ErrWifiFailed, failText(st))
+		}
+		tick.Reset(to.poll)
+	}
+}
+
+func sameState(a, b *espprovv1.WifiState) bool {
+	if a.GetState() != b.GetState() || a.GetFailReason() != b.GetFailReason() || a.GetIp4Address() != b.GetIp4Address() {
+		return false
+	}
+	if (a.AttemptsRemaining == nil) != (b.AttemptsRemaining == nil) {
+		return false
+	}
+	return a.AttemptsRemaining == nil || *a.AttemptsRemaining == *b.AttemptsRemaining
+}
