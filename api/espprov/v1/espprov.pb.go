@@ -287,21 +287,25 @@ const (
 	Step_STEP_DEVICE_RESET Step = 8
 	// Final event; see result.
 	Step_STEP_RESULT Step = 9
+	// ProvisionInteractive only: Wi-Fi failed, the device was reset and the
+	// session waits for new credentials or give_up.
+	Step_STEP_AWAITING_RETRY Step = 10
 )
 
 // Enum value maps for Step.
 var (
 	Step_name = map[int32]string{
-		0: "STEP_UNSPECIFIED",
-		1: "STEP_CONNECTING",
-		2: "STEP_SECURITY_DETECTED",
-		3: "STEP_SESSION_ESTABLISHED",
-		4: "STEP_MAPPING",
-		5: "STEP_CREDENTIALS_SENT",
-		6: "STEP_CONFIG_APPLIED",
-		7: "STEP_WIFI_STATE",
-		8: "STEP_DEVICE_RESET",
-		9: "STEP_RESULT",
+		0:  "STEP_UNSPECIFIED",
+		1:  "STEP_CONNECTING",
+		2:  "STEP_SECURITY_DETECTED",
+		3:  "STEP_SESSION_ESTABLISHED",
+		4:  "STEP_MAPPING",
+		5:  "STEP_CREDENTIALS_SENT",
+		6:  "STEP_CONFIG_APPLIED",
+		7:  "STEP_WIFI_STATE",
+		8:  "STEP_DEVICE_RESET",
+		9:  "STEP_RESULT",
+		10: "STEP_AWAITING_RETRY",
 	}
 	Step_value = map[string]int32{
 		"STEP_UNSPECIFIED":         0,
@@ -314,6 +318,7 @@ var (
 		"STEP_WIFI_STATE":          7,
 		"STEP_DEVICE_RESET":        8,
 		"STEP_RESULT":              9,
+		"STEP_AWAITING_RETRY":      10,
 	}
 )
 
@@ -1928,6 +1933,153 @@ func (x *ProvisionResponse) GetResult() *Result {
 	return nil
 }
 
+// ProvisionInteractiveRequest drives ProvisionInteractive.
+type ProvisionInteractiveRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Action:
+	//
+	//	*ProvisionInteractiveRequest_Start
+	//	*ProvisionInteractiveRequest_Retry
+	//	*ProvisionInteractiveRequest_GiveUp
+	Action        isProvisionInteractiveRequest_Action `protobuf_oneof:"action"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProvisionInteractiveRequest) Reset() {
+	*x = ProvisionInteractiveRequest{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProvisionInteractiveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProvisionInteractiveRequest) ProtoMessage() {}
+
+func (x *ProvisionInteractiveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProvisionInteractiveRequest.ProtoReflect.Descriptor instead.
+func (*ProvisionInteractiveRequest) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ProvisionInteractiveRequest) GetAction() isProvisionInteractiveRequest_Action {
+	if x != nil {
+		return x.Action
+	}
+	return nil
+}
+
+func (x *ProvisionInteractiveRequest) GetStart() *ProvisionRequest {
+	if x != nil {
+		if x, ok := x.Action.(*ProvisionInteractiveRequest_Start); ok {
+			return x.Start
+		}
+	}
+	return nil
+}
+
+func (x *ProvisionInteractiveRequest) GetRetry() *WifiCredentials {
+	if x != nil {
+		if x, ok := x.Action.(*ProvisionInteractiveRequest_Retry); ok {
+			return x.Retry
+		}
+	}
+	return nil
+}
+
+func (x *ProvisionInteractiveRequest) GetGiveUp() bool {
+	if x != nil {
+		if x, ok := x.Action.(*ProvisionInteractiveRequest_GiveUp); ok {
+			return x.GiveUp
+		}
+	}
+	return false
+}
+
+type isProvisionInteractiveRequest_Action interface {
+	isProvisionInteractiveRequest_Action()
+}
+
+type ProvisionInteractiveRequest_Start struct {
+	// First message: what to provision.
+	Start *ProvisionRequest `protobuf:"bytes,1,opt,name=start,proto3,oneof"`
+}
+
+type ProvisionInteractiveRequest_Retry struct {
+	// After STEP_AWAITING_RETRY: try again with these credentials.
+	Retry *WifiCredentials `protobuf:"bytes,2,opt,name=retry,proto3,oneof"`
+}
+
+type ProvisionInteractiveRequest_GiveUp struct {
+	// After STEP_AWAITING_RETRY: stop; the stream ends with the failure.
+	GiveUp bool `protobuf:"varint,3,opt,name=give_up,json=giveUp,proto3,oneof"`
+}
+
+func (*ProvisionInteractiveRequest_Start) isProvisionInteractiveRequest_Action() {}
+
+func (*ProvisionInteractiveRequest_Retry) isProvisionInteractiveRequest_Action() {}
+
+func (*ProvisionInteractiveRequest_GiveUp) isProvisionInteractiveRequest_Action() {}
+
+// ProvisionInteractiveResponse is one progress event.
+type ProvisionInteractiveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Event         *ProvisionResponse     `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProvisionInteractiveResponse) Reset() {
+	*x = ProvisionInteractiveResponse{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProvisionInteractiveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProvisionInteractiveResponse) ProtoMessage() {}
+
+func (x *ProvisionInteractiveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProvisionInteractiveResponse.ProtoReflect.Descriptor instead.
+func (*ProvisionInteractiveResponse) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ProvisionInteractiveResponse) GetEvent() *ProvisionResponse {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
 // MapNodeRequest maps a device without Wi-Fi provisioning.
 type MapNodeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1941,7 +2093,7 @@ type MapNodeRequest struct {
 
 func (x *MapNodeRequest) Reset() {
 	*x = MapNodeRequest{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[17]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1953,7 +2105,7 @@ func (x *MapNodeRequest) String() string {
 func (*MapNodeRequest) ProtoMessage() {}
 
 func (x *MapNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[17]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1966,7 +2118,7 @@ func (x *MapNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapNodeRequest.ProtoReflect.Descriptor instead.
 func (*MapNodeRequest) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{17}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *MapNodeRequest) GetDevice() *Device {
@@ -2009,7 +2161,7 @@ type MapNodeResponse struct {
 
 func (x *MapNodeResponse) Reset() {
 	*x = MapNodeResponse{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[18]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2173,7 @@ func (x *MapNodeResponse) String() string {
 func (*MapNodeResponse) ProtoMessage() {}
 
 func (x *MapNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[18]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2186,7 @@ func (x *MapNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapNodeResponse.ProtoReflect.Descriptor instead.
 func (*MapNodeResponse) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{18}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *MapNodeResponse) GetNodeId() string {
@@ -2070,7 +2222,7 @@ type DisableChallengeResponseRequest struct {
 
 func (x *DisableChallengeResponseRequest) Reset() {
 	*x = DisableChallengeResponseRequest{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[19]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2082,7 +2234,7 @@ func (x *DisableChallengeResponseRequest) String() string {
 func (*DisableChallengeResponseRequest) ProtoMessage() {}
 
 func (x *DisableChallengeResponseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[19]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2095,7 +2247,7 @@ func (x *DisableChallengeResponseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableChallengeResponseRequest.ProtoReflect.Descriptor instead.
 func (*DisableChallengeResponseRequest) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{19}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DisableChallengeResponseRequest) GetDevice() *Device {
@@ -2131,7 +2283,7 @@ type DisableChallengeResponseResponse struct {
 
 func (x *DisableChallengeResponseResponse) Reset() {
 	*x = DisableChallengeResponseResponse{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[20]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2143,7 +2295,7 @@ func (x *DisableChallengeResponseResponse) String() string {
 func (*DisableChallengeResponseResponse) ProtoMessage() {}
 
 func (x *DisableChallengeResponseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[20]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2156,7 +2308,7 @@ func (x *DisableChallengeResponseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableChallengeResponseResponse.ProtoReflect.Descriptor instead.
 func (*DisableChallengeResponseResponse) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{20}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DisableChallengeResponseResponse) GetDisabledNow() bool {
@@ -2314,7 +2466,14 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\n" +
 	"wifi_state\x18\x05 \x01(\v2\x15.espprov.v1.WifiStateR\twifiState\x122\n" +
 	"\amapping\x18\x06 \x01(\v2\x18.espprov.v1.MappingEventR\amapping\x12*\n" +
-	"\x06result\x18\a \x01(\v2\x12.espprov.v1.ResultR\x06result\"\xcf\x01\n" +
+	"\x06result\x18\a \x01(\v2\x12.espprov.v1.ResultR\x06result\"\xad\x01\n" +
+	"\x1bProvisionInteractiveRequest\x124\n" +
+	"\x05start\x18\x01 \x01(\v2\x1c.espprov.v1.ProvisionRequestH\x00R\x05start\x123\n" +
+	"\x05retry\x18\x02 \x01(\v2\x1b.espprov.v1.WifiCredentialsH\x00R\x05retry\x12\x19\n" +
+	"\agive_up\x18\x03 \x01(\bH\x00R\x06giveUpB\b\n" +
+	"\x06action\"S\n" +
+	"\x1cProvisionInteractiveResponse\x123\n" +
+	"\x05event\x18\x01 \x01(\v2\x1d.espprov.v1.ProvisionResponseR\x05event\"\xcf\x01\n" +
 	"\x0eMapNodeRequest\x12*\n" +
 	"\x06device\x18\x01 \x01(\v2\x12.espprov.v1.DeviceR\x06device\x120\n" +
 	"\bsecurity\x18\x02 \x01(\v2\x14.espprov.v1.SecurityR\bsecurity\x12-\n" +
@@ -2363,7 +2522,7 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\x12WIFI_AUTH_MODE_DPP\x10\x0e\x12\"\n" +
 	"\x1eWIFI_AUTH_MODE_WPA3_ENTERPRISE\x10\x0f\x12'\n" +
 	"#WIFI_AUTH_MODE_WPA2_WPA3_ENTERPRISE\x10\x10\x12!\n" +
-	"\x1dWIFI_AUTH_MODE_WPA_ENTERPRISE\x10\x11*\xee\x01\n" +
+	"\x1dWIFI_AUTH_MODE_WPA_ENTERPRISE\x10\x11*\x87\x02\n" +
 	"\x04Step\x12\x14\n" +
 	"\x10STEP_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSTEP_CONNECTING\x10\x01\x12\x1a\n" +
@@ -2374,7 +2533,9 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\x13STEP_CONFIG_APPLIED\x10\x06\x12\x13\n" +
 	"\x0fSTEP_WIFI_STATE\x10\a\x12\x15\n" +
 	"\x11STEP_DEVICE_RESET\x10\b\x12\x0f\n" +
-	"\vSTEP_RESULT\x10\t*\xca\x01\n" +
+	"\vSTEP_RESULT\x10\t\x12\x17\n" +
+	"\x13STEP_AWAITING_RETRY\x10\n" +
+	"*\xca\x01\n" +
 	"\x10WifiStationState\x12\"\n" +
 	"\x1eWIFI_STATION_STATE_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dWIFI_STATION_STATE_CONNECTING\x10\x01\x12 \n" +
@@ -2388,11 +2549,12 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\vMappingFlow\x12\x1c\n" +
 	"\x18MAPPING_FLOW_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fMAPPING_FLOW_CHALLENGE_RESPONSE\x10\x01\x12\x1c\n" +
-	"\x18MAPPING_FLOW_TRADITIONAL\x10\x022\xac\x03\n" +
+	"\x18MAPPING_FLOW_TRADITIONAL\x10\x022\x9b\x04\n" +
 	"\x13ProvisioningService\x12G\n" +
 	"\bDiscover\x12\x1b.espprov.v1.DiscoverRequest\x1a\x1c.espprov.v1.DiscoverResponse0\x01\x12E\n" +
 	"\bScanWifi\x12\x1b.espprov.v1.ScanWifiRequest\x1a\x1c.espprov.v1.ScanWifiResponse\x12J\n" +
-	"\tProvision\x12\x1c.espprov.v1.ProvisionRequest\x1a\x1d.espprov.v1.ProvisionResponse0\x01\x12B\n" +
+	"\tProvision\x12\x1c.espprov.v1.ProvisionRequest\x1a\x1d.espprov.v1.ProvisionResponse0\x01\x12m\n" +
+	"\x14ProvisionInteractive\x12'.espprov.v1.ProvisionInteractiveRequest\x1a(.espprov.v1.ProvisionInteractiveResponse(\x010\x01\x12B\n" +
 	"\aMapNode\x12\x1a.espprov.v1.MapNodeRequest\x1a\x1b.espprov.v1.MapNodeResponse\x12u\n" +
 	"\x18DisableChallengeResponse\x12+.espprov.v1.DisableChallengeResponseRequest\x1a,.espprov.v1.DisableChallengeResponseResponseB5Z3github.com/espprov/espprov/api/espprov/v1;espprovv1b\x06proto3"
 
@@ -2409,7 +2571,7 @@ func file_espprov_v1_espprov_proto_rawDescGZIP() []byte {
 }
 
 var file_espprov_v1_espprov_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_espprov_v1_espprov_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_espprov_v1_espprov_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_espprov_v1_espprov_proto_goTypes = []any{
 	(Transport)(0),                           // 0: espprov.v1.Transport
 	(SecurityScheme)(0),                      // 1: espprov.v1.SecurityScheme
@@ -2435,26 +2597,28 @@ var file_espprov_v1_espprov_proto_goTypes = []any{
 	(*MappingEvent)(nil),                     // 21: espprov.v1.MappingEvent
 	(*Result)(nil),                           // 22: espprov.v1.Result
 	(*ProvisionResponse)(nil),                // 23: espprov.v1.ProvisionResponse
-	(*MapNodeRequest)(nil),                   // 24: espprov.v1.MapNodeRequest
-	(*MapNodeResponse)(nil),                  // 25: espprov.v1.MapNodeResponse
-	(*DisableChallengeResponseRequest)(nil),  // 26: espprov.v1.DisableChallengeResponseRequest
-	(*DisableChallengeResponseResponse)(nil), // 27: espprov.v1.DisableChallengeResponseResponse
-	nil,                                      // 28: espprov.v1.DeviceInfo.AppsEntry
-	(*durationpb.Duration)(nil),              // 29: google.protobuf.Duration
-	(*structpb.Struct)(nil),                  // 30: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),            // 31: google.protobuf.Timestamp
+	(*ProvisionInteractiveRequest)(nil),      // 24: espprov.v1.ProvisionInteractiveRequest
+	(*ProvisionInteractiveResponse)(nil),     // 25: espprov.v1.ProvisionInteractiveResponse
+	(*MapNodeRequest)(nil),                   // 26: espprov.v1.MapNodeRequest
+	(*MapNodeResponse)(nil),                  // 27: espprov.v1.MapNodeResponse
+	(*DisableChallengeResponseRequest)(nil),  // 28: espprov.v1.DisableChallengeResponseRequest
+	(*DisableChallengeResponseResponse)(nil), // 29: espprov.v1.DisableChallengeResponseResponse
+	nil,                                      // 30: espprov.v1.DeviceInfo.AppsEntry
+	(*durationpb.Duration)(nil),              // 31: google.protobuf.Duration
+	(*structpb.Struct)(nil),                  // 32: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),            // 33: google.protobuf.Timestamp
 }
 var file_espprov_v1_espprov_proto_depIdxs = []int32{
 	0,  // 0: espprov.v1.Device.transport:type_name -> espprov.v1.Transport
-	29, // 1: espprov.v1.Device.discovery_timeout:type_name -> google.protobuf.Duration
+	31, // 1: espprov.v1.Device.discovery_timeout:type_name -> google.protobuf.Duration
 	1,  // 2: espprov.v1.Security.scheme:type_name -> espprov.v1.SecurityScheme
-	29, // 3: espprov.v1.Timeouts.exchange:type_name -> google.protobuf.Duration
-	29, // 4: espprov.v1.Timeouts.overall:type_name -> google.protobuf.Duration
-	29, // 5: espprov.v1.Timeouts.wifi_connect:type_name -> google.protobuf.Duration
-	29, // 6: espprov.v1.Timeouts.status_poll:type_name -> google.protobuf.Duration
-	30, // 7: espprov.v1.Mapping.metadata:type_name -> google.protobuf.Struct
+	31, // 3: espprov.v1.Timeouts.exchange:type_name -> google.protobuf.Duration
+	31, // 4: espprov.v1.Timeouts.overall:type_name -> google.protobuf.Duration
+	31, // 5: espprov.v1.Timeouts.wifi_connect:type_name -> google.protobuf.Duration
+	31, // 6: espprov.v1.Timeouts.status_poll:type_name -> google.protobuf.Duration
+	32, // 7: espprov.v1.Mapping.metadata:type_name -> google.protobuf.Struct
 	7,  // 8: espprov.v1.DiscoverRequest.device:type_name -> espprov.v1.Device
-	29, // 9: espprov.v1.DiscoverRequest.timeout:type_name -> google.protobuf.Duration
+	31, // 9: espprov.v1.DiscoverRequest.timeout:type_name -> google.protobuf.Duration
 	0,  // 10: espprov.v1.DiscoverResponse.transport:type_name -> espprov.v1.Transport
 	1,  // 11: espprov.v1.DiscoverResponse.security:type_name -> espprov.v1.SecurityScheme
 	7,  // 12: espprov.v1.ScanWifiRequest.device:type_name -> espprov.v1.Device
@@ -2469,41 +2633,46 @@ var file_espprov_v1_espprov_proto_depIdxs = []int32{
 	11, // 21: espprov.v1.ProvisionRequest.mapping:type_name -> espprov.v1.Mapping
 	9,  // 22: espprov.v1.ProvisionRequest.timeouts:type_name -> espprov.v1.Timeouts
 	1,  // 23: espprov.v1.DeviceInfo.security:type_name -> espprov.v1.SecurityScheme
-	28, // 24: espprov.v1.DeviceInfo.apps:type_name -> espprov.v1.DeviceInfo.AppsEntry
+	30, // 24: espprov.v1.DeviceInfo.apps:type_name -> espprov.v1.DeviceInfo.AppsEntry
 	4,  // 25: espprov.v1.WifiState.state:type_name -> espprov.v1.WifiStationState
 	5,  // 26: espprov.v1.WifiState.fail_reason:type_name -> espprov.v1.WifiFailReason
 	2,  // 27: espprov.v1.WifiState.auth:type_name -> espprov.v1.WifiAuthMode
 	6,  // 28: espprov.v1.MappingEvent.flow:type_name -> espprov.v1.MappingFlow
 	5,  // 29: espprov.v1.Result.fail_reason:type_name -> espprov.v1.WifiFailReason
 	3,  // 30: espprov.v1.ProvisionResponse.step:type_name -> espprov.v1.Step
-	31, // 31: espprov.v1.ProvisionResponse.time:type_name -> google.protobuf.Timestamp
+	33, // 31: espprov.v1.ProvisionResponse.time:type_name -> google.protobuf.Timestamp
 	18, // 32: espprov.v1.ProvisionResponse.device_info:type_name -> espprov.v1.DeviceInfo
 	20, // 33: espprov.v1.ProvisionResponse.wifi_state:type_name -> espprov.v1.WifiState
 	21, // 34: espprov.v1.ProvisionResponse.mapping:type_name -> espprov.v1.MappingEvent
 	22, // 35: espprov.v1.ProvisionResponse.result:type_name -> espprov.v1.Result
-	7,  // 36: espprov.v1.MapNodeRequest.device:type_name -> espprov.v1.Device
-	8,  // 37: espprov.v1.MapNodeRequest.security:type_name -> espprov.v1.Security
-	11, // 38: espprov.v1.MapNodeRequest.mapping:type_name -> espprov.v1.Mapping
-	9,  // 39: espprov.v1.MapNodeRequest.timeouts:type_name -> espprov.v1.Timeouts
-	7,  // 40: espprov.v1.DisableChallengeResponseRequest.device:type_name -> espprov.v1.Device
-	8,  // 41: espprov.v1.DisableChallengeResponseRequest.security:type_name -> espprov.v1.Security
-	9,  // 42: espprov.v1.DisableChallengeResponseRequest.timeouts:type_name -> espprov.v1.Timeouts
-	19, // 43: espprov.v1.DeviceInfo.AppsEntry.value:type_name -> espprov.v1.AppInfo
-	12, // 44: espprov.v1.ProvisioningService.Discover:input_type -> espprov.v1.DiscoverRequest
-	14, // 45: espprov.v1.ProvisioningService.ScanWifi:input_type -> espprov.v1.ScanWifiRequest
-	17, // 46: espprov.v1.ProvisioningService.Provision:input_type -> espprov.v1.ProvisionRequest
-	24, // 47: espprov.v1.ProvisioningService.MapNode:input_type -> espprov.v1.MapNodeRequest
-	26, // 48: espprov.v1.ProvisioningService.DisableChallengeResponse:input_type -> espprov.v1.DisableChallengeResponseRequest
-	13, // 49: espprov.v1.ProvisioningService.Discover:output_type -> espprov.v1.DiscoverResponse
-	16, // 50: espprov.v1.ProvisioningService.ScanWifi:output_type -> espprov.v1.ScanWifiResponse
-	23, // 51: espprov.v1.ProvisioningService.Provision:output_type -> espprov.v1.ProvisionResponse
-	25, // 52: espprov.v1.ProvisioningService.MapNode:output_type -> espprov.v1.MapNodeResponse
-	27, // 53: espprov.v1.ProvisioningService.DisableChallengeResponse:output_type -> espprov.v1.DisableChallengeResponseResponse
-	49, // [49:54] is the sub-list for method output_type
-	44, // [44:49] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	17, // 36: espprov.v1.ProvisionInteractiveRequest.start:type_name -> espprov.v1.ProvisionRequest
+	10, // 37: espprov.v1.ProvisionInteractiveRequest.retry:type_name -> espprov.v1.WifiCredentials
+	23, // 38: espprov.v1.ProvisionInteractiveResponse.event:type_name -> espprov.v1.ProvisionResponse
+	7,  // 39: espprov.v1.MapNodeRequest.device:type_name -> espprov.v1.Device
+	8,  // 40: espprov.v1.MapNodeRequest.security:type_name -> espprov.v1.Security
+	11, // 41: espprov.v1.MapNodeRequest.mapping:type_name -> espprov.v1.Mapping
+	9,  // 42: espprov.v1.MapNodeRequest.timeouts:type_name -> espprov.v1.Timeouts
+	7,  // 43: espprov.v1.DisableChallengeResponseRequest.device:type_name -> espprov.v1.Device
+	8,  // 44: espprov.v1.DisableChallengeResponseRequest.security:type_name -> espprov.v1.Security
+	9,  // 45: espprov.v1.DisableChallengeResponseRequest.timeouts:type_name -> espprov.v1.Timeouts
+	19, // 46: espprov.v1.DeviceInfo.AppsEntry.value:type_name -> espprov.v1.AppInfo
+	12, // 47: espprov.v1.ProvisioningService.Discover:input_type -> espprov.v1.DiscoverRequest
+	14, // 48: espprov.v1.ProvisioningService.ScanWifi:input_type -> espprov.v1.ScanWifiRequest
+	17, // 49: espprov.v1.ProvisioningService.Provision:input_type -> espprov.v1.ProvisionRequest
+	24, // 50: espprov.v1.ProvisioningService.ProvisionInteractive:input_type -> espprov.v1.ProvisionInteractiveRequest
+	26, // 51: espprov.v1.ProvisioningService.MapNode:input_type -> espprov.v1.MapNodeRequest
+	28, // 52: espprov.v1.ProvisioningService.DisableChallengeResponse:input_type -> espprov.v1.DisableChallengeResponseRequest
+	13, // 53: espprov.v1.ProvisioningService.Discover:output_type -> espprov.v1.DiscoverResponse
+	16, // 54: espprov.v1.ProvisioningService.ScanWifi:output_type -> espprov.v1.ScanWifiResponse
+	23, // 55: espprov.v1.ProvisioningService.Provision:output_type -> espprov.v1.ProvisionResponse
+	25, // 56: espprov.v1.ProvisioningService.ProvisionInteractive:output_type -> espprov.v1.ProvisionInteractiveResponse
+	27, // 57: espprov.v1.ProvisioningService.MapNode:output_type -> espprov.v1.MapNodeResponse
+	29, // 58: espprov.v1.ProvisioningService.DisableChallengeResponse:output_type -> espprov.v1.DisableChallengeResponseResponse
+	53, // [53:59] is the sub-list for method output_type
+	47, // [47:53] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_espprov_v1_espprov_proto_init() }
@@ -2514,13 +2683,18 @@ func file_espprov_v1_espprov_proto_init() {
 	file_espprov_v1_espprov_proto_msgTypes[4].OneofWrappers = []any{}
 	file_espprov_v1_espprov_proto_msgTypes[10].OneofWrappers = []any{}
 	file_espprov_v1_espprov_proto_msgTypes[13].OneofWrappers = []any{}
+	file_espprov_v1_espprov_proto_msgTypes[17].OneofWrappers = []any{
+		(*ProvisionInteractiveRequest_Start)(nil),
+		(*ProvisionInteractiveRequest_Retry)(nil),
+		(*ProvisionInteractiveRequest_GiveUp)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_espprov_v1_espprov_proto_rawDesc), len(file_espprov_v1_espprov_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -45,6 +45,7 @@ const (
 	ProvisioningService_Discover_FullMethodName                 = "/espprov.v1.ProvisioningService/Discover"
 	ProvisioningService_ScanWifi_FullMethodName                 = "/espprov.v1.ProvisioningService/ScanWifi"
 	ProvisioningService_Provision_FullMethodName                = "/espprov.v1.ProvisioningService/Provision"
+	ProvisioningService_ProvisionInteractive_FullMethodName     = "/espprov.v1.ProvisioningService/ProvisionInteractive"
 	ProvisioningService_MapNode_FullMethodName                  = "/espprov.v1.ProvisioningService/MapNode"
 	ProvisioningService_DisableChallengeResponse_FullMethodName = "/espprov.v1.ProvisioningService/DisableChallengeResponse"
 )
@@ -65,6 +66,12 @@ type ProvisioningServiceClient interface {
 	// or has failed. Every step is streamed as a typed event; the last event
 	// carries the result. A failed result is followed by an error status.
 	Provision(ctx context.Context, in *ProvisionRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ProvisionResponse], error)
+	// ProvisionInteractive is Provision for interactive clients (the CLI): the
+	// first request carries the ProvisionRequest. After a Wi-Fi failure the
+	// device is reset through prov-ctrl, the secure session stays open and the
+	// server emits STEP_AWAITING_RETRY; the client then sends new credentials
+	// (retry) to try again on the same session, or give_up. gRPC only.
+	ProvisionInteractive(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ProvisionInteractiveRequest, ProvisionInteractiveResponse], error)
 	// MapNode links a device to a RainMaker user with challenge-response,
 	// without Wi-Fi provisioning.
 	MapNode(ctx context.Context, in *MapNodeRequest, opts ...grpc.CallOption) (*MapNodeResponse, error)
@@ -128,6 +135,19 @@ func (c *provisioningServiceClient) Provision(ctx context.Context, in *Provision
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ProvisioningService_ProvisionClient = grpc.ServerStreamingClient[ProvisionResponse]
 
+func (c *provisioningServiceClient) ProvisionInteractive(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ProvisionInteractiveRequest, ProvisionInteractiveResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ProvisioningService_ServiceDesc.Streams[2], ProvisioningService_ProvisionInteractive_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ProvisionInteractiveRequest, ProvisionInteractiveResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProvisioningService_ProvisionInteractiveClient = grpc.BidiStreamingClient[ProvisionInteractiveRequest, ProvisionInteractiveResponse]
+
 func (c *provisioningServiceClient) MapNode(ctx context.Context, in *MapNodeRequest, opts ...grpc.CallOption) (*MapNodeResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(MapNodeResponse)
@@ -164,6 +184,12 @@ type ProvisioningServiceServer interface {
 	// or has failed. Every step is streamed as a typed event; the last event
 	// carries the result. A failed result is followed by an error status.
 	Provision(*ProvisionRequest, grpc.ServerStreamingServer[ProvisionResponse]) error
+	// ProvisionInteractive is Provision for interactive clients (the CLI): the
+	// first request carries the ProvisionRequest. After a Wi-Fi failure the
+	// device is reset through prov-ctrl, the secure session stays open and the
+	// server emits STEP_AWAITING_RETRY; the client then sends new credentials
+	// (retry) to try again on the same session, or give_up. gRPC only.
+	ProvisionInteractive(grpc.BidiStreamingServer[ProvisionInteractiveRequest, ProvisionInteractiveResponse]) error
 	// MapNode links a device to a RainMaker user with challenge-response,
 	// without Wi-Fi provisioning.
 	MapNode(context.Context, *MapNodeRequest) (*MapNodeResponse, error)
@@ -187,6 +213,9 @@ func (UnimplementedProvisioningServiceServer) ScanWifi(context.Context, *ScanWif
 }
 func (UnimplementedProvisioningServiceServer) Provision(*ProvisionRequest, grpc.ServerStreamingServer[ProvisionResponse]) error {
 	return status.Error(codes.Unimplemented, "method Provision not implemented")
+}
+func (UnimplementedProvisioningServiceServer) ProvisionInteractive(grpc.BidiStreamingServer[ProvisionInteractiveRequest, ProvisionInteractiveResponse]) error {
+	return status.Error(codes.Unimplemented, "method ProvisionInteractive not implemented")
 }
 func (UnimplementedProvisioningServiceServer) MapNode(context.Context, *MapNodeRequest) (*MapNodeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method MapNode not implemented")
@@ -255,6 +284,13 @@ func _ProvisioningService_Provision_Handler(srv interface{}, stream grpc.ServerS
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ProvisioningService_ProvisionServer = grpc.ServerStreamingServer[ProvisionResponse]
 
+func _ProvisioningService_ProvisionInteractive_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ProvisioningServiceServer).ProvisionInteractive(&grpc.GenericServerStream[ProvisionInteractiveRequest, ProvisionInteractiveResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProvisioningService_ProvisionInteractiveServer = grpc.BidiStreamingServer[ProvisionInteractiveRequest, ProvisionInteractiveResponse]
+
 func _ProvisioningService_MapNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(MapNodeRequest)
 	if err := dec(in); err != nil {
@@ -321,6 +357,12 @@ var ProvisioningService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Provision",
 			Handler:       _ProvisioningService_Provision_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "ProvisionInteractive",
+			Handler:       _ProvisioningService_ProvisionInteractive_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "espprov/v1/espprov.proto",
