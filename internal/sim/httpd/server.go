@@ -658,6 +658,8 @@ func errorReply(code int) []byte {
 		status, msg = "405 Method Not Allowed", "Specified method is invalid for this resource"
 	case 408:
 		status, msg = "408 Request Timeout", "Server closed this connection"
+	case 414:
+		status, msg = "414 URI Too Long", "URI is too long"
 	case 431:
 		status, msg = "431 Request Header Fields Too Large", "Header fields are too long"
 	case 505:
