@@ -39,6 +39,9 @@ const (
 	// DefaultMaxLine is the firmware's console line buffer (LINE_BUF_SIZE in
 	// protocomm_console.c), CR included. IDF 6.x accepts one byte less (255).
 	DefaultMaxLine = 256
+	// IDF6MaxLine is the line limit of the IDF 6.x console (protocol.md §13.1
+	// item 13); pass it as Options.MaxLine for such firmware.
+	IDF6MaxLine = 255
 	// DefaultScanPageSize is the number of Wi-Fi scan results requested per
 	// prov-scan exchange. Responses are not limited by the line buffer (the
 	// device prints them in full); 4 matches what esp_prov uses on BLE.

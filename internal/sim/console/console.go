@@ -38,8 +38,9 @@ const maxArgs = 8
 
 // Options configure the simulated console.
 type Options struct {
-	// Noise interleaves coloured ESP log lines with the console output
-	// (before and after replies, and after a rejected command).
+	// Noise interleaves coloured ESP log lines with the console output:
+	// between the prompt and the echo, before and after replies, and after a
+	// rejected command.
 	Noise bool
 	// LineMax is the line buffer size including CR (default 256; IDF 6.x: 255).
 	// A longer line is discarded without output.
@@ -242,7 +243,7 @@ func (c *Console) run() error {
 	}
 	buf := make([]byte, 1024)
 	line := make([]byte, 0, c.lineMax)
-	overflow := false
+	overflow, logged := false, false
 	for {
 		n, err := c.master.Read(buf)
 		if err != nil {
@@ -260,6 +261,14 @@ func (c *Console) run() error {
 				i++
 			}
 			chunk := in[:i]
+			if len(line) == 0 && !overflow && !logged {
+				// A log line from another task lands between the prompt
+				// and the echo.
+				logged = true
+				if err := c.log('I', "wifi", "state: init -> auth (b0)"); err != nil {
+					return err
+				}
+			}
 			// Echo what was typed; keep it while it fits the line buffer
 			// (one byte stays reserved for the CR).
 			if len(chunk) > 0 {
@@ -283,7 +292,7 @@ func (c *Console) run() error {
 			if err := c.command(string(line), overflow); err != nil {
 				return err
 			}
-			line, overflow = line[:0], false
+			line, overflow, logged = line[:0], false, false
 			if err := c.write([]byte("\n>> ")); err != nil {
 				return err
 			}

@@ -182,7 +182,8 @@ func TestTranscripts(t *testing.T) {
 			name:  "noise around the reply",
 			opts:  Options{Noise: true},
 			input: "echo 7 01\r",
-			want: "echo 7 01\r\n\x1b[0;32mI (*) wifi: sta start\x1b[0m\r\n\r\r\n6f6b3a01\r\r\n" +
+			want: "\x1b[0;32mI (*) wifi: state: init -> auth (b0)\x1b[0m\r\n" +
+				"echo 7 01\r\n\x1b[0;32mI (*) wifi: sta start\x1b[0m\r\n\r\r\n6f6b3a01\r\r\n" +
 				"\x1b[0;33mW (*) wifi: Haven't to connect to a suitable AP now!\x1b[0m\r\n\n>> ",
 			stats:   Stats{Lines: 1, Replies: 1},
 			session: "7",
@@ -191,7 +192,8 @@ func TestTranscripts(t *testing.T) {
 			name:  "noise on failure",
 			opts:  Options{Noise: true},
 			input: "fail 7 01\r",
-			want: "fail 7 01\r\n\x1b[0;32mI (*) wifi: sta start\x1b[0m\r\n" +
+			want: "\x1b[0;32mI (*) wifi: state: init -> auth (b0)\x1b[0m\r\n" +
+				"fail 7 01\r\n\x1b[0;32mI (*) wifi: sta start\x1b[0m\r\n" +
 				"\x1b[0;31mE (*) protocomm_console: Error in protocomm_req_handle\x1b[0m\r\n\n>> ",
 			stats: Stats{Lines: 1, Failures: 1},
 		},
