@@ -51,7 +51,7 @@ func DecodeClaims(token string) (Claims, error) {
 	c.Issuer, _ = m["iss"].(string)
 	switch exp := m["exp"].(type) {
 	case float64:
-		if exp > 0 && exp < math.MaxInt32*4 {
+		if exp > 0 && exp < 1e13 {
 			sec, frac := math.Modf(exp)
 			c.Expiry = time.Unix(int64(sec), int64(frac*1e9))
 		}
