@@ -850,3 +850,63 @@ func TestSec2Session(t *testing.T) {
 		}
 	})
 }
+
+func TestStrings(t *testing.T) {
+	var b strings.Builder
+	printCJSONString(&b, "q\"\\\b\f\n\r\t\x1fé")
+	if got := b.String(); got != `"q\"\\\b\f\n\r\t\u001fé"` {
+		t.Fatalf("escaped %s", got)
+	}
+	clk := newClock()
+	d := runScript(t, Config{APs: []AP{myAP}, ConnectDelay: time.Second, WifiConnAttempts: 2}, clk, []step{
+		{req: "08 02 62 0f 0a 06 6d7973736964 12 05 77726f6e67", want: respSetOK},
+		{req: reqApply, want: respApplyOK},
+	})
+	clk.Advance(time.Second)
+	if s := d.Wifi().String(); s != `wifi{connecting ssid="myssid" failed_attempts=1}` {
+		t.Fatalf("%s", s)
+	}
+	clk.Advance(time.Second)
+	if s := d.Wifi().String(); s != `wifi{failed ssid="myssid" reason=auth-error failed_attempts=2}` {
+		t.Fatalf("%s", s)
+	}
+	if s := (WifiStatus{Pending: true, Stopped: true}).String(); s != "wifi{idle pending stopped}" {
+		t.Fatalf("%s", s)
+	}
+	if WifiState(9).String() != "WifiState(9)" || FailNetworkNotFound.String() != "network-not-found" || FailReason(7).String() != "FailReason(7)" {
+		t.Fatal("enum strings")
+	}
+	if d.Name() != d.Config().Name {
+		t.Fatal("Name")
+	}
+}
+
+// FuzzHandle checks that arbitrary requests never panic the device and that
+// it keeps answering afterwards.
+func FuzzHandle(f *testing.F) {
+	for _, s := range []string{reqGetStatus, reqSetMyssid, reqApply, "52 04 08 01 20 78", "08 04 72 02 10 04", "08 01", "08 03", "a2 01 00"} {
+		f.Add(uint8(0), unhex(f, s))
+	}
+	f.Fuzz(func(t *testing.T, ep uint8, req []byte) {
+		d := mustNew(t, Config{APs: []AP{myAP}, ConnectDelay: time.Nanosecond, NoAutoStop: true})
+		eps := d.Endpoints()
+		_, _ = d.Handle("s", eps[int(ep)%len(eps)], req)
+		_, _ = d.Handle("s", EndpointConfig, req)
+		_, _ = d.Handle("s", EndpointScan, req)
+		_, _ = d.Handle("s", EndpointCtrl, req)
+		if _, err := d.Handle("s", EndpointVersion, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func BenchmarkHandleGetStatus(b *testing.B) {
+	d := mustNew(b, Config{})
+	req := unhex(b, reqGetStatus)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := d.Handle("s", EndpointConfig, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

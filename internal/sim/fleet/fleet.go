@@ -47,7 +47,8 @@ type Options struct {
 
 	// Template is the configuration every device starts from. MAC, Name,
 	// NodeID and StationIP are replaced per device (unless N is 1 and the
-	// template sets them), Rand is shared only if set.
+	// template sets them). A Template.Rand is shared by every device, so it
+	// must be safe for concurrent use (default: crypto/rand).
 	Template device.Config
 	// FirstMAC is the MAC of device 0; device i gets FirstMAC + i. Zero
 	// draws a random 24:0a:c4:xx:xx:xx base.
