@@ -449,3 +449,80 @@ func TestUnimplementedTransports(t *testing.T) {
 		t.Fatalf("console: %v", err)
 	}
 }
+
+func TestProvisionInteractiveRetryOnSameSession(t *testing.T) {
+	h := startServer(t)
+	d := startDevice(t, device.Config{SecVer: 1, PoP: testPoP}, simhttpd.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stream, err := h.client.ProvisionInteractive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := provisionReq(d.addr, &espprovv1.Security{Pop: testPoP}, testSSID, "wrong-passphrase")
+	if err := stream.Send(&espprovv1.ProvisionInteractiveRequest{Action: &espprovv1.ProvisionInteractiveRequest_Start{Start: req}}); err != nil {
+		t.Fatal(err)
+	}
+	var got []espprovv1.Step
+	retried := false
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("stream: %v (steps %v)", err, got)
+		}
+		ev := resp.GetEvent()
+		got = append(got, ev.GetStep())
+		if ev.GetStep() == espprovv1.Step_STEP_AWAITING_RETRY {
+			if retried {
+				t.Fatal("asked to retry twice")
+			}
+			retried = true
+			if ev.GetResult().GetFailReason() != espprovv1.WifiFailReason_WIFI_FAIL_REASON_AUTH_ERROR {
+				t.Errorf("awaiting-retry event lacks the fail reason: %v", ev)
+			}
+			err := stream.Send(&espprovv1.ProvisionInteractiveRequest{Action: &espprovv1.ProvisionInteractiveRequest_Retry{
+				Retry: &espprovv1.WifiCredentials{Ssid: testSSID, Passphrase: testPass}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if r := ev.GetResult(); ev.GetStep() == espprovv1.Step_STEP_RESULT && !r.GetSuccess() {
+			t.Fatalf("final result failed: %v", r)
+		}
+	}
+	if !retried || got[len(got)-1] != espprovv1.Step_STEP_RESULT {
+		t.Fatalf("steps %v", got)
+	}
+	// One handshake only: the retry reused the secure session.
+	if n := d.dev.Stats().HandshakesCompleted; n != 1 {
+		t.Errorf("handshakes = %d, want 1 (retry on the same session)", n)
+	}
+}
+
+func TestProvisionInteractiveGiveUp(t *testing.T) {
+	h := startServer(t)
+	d := startDevice(t, device.Config{SecVer: 0}, simhttpd.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stream, err := h.client.ProvisionInteractive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = stream.Send(&espprovv1.ProvisionInteractiveRequest{Action: &espprovv1.ProvisionInteractiveRequest_Start{
+		Start: provisionReq(d.addr, nil, "NoSuchNet", testPass)}})
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			if status.Code(err) != codes.FailedPrecondition {
+				t.Fatalf("end = %v, want FailedPrecondition", err)
+			}
+			return
+		}
+		if resp.GetEvent().GetStep() == espprovv1.Step_STEP_AWAITING_RETRY {
+			_ = stream.Send(&espprovv1.ProvisionInteractiveRequest{Action: &espprovv1.ProvisionInteractiveRequest_GiveUp{GiveUp: true}})
+		}
+	}
+}

@@ -47,8 +47,59 @@ func validateProvision(req *espprovv1.ProvisionRequest) error {
 	return nil
 }
 
+// retryFunc asks an interactive client for new credentials after a Wi-Fi
+// failure; ok=false means give up.
+type retryFunc func(ctx context.Context) (creds *espprovv1.WifiCredentials, ok bool, err error)
+
 // Provision implements the RPC: see the API documentation for the events.
 func (s *Service) Provision(req *espprovv1.ProvisionRequest, stream grpc.ServerStreamingServer[espprovv1.ProvisionResponse]) error {
+	return s.runProvision(stream.Context(), req, stream.Send, nil)
+}
+
+// ProvisionInteractive implements the RPC.
+func (s *Service) ProvisionInteractive(stream grpc.BidiStreamingServer[espprovv1.ProvisionInteractiveRequest, espprovv1.ProvisionInteractiveResponse]) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	req := first.GetStart()
+	if req == nil {
+		return invalid("the first ProvisionInteractive message must be start (a ProvisionRequest)")
+	}
+	send := func(ev *espprovv1.ProvisionResponse) error {
+		return stream.Send(&espprovv1.ProvisionInteractiveResponse{Event: ev})
+	}
+	retry := func(ctx context.Context) (*espprovv1.WifiCredentials, bool, error) {
+		type recv struct {
+			m   *espprovv1.ProvisionInteractiveRequest
+			err error
+		}
+		ch := make(chan recv, 1)
+		go func() {
+			m, err := stream.Recv()
+			ch <- recv{m, err}
+		}()
+		var r recv
+		select {
+		case r = <-ch:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+		if r.err != nil {
+			return nil, false, r.err
+		}
+		switch a := r.m.GetAction().(type) {
+		case *espprovv1.ProvisionInteractiveRequest_Retry:
+			return a.Retry, true, nil
+		case *espprovv1.ProvisionInteractiveRequest_GiveUp:
+			return nil, false, nil
+		}
+		return nil, false, invalid("after STEP_AWAITING_RETRY send retry (new credentials) or give_up")
+	}
+	return s.runProvision(stream.Context(), req, send, retry)
+}
+
+func (s *Service) runProvision(streamCtx context.Context, req *espprovv1.ProvisionRequest, send func(*espprovv1.ProvisionResponse) error, retry retryFunc) error {
 	to, err := parseTimeouts(req.GetTimeouts())
 	if err != nil {
 		return err
@@ -65,14 +116,12 @@ func (s *Service) Provision(req *espprovv1.ProvisionRequest, stream grpc.ServerS
 	if req.GetNoWifi() || req.GetMapping().GetEnabled() {
 		return status.Error(codes.Unimplemented, "RainMaker mapping is not available in this server yet")
 	}
-	ctx, cancel := context.WithTimeout(stream.Context(), to.overall)
-	defer cancel()
-	em := &emitter{send: stream.Send}
+	em := &emitter{send: send}
 	start := time.Now()
 	log := s.log.With("transport", req.GetDevice().GetTransport().String(), "address", req.GetDevice().GetAddress(), "name", req.GetDevice().GetName())
-	res, err := s.provision(ctx, req, to, em)
+	res, err := s.provision(streamCtx, req, to, em, retry)
 	if em.err != nil {
-		log.WarnContext(ctx, "provision: client went away", "error", em.err)
+		log.WarnContext(streamCtx, "provision: client went away", "error", em.err)
 		return em.err
 	}
 	if err != nil {
@@ -84,15 +133,19 @@ func (s *Service) Provision(req *espprovv1.ProvisionRequest, stream grpc.ServerS
 		res.ErrorCode = st.Code().String()
 		res.Error = st.Message()
 		_ = em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_RESULT, Message: "Provisioning failed: " + st.Message(), Result: res})
-		log.InfoContext(ctx, "provision failed", "code", st.Code().String(), "error", st.Message(), "elapsed", time.Since(start))
+		log.InfoContext(streamCtx, "provision failed", "code", st.Code().String(), "error", st.Message(), "elapsed", time.Since(start))
 		return st.Err()
 	}
 	res.Success = true
-	log.InfoContext(ctx, "provision succeeded", "ip", res.GetIp4Address(), "elapsed", time.Since(start))
+	log.InfoContext(streamCtx, "provision succeeded", "ip", res.GetIp4Address(), "elapsed", time.Since(start))
 	return em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_RESULT, Message: "Provisioning was successful", Result: res})
 }
 
-func (s *Service) provision(ctx context.Context, req *espprovv1.ProvisionRequest, to timeouts, em *emitter) (*espprovv1.Result, error) {
+// provision runs one provisioning; every attempt (the first and each
+// interactive retry) has its own overall deadline.
+func (s *Service) provision(streamCtx context.Context, req *espprovv1.ProvisionRequest, to timeouts, em *emitter, retry retryFunc) (*espprovv1.Result, error) {
+	ctx, cancel := context.WithTimeout(streamCtx, to.overall)
+	defer cancel()
 	d := req.GetDevice()
 	if err := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_CONNECTING,
 		Message: fmt.Sprintf("Connecting to device over %s", transportName(d.GetTransport()))}); err != nil {
@@ -110,7 +163,37 @@ func (s *Service) provision(ctx context.Context, req *espprovv1.ProvisionRequest
 	if err := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_SESSION_ESTABLISHED, Message: "Secure session established"}); err != nil {
 		return nil, err
 	}
-	ssid, pass := []byte(req.GetWifi().GetSsid()), []byte(req.GetWifi().GetPassphrase())
+	creds := req.GetWifi()
+	for {
+		res, err := s.wifiAttempt(ctx, c, req, creds, to, em)
+		if err == nil || retry == nil || !res.GetDeviceReset() || em.err != nil {
+			return res, err
+		}
+		if eerr := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_AWAITING_RETRY, Result: res,
+			Message: "Wi-Fi failed: " + err.Error() + "; waiting for new credentials or give_up"}); eerr != nil {
+			return nil, eerr
+		}
+		cancel()
+		next, ok, rerr := retry(streamCtx)
+		if rerr != nil {
+			return res, rerr
+		}
+		if !ok {
+			return res, err
+		}
+		if verr := wifiprov.ValidateCredentials([]byte(next.GetSsid()), []byte(next.GetPassphrase())); verr != nil {
+			return res, invalid("retry: %v", verr)
+		}
+		creds = next
+		ctx, cancel = context.WithTimeout(streamCtx, to.overall)
+		defer cancel()
+	}
+}
+
+// wifiAttempt sends credentials, applies them and follows the connection;
+// after a failure it resets the device through prov-ctrl (unless disabled).
+func (s *Service) wifiAttempt(ctx context.Context, c *conn, req *espprovv1.ProvisionRequest, creds *espprovv1.WifiCredentials, to timeouts, em *emitter) (*espprovv1.Result, error) {
+	ssid, pass := []byte(creds.GetSsid()), []byte(creds.GetPassphrase())
 	if err := wifiprov.SetConfig(ctx, c.sess, ssid, pass); err != nil {
 		return nil, err
 	}
