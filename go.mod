@@ -11,10 +11,13 @@ require (
 require (
 	github.com/brutella/dnssd v1.2.14 // indirect
 	github.com/creack/pty v1.1.24 // indirect
+	github.com/fatih/structs v1.1.0 // indirect
 	github.com/godbus/dbus/v5 v5.2.4 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/konsorten/go-windows-terminal-sequences v1.0.3 // indirect
 	github.com/miekg/dns v1.1.61 // indirect
 	github.com/muka/go-bluetooth v0.0.0-20240701044517-04c4f09c514e // indirect
+	github.com/sirupsen/logrus v1.6.0 // indirect
 	github.com/spf13/cobra v1.10.2 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
 	github.com/vishvananda/netlink v1.2.1-beta.2 // indirect
