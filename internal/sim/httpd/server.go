@@ -432,6 +432,9 @@ func (s *Server) readHead(c *conn) (*request, error) {
 		return strings.TrimRight(string(line), "\r\n"), nil
 	}
 	first, err := readLine()
+	for err == nil && first == "" { // http_parser skips blank lines first
+		first, err = readLine()
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -199,6 +199,11 @@ func TestReplyBytes(t *testing.T) {
 	if got, want := r.reply(t), ok200("", "echo:s"); got != want {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
+	// Blank lines before a request are skipped.
+	r.send(t, "\r\n\r\nPOST /echo HTTP/1.1\r\nContent-Length: 1\r\nCookie: session=1001\r\n\r\nz")
+	if got, want := r.reply(t), ok200("", "echo:z"); got != want {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
 	// Pipelined requests in one segment are answered in order.
 	r.send(t, "POST /echo HTTP/1.1\r\nContent-Length: 1\r\nCookie: session=1001\r\n\r\nA"+
 		"POST /echo HTTP/1.1\r\nContent-Length: 1\r\nCookie: session=1001\r\n\r\nB")
