@@ -439,14 +439,25 @@ func TestScanWifi(t *testing.T) {
 	}
 }
 
-func TestUnimplementedTransports(t *testing.T) {
-	h := startServer(t)
-	_, err := collect(t, h.client, &espprovv1.ProvisionRequest{
+func TestTransportNotInThisBuild(t *testing.T) {
+	svc := provisioning.New(provisioning.Config{Modules: map[espprovv1.Transport]provisioning.Module{
+		espprovv1.Transport_TRANSPORT_HTTPD: provisioning.HTTPModule{}}})
+	srv, err := server.Start(context.Background(), server.Options{GRPCListen: "127.0.0.1:0", Service: svc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, err = collect(t, espprovv1.NewProvisioningServiceClient(conn), &espprovv1.ProvisionRequest{
 		Device: &espprovv1.Device{Transport: espprovv1.Transport_TRANSPORT_CONSOLE, SerialPort: "/dev/null"},
 		Wifi:   &espprovv1.WifiCredentials{Ssid: "x"},
 	})
 	if status.Code(err) != codes.Unimplemented || !strings.Contains(status.Convert(err).Message(), "not available") {
-		t.Fatalf("console: %v", err)
+		t.Fatalf("console on an httpd-only server: %v", err)
 	}
 }
 

@@ -68,3 +68,11 @@ func toStatus(err error) error {
 	}
 	return status.Error(code, msg)
 }
+
+// statusOf returns err if it already is a gRPC status error.
+func statusOf(err error) (error, bool) {
+	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown && s.Code() != codes.OK {
+		return err, true
+	}
+	return nil, false
+}
