@@ -13,16 +13,15 @@ package onnetwork
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/brutella/dnssd"
+	"github.com/miekg/dns"
 )
 
 const (
@@ -185,117 +184,290 @@ func findFirst(ctx context.Context, opts DiscoverOptions, what string, match fun
 	return Found{}, fmt.Errorf("onnetwork: %s not found on the network within %s: %w", what, opts.timeout(), errUnreachable)
 }
 
-// browse runs dnssd.LookupType until the timeout, ctx, or stop returning
-// true, and returns the collected devices.
+// browse listens for mDNS responses about opts' service type until the
+// timeout, ctx, or stop returning true, and returns the devices seen.
+//
+// dnssd.LookupType sends the PTR query on every multicast interface, but its
+// own result bookkeeping is not used: its cache also takes records from
+// other hosts' probe queries, so it can report an instance with the port of
+// a conflicting probe and without the TXT record that arrives later. The
+// answers are read instead from a second dnssd connection (same multicast
+// group, every interface) and only response messages are cached.
 func browse(ctx context.Context, opts DiscoverOptions, stop func([]Found) bool) ([]Found, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	service := opts.service()
 	// dnssd's socket readers only stop when their context reports
 	// context.Canceled (a deadline would leave them spinning on the closed
-	// socket), so the browse runs on a context that is always cancelled, never
-	// timed out.
+	// socket), so they get a context that is always cancelled, never timed
+	// out.
 	lctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	var (
-		mu      sync.Mutex
-		entries = map[string]*dnssd.BrowseEntry{} // by instance name + iface
-		order   []string
-		stopped bool
-	)
-	snapshot := func() []Found {
-		es := make([]dnssd.BrowseEntry, 0, len(order))
-		for _, k := range order {
-			es = append(es, *entries[k])
-		}
-		return collect(es)
+	conn, err := dnssd.NewMDNSConn()
+	if err != nil {
+		return nil, fmt.Errorf("onnetwork: mDNS browse for %s: %v: %w", service, err, errUnreachable)
 	}
-	add := func(e dnssd.BrowseEntry) {
-		mu.Lock()
-		defer mu.Unlock()
-		k := e.Name + "\x00" + e.IfaceName
-		if _, ok := entries[k]; !ok {
-			order = append(order, k)
-		}
-		ec := e
-		entries[k] = &ec
-		if stop != nil && !stopped && stop(snapshot()) {
-			stopped = true
-			cancel()
-		}
-	}
-	rmv := func(e dnssd.BrowseEntry) {
-		mu.Lock()
-		defer mu.Unlock()
-		k := e.Name + "\x00" + e.IfaceName
-		if _, ok := entries[k]; !ok {
-			return
-		}
-		delete(entries, k)
-		for i, o := range order {
-			if o == k {
-				order = append(order[:i], order[i+1:]...)
-				break
-			}
-		}
-	}
+	reqs := conn.Read(lctx)
+	qerr := make(chan error, 1)
+	go func() {
+		qerr <- dnssd.LookupType(lctx, service, func(dnssd.BrowseEntry) {}, func(dnssd.BrowseEntry) {})
+	}()
+	queryDone := false
 
-	errc := make(chan error, 1)
-	go func() { errc <- dnssd.LookupType(lctx, opts.service(), add, rmv) }()
-
+	c := newBrowseCache(service)
 	timer := time.NewTimer(opts.timeout())
 	defer timer.Stop()
-	var ctxErr error
-	select {
-	case <-timer.C:
-	case <-ctx.Done():
-		ctxErr = ctx.Err()
-	case <-lctx.Done(): // stop matched
-	case err := <-errc:
-		// LookupType returns early only when it cannot open its sockets.
-		return nil, fmt.Errorf("onnetwork: mDNS browse for %s: %w", opts.service(), err)
+	var ctxErr, browseErr error
+loop:
+	for {
+		select {
+		case req := <-reqs:
+			if c.update(req.Raw(), req.IfaceName()) && stop != nil && stop(c.found()) {
+				break loop
+			}
+		case <-timer.C:
+			break loop
+		case <-ctx.Done():
+			ctxErr = ctx.Err()
+			break loop
+		case err := <-qerr:
+			// LookupType returns early only when it cannot open its sockets.
+			queryDone = true
+			browseErr = fmt.Errorf("onnetwork: mDNS query for %s: %v: %w", service, err, errUnreachable)
+			break loop
+		}
 	}
 	cancel()
-	if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
-		return nil, fmt.Errorf("onnetwork: mDNS browse for %s: %w", opts.service(), err)
+	conn.Close()
+	// A reader may be blocked handing over a last message: take it so that
+	// it can notice the cancellation and end.
+	drain := time.NewTimer(100 * time.Millisecond)
+	defer drain.Stop()
+	for draining := true; draining; {
+		select {
+		case <-reqs:
+		case <-drain.C:
+			draining = false
+		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	return snapshot(), ctxErr
+	if !queryDone {
+		<-qerr
+	}
+	if browseErr != nil {
+		return nil, browseErr
+	}
+	return c.found(), ctxErr
 }
 
-// collect merges browse entries (one per instance and interface) into
-// devices de-duplicated by node id, in a stable order.
-func collect(es []dnssd.BrowseEntry) []Found {
+// browseCache keeps the records of one service type from mDNS responses.
+type browseCache struct {
+	service string // lower-case "<type>.local."
+	order   []string
+	inst    map[string]*instance // by lower-case instance FQDN
+	hosts   map[string][]net.IP  // by lower-case host FQDN
+}
+
+type instance struct {
+	name    string // unescaped instance label
+	host    string // host FQDN from SRV
+	port    int
+	txt     map[string]string
+	iface   string
+	ptr     bool
+	srv     bool
+	removed bool
+}
+
+func newBrowseCache(service string) *browseCache {
+	return &browseCache{service: strings.ToLower(service), inst: map[string]*instance{}, hosts: map[string][]net.IP{}}
+}
+
+// get returns the instance for fqdn if it belongs to the browsed type.
+func (c *browseCache) get(fqdn, iface string) *instance {
+	key := strings.ToLower(fqdn)
+	if !strings.HasSuffix(key, "."+c.service) {
+		return nil
+	}
+	if in, ok := c.inst[key]; ok {
+		return in
+	}
+	in := &instance{name: unescapeDNS(fqdn[:len(fqdn)-len(c.service)-1]), iface: iface}
+	c.inst[key] = in
+	c.order = append(c.order, key)
+	return in
+}
+
+// update applies one received message and reports whether anything changed.
+func (c *browseCache) update(m *dns.Msg, iface string) bool {
+	if m == nil || !m.Response {
+		return false // queries (probes included) carry no facts
+	}
+	changed := false
+	rrs := append(append([]dns.RR(nil), m.Answer...), m.Extra...)
+	for _, rr := range rrs {
+		switch r := rr.(type) {
+		case *dns.PTR:
+			if !strings.EqualFold(r.Hdr.Name, c.service) {
+				continue
+			}
+			in := c.get(r.Ptr, iface)
+			if in == nil {
+				continue
+			}
+			if r.Hdr.Ttl == 0 { // goodbye
+				in.removed, in.ptr = true, false
+			} else {
+				in.removed, in.ptr = false, true
+			}
+			changed = true
+		case *dns.SRV:
+			in := c.get(r.Hdr.Name, iface)
+			if in == nil {
+				continue
+			}
+			if r.Hdr.Ttl == 0 {
+				in.srv = false
+			} else {
+				in.host, in.port, in.srv = r.Target, int(r.Port), true
+			}
+			changed = true
+		case *dns.TXT:
+			in := c.get(r.Hdr.Name, iface)
+			if in == nil {
+				continue
+			}
+			txt := map[string]string{}
+			for _, s := range r.Txt {
+				k, v, ok := strings.Cut(unescapeDNS(s), "=")
+				if !ok || k == "" {
+					continue
+				}
+				k = strings.ToLower(k)
+				if _, dup := txt[k]; !dup { // RFC 6763 §6.4: first wins
+					txt[k] = v
+				}
+			}
+			in.txt = txt
+			changed = true
+		case *dns.A:
+			changed = c.addIP(r.Hdr.Name, r.A) || changed
+		case *dns.AAAA:
+			changed = c.addIP(r.Hdr.Name, r.AAAA) || changed
+		}
+	}
+	return changed
+}
+
+func (c *browseCache) addIP(host string, ip net.IP) bool {
+	key := strings.ToLower(host)
+	for _, have := range c.hosts[key] {
+		if have.Equal(ip) {
+			return false
+		}
+	}
+	c.hosts[key] = append(c.hosts[key], ip)
+	return true
+}
+
+// found returns the complete instances (PTR, SRV and an address seen, no
+// goodbye) as devices.
+func (c *browseCache) found() []Found {
+	var es []entry
+	for _, key := range c.order {
+		in := c.inst[key]
+		if in.removed || !in.ptr || !in.srv {
+			continue
+		}
+		ips := c.hosts[strings.ToLower(in.host)]
+		if len(ips) == 0 {
+			continue
+		}
+		host := strings.TrimSuffix(in.host, ".")
+		if h, ok := strings.CutSuffix(strings.ToLower(host), "."+Domain); ok {
+			host = host[:len(h)]
+		}
+		es = append(es, entry{Name: in.name, Host: unescapeDNS(host), Iface: in.iface, Port: in.port, IPs: ips, Text: in.txt})
+	}
+	return collect(es)
+}
+
+// unescapeDNS undoes presentation-format escapes (\X and \DDD).
+func unescapeDNS(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if ch != '\\' || i+1 >= len(s) {
+			b.WriteByte(ch)
+			continue
+		}
+		if i+3 < len(s) && isDigit(s[i+1]) && isDigit(s[i+2]) && isDigit(s[i+3]) {
+			n := int(s[i+1]-'0')*100 + int(s[i+2]-'0')*10 + int(s[i+3]-'0')
+			if n < 256 {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i+1])
+		i++
+	}
+	return b.String()
+}
+
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }
+
+// entry is one service instance as received.
+type entry struct {
+	Name  string // unescaped instance name
+	Host  string // host label without domain
+	Iface string
+	Port  int
+	IPs   []net.IP
+	Text  map[string]string
+}
+
+// collect turns entries into devices sorted by instance name (then node id,
+// then port) and de-duplicated by node id: of several announcements of one
+// node (renamed duplicate instance, several interfaces) the first in that
+// order is kept, with the addresses of all of them.
+func collect(es []entry) []Found {
+	all := make([]Found, 0, len(es))
+	for _, e := range es {
+		all = append(all, fromEntry(e))
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		a, b := strings.ToLower(all[i].Instance), strings.ToLower(all[j].Instance)
+		if a != b {
+			return a < b
+		}
+		if all[i].NodeID != all[j].NodeID {
+			return all[i].NodeID < all[j].NodeID
+		}
+		return all[i].Port < all[j].Port
+	})
 	var out []Found
 	index := map[string]int{} // dedup key -> position in out
-	for _, e := range es {
-		f := fromEntry(e)
+	for _, f := range all {
 		key := "node:" + f.NodeID
 		if f.NodeID == "" {
 			key = "instance:" + f.Instance
 		}
 		if i, ok := index[key]; ok {
-			// Same device seen again (another interface or a renamed
-			// duplicate announcement): keep the first, add addresses.
 			out[i].IPs = mergeIPs(out[i].IPs, f.IPs)
 			continue
 		}
 		index[key] = len(out)
 		out = append(out, f)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := strings.ToLower(out[i].Instance), strings.ToLower(out[j].Instance)
-		if a != b {
-			return a < b
-		}
-		return out[i].NodeID < out[j].NodeID
-	})
 	return out
 }
 
-func fromEntry(e dnssd.BrowseEntry) Found {
+func fromEntry(e entry) Found {
 	txt := make(map[string]string, len(e.Text))
 	for k, v := range e.Text {
 		txt[k] = v
@@ -305,7 +477,7 @@ func fromEntry(e dnssd.BrowseEntry) Found {
 		NodeID:     txt[TXTNodeID],
 		IPs:        mergeIPs(nil, e.IPs),
 		Host:       e.Host,
-		Iface:      e.IfaceName,
+		Iface:      e.Iface,
 		Port:       e.Port,
 		SecVersion: -1,
 		TXT:        txt,

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brutella/dnssd"
-
 	"github.com/espprov/espprov/transports"
 )
 
@@ -131,22 +129,21 @@ func TestResolveSystemResolver(t *testing.T) {
 
 func TestCollect(t *testing.T) {
 	ip := func(s string) net.IP { return net.ParseIP(s) }
-	entry := func(name, iface string, port int, ips []net.IP, txt map[string]string) dnssd.BrowseEntry {
-		return dnssd.BrowseEntry{Name: name, IfaceName: iface, Port: port, IPs: ips, Host: name, Text: txt,
-			Type: ServiceType, Domain: Domain}
+	mk := func(name, iface string, port int, ips []net.IP, txt map[string]string) entry {
+		return entry{Name: name, Iface: iface, Port: port, IPs: ips, Host: name, Text: txt}
 	}
-	es := []dnssd.BrowseEntry{
-		entry("zeta", "eth0", 80, []net.IP{ip("fe80::1"), ip("192.168.1.20")},
+	es := []entry{
+		mk("zeta", "eth0", 80, []net.IP{ip("fe80::1"), ip("192.168.1.20")},
 			map[string]string{"node_id": "N2", "port": "80", "sec_version": "1", "pop_required": "TRUE"}),
-		entry("alpha", "eth0", 8080, []net.IP{ip("192.168.1.10")},
+		mk("alpha", "eth0", 8080, []net.IP{ip("192.168.1.10")},
 			map[string]string{"node_id": "N1", "port": "8080", "sec_version": "2", "pop_required": "false"}),
 		// Same node seen on a second interface and as a renamed duplicate.
-		entry("zeta", "wlan0", 80, []net.IP{ip("10.0.0.20")}, map[string]string{"node_id": "N2"}),
-		entry("zeta (2)", "eth0", 80, []net.IP{ip("192.168.1.20")}, map[string]string{"node_id": "N2"}),
+		mk("zeta", "wlan0", 80, []net.IP{ip("10.0.0.20")}, map[string]string{"node_id": "N2"}),
+		mk("zeta (2)", "eth0", 80, []net.IP{ip("192.168.1.20")}, map[string]string{"node_id": "N2"}),
 		// No TXT at all: unknown security, port from SRV.
-		entry("bare", "eth0", 81, []net.IP{ip("192.168.1.30")}, nil),
+		mk("bare", "eth0", 81, []net.IP{ip("192.168.1.30")}, nil),
 		// SRV port missing: TXT port used; bad sec_version.
-		entry("txtport", "eth0", 0, []net.IP{ip("192.168.1.40")},
+		mk("txtport", "eth0", 0, []net.IP{ip("192.168.1.40")},
 			map[string]string{"node_id": "N4", "port": "8080", "sec_version": "x"}),
 	}
 	got := collect(es)
