@@ -47,7 +47,7 @@ const (
 	DefaultOverallTimeout  = 3 * time.Minute
 	DefaultWifiTimeout     = 60 * time.Second
 	DefaultStatusPoll      = time.Second
-	MinStatusPoll          = 50 * time.Millisecond
+	MinStatusPoll          = 10 * time.Millisecond
 	MaxTimeout             = time.Hour
 	// pollErrorBudget is how many failed status reads in a row are tolerated
 	// (esp_prov tolerates 3).

@@ -697,7 +697,7 @@ type Timeouts struct {
 	Overall *durationpb.Duration `protobuf:"bytes,2,opt,name=overall,proto3" json:"overall,omitempty"`
 	// Waiting for the device to join Wi-Fi after the config was applied. Default 60 s.
 	WifiConnect *durationpb.Duration `protobuf:"bytes,3,opt,name=wifi_connect,json=wifiConnect,proto3" json:"wifi_connect,omitempty"`
-	// Interval between Wi-Fi status polls. Default 1 s; at least 50 ms.
+	// Interval between Wi-Fi status polls. Default 1 s; at least 10 ms.
 	StatusPoll    *durationpb.Duration `protobuf:"bytes,4,opt,name=status_poll,json=statusPoll,proto3" json:"status_poll,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
