@@ -59,15 +59,26 @@ test: tools checkgenerate lint
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(MAKE) fuzz
 
-FUZZTIME ?= 10s
+FUZZTIME ?= 5s
+# package:target pairs; every decoder that reads device bytes has one.
+FUZZ_TARGETS := \
+	./internal/protocomm:FuzzParseVersion \
+	./internal/protocomm:FuzzSessionResponses \
+	./security/sec1:FuzzClientResponses \
+	./security/sec1:FuzzDeviceRequests \
+	./security/sec2:FuzzClientResponses \
+	./security/sec2:FuzzDeviceRequests \
+	./internal/sim/device:FuzzHandle
 fuzz:
-	$(GO) test ./internal/protocomm -run '^$$' -fuzz '^FuzzParseVersion$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/protocomm -run '^$$' -fuzz '^FuzzSessionResponses$$' -fuzztime $(FUZZTIME)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME); \
+	done
 
 # The main job on the embedded default: a simulated device, the server, and
 # one provisioning through the gRPC API with its progress printed.
 demo:
-	$(GO) run ./cmd/espprov demo
+	$(GO) run ./cmd/espprovd --demo
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./security/... ./services/...
