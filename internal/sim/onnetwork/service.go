@@ -144,6 +144,7 @@ type Service struct {
 	opts   Options
 	srv    *simhttpd.Server
 	mapper *pathMapper
+	addr   net.Addr
 	port   int
 	txt    map[string]string
 
@@ -175,7 +176,7 @@ func Start(ctx context.Context, p device.Protocomm, opts Options) (*Service, err
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 
-	s := &Service{opts: o, port: port, done: make(chan struct{})}
+	s := &Service{opts: o, addr: l.Addr(), port: port, done: make(chan struct{})}
 	s.txt = map[string]string{
 		"node_id":     o.NodeID,
 		"port":        strconv.Itoa(port),
@@ -292,7 +293,7 @@ func normalize(p device.Protocomm, o Options) (Options, error) {
 }
 
 // Addr is the address the HTTP server listens on.
-func (s *Service) Addr() net.Addr { return s.srv.Addr() }
+func (s *Service) Addr() net.Addr { return s.addr }
 
 // Port is the bound (and announced) port.
 func (s *Service) Port() int { return s.port }
