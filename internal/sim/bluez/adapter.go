@@ -144,7 +144,7 @@ func (a *Adapter) report(d *Device) {
 		"UUIDs":            dbus.MakeVariant([]string{d.service}),
 		"Adapter":          dbus.MakeVariant(a.path),
 		"RSSI":             dbus.MakeVariant(d.cfg.RSSI),
-	}}, map[string]interface{}{ifaceDevice: &deviceHandler{d}})
+	}}, &deviceHandler{d})
 }
 
 // filterMatches merges the filters of all sessions the way BlueZ does: a

@@ -132,8 +132,8 @@ type Server struct {
 }
 
 type object struct {
-	props    map[string]map[string]dbus.Variant // iface → props
-	handlers map[string]interface{}             // iface → exported handler
+	props map[string]map[string]dbus.Variant // iface → props
+	owner interface{}                        // *adapterHandler, *deviceHandler, …
 }
 
 // Serve exports the BlueZ object tree on conn and requests the name
@@ -154,12 +154,27 @@ func Serve(conn *dbus.Conn, cfg Config) (*Server, error) {
 		agents:   map[string]dbus.ObjectPath{},
 		timers:   map[*time.Timer]struct{}{},
 	}
+	// Everything is exported once, up front: godbus's per-path Export is
+	// not safe against concurrent calls into the subtree, so the objects
+	// below /org/bluez are served by subtree dispatchers that look the
+	// path up in our own table.
 	if err := conn.Export(&objectManager{s}, "/", ifaceObjectManager); err != nil {
 		return nil, fmt.Errorf("bluez: export object manager: %w", err)
 	}
+	for iface, h := range map[string]interface{}{
+		ifaceProperties:   &propsDispatch{s},
+		ifaceAgentManager: &agentDispatch{s},
+		ifaceAdapter:      &adapterDispatch{s},
+		ifaceDevice:       &deviceDispatch{s},
+		ifaceChar:         &charDispatch{s},
+		ifaceDesc:         &descDispatch{s},
+	} {
+		if err := conn.ExportSubtree(h, "/org/bluez", iface); err != nil {
+			return nil, fmt.Errorf("bluez: export %s: %w", iface, err)
+		}
+	}
 	s.mu.Lock()
-	s.addObject("/org/bluez", map[string]map[string]dbus.Variant{ifaceAgentManager: {}},
-		map[string]interface{}{ifaceAgentManager: &agentManager{s}})
+	s.addObject("/org/bluez", map[string]map[string]dbus.Variant{ifaceAgentManager: {}}, &agentManager{s})
 	for i, ac := range cfg.Adapters {
 		if ac.ID == "" || !strings.HasPrefix(ac.ID, "hci") {
 			s.mu.Unlock()
@@ -202,7 +217,7 @@ func Serve(conn *dbus.Conn, cfg Config) (*Server, error) {
 			"UUIDs":               dbus.MakeVariant([]string{}),
 			"Modalias":            dbus.MakeVariant("usb:v1D6Bp0246d0540"),
 			"Roles":               dbus.MakeVariant([]string{"central", "peripheral"}),
-		}}, map[string]interface{}{ifaceAdapter: &adapterHandler{a}})
+		}}, &adapterHandler{a})
 	}
 	s.mu.Unlock()
 
@@ -241,17 +256,13 @@ func (s *Server) Close() error {
 			d.connected = false
 		}
 	}
-	paths := make([]dbus.ObjectPath, 0, len(s.objects))
-	for p := range s.objects {
-		paths = append(paths, p)
-	}
-	for _, p := range paths {
-		s.unexport(p)
-	}
 	s.objects = map[dbus.ObjectPath]*object{}
 	s.mu.Unlock()
 	s.wg.Wait()
 	_ = s.conn.Export(nil, "/", ifaceObjectManager)
+	for _, iface := range []string{ifaceProperties, ifaceAgentManager, ifaceAdapter, ifaceDevice, ifaceChar, ifaceDesc} {
+		_ = s.conn.Export(nil, "/org/bluez", iface)
+	}
 	_, err := s.conn.ReleaseName(BusName)
 	if err != nil {
 		return fmt.Errorf("bluez: release name: %w", err)
@@ -293,24 +304,18 @@ func (s *Server) after(d time.Duration, fn func()) {
 
 // --- object tree -------------------------------------------------------------
 
-// addObject exports an object and announces it. Call with s.mu held.
-func (s *Server) addObject(path dbus.ObjectPath, props map[string]map[string]dbus.Variant, handlers map[string]interface{}) {
-	o := &object{props: props, handlers: handlers}
-	s.objects[path] = o
-	for iface, h := range handlers {
-		_ = s.conn.Export(h, path, iface)
-	}
-	_ = s.conn.Export(&propsHandler{s: s, path: path}, path, ifaceProperties)
+// addObject publishes an object and announces it. Call with s.mu held.
+func (s *Server) addObject(path dbus.ObjectPath, props map[string]map[string]dbus.Variant, owner interface{}) {
+	s.objects[path] = &object{props: props, owner: owner}
 	_ = s.conn.Emit("/", ifaceObjectManager+".InterfacesAdded", path, copyIfaces(props))
 }
 
-// removeObject unexports an object and announces it. Call with s.mu held.
+// removeObject withdraws an object and announces it. Call with s.mu held.
 func (s *Server) removeObject(path dbus.ObjectPath) {
 	o, ok := s.objects[path]
 	if !ok {
 		return
 	}
-	s.unexport(path)
 	delete(s.objects, path)
 	ifaces := make([]string, 0, len(o.props))
 	for iface := range o.props {
@@ -319,17 +324,6 @@ func (s *Server) removeObject(path dbus.ObjectPath) {
 	sort.Strings(ifaces)
 	ifaces = append(ifaces, ifaceProperties)
 	_ = s.conn.Emit("/", ifaceObjectManager+".InterfacesRemoved", path, ifaces)
-}
-
-func (s *Server) unexport(path dbus.ObjectPath) {
-	o, ok := s.objects[path]
-	if !ok {
-		return
-	}
-	for iface := range o.handlers {
-		_ = s.conn.Export(nil, path, iface)
-	}
-	_ = s.conn.Export(nil, path, ifaceProperties)
 }
 
 // setProps updates properties and emits PropertiesChanged. A nil value in
@@ -388,6 +382,7 @@ func (m *objectManager) GetManagedObjects() (map[dbus.ObjectPath]map[string]map[
 	return out, nil
 }
 
+// propsHandler serves org.freedesktop.DBus.Properties for one path.
 type propsHandler struct {
 	s    *Server
 	path dbus.ObjectPath

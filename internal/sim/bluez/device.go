@@ -190,7 +190,7 @@ func (d *Device) removeObjects() {
 func (d *Device) exportGATT() {
 	s := d.a.s
 	d.chars = map[dbus.ObjectPath]*attr{}
-	add := func(p dbus.ObjectPath, props map[string]map[string]dbus.Variant, h map[string]interface{}) {
+	add := func(p dbus.ObjectPath, props map[string]map[string]dbus.Variant, h interface{}) {
 		d.gattPaths = append(d.gattPaths, p)
 		s.addObject(p, props, h)
 	}
@@ -199,20 +199,20 @@ func (d *Device) exportGATT() {
 	add(gsvc, map[string]map[string]dbus.Variant{ifaceService: {
 		"UUID": dbus.MakeVariant("00001801-0000-1000-8000-00805f9b34fb"), "Device": dbus.MakeVariant(d.path),
 		"Primary": dbus.MakeVariant(true), "Includes": dbus.MakeVariant([]dbus.ObjectPath{}),
-	}}, map[string]interface{}{ifaceService: &struct{}{}})
+	}}, nil)
 	gch := gsvc + "/char0002"
 	d.chars[gch] = &attr{other: true}
 	add(gch, map[string]map[string]dbus.Variant{ifaceChar: {
 		"UUID": dbus.MakeVariant("00002a05-0000-1000-8000-00805f9b34fb"), "Service": dbus.MakeVariant(gsvc),
 		"Value": dbus.MakeVariant([]byte{}), "Notifying": dbus.MakeVariant(false),
 		"Flags": dbus.MakeVariant([]string{"indicate"}), "MTU": dbus.MakeVariant(uint16(517)),
-	}}, map[string]interface{}{ifaceChar: &charHandler{d: d, path: gch}})
+	}}, &charHandler{d: d, path: gch})
 
 	svc := d.path + "/service0028"
 	add(svc, map[string]map[string]dbus.Variant{ifaceService: {
 		"UUID": dbus.MakeVariant(d.service), "Device": dbus.MakeVariant(d.path),
 		"Primary": dbus.MakeVariant(true), "Includes": dbus.MakeVariant([]dbus.ObjectPath{}),
-	}}, map[string]interface{}{ifaceService: &struct{}{}})
+	}}, nil)
 	names := d.cfg.Protocomm.Endpoints()
 	ids := EndpointIDs(names)
 	h := 0x29
@@ -223,14 +223,14 @@ func (d *Device) exportGATT() {
 			"UUID": dbus.MakeVariant(CharUUID(d.service, ids[name])), "Service": dbus.MakeVariant(svc),
 			"Value": dbus.MakeVariant([]byte{}), "Notifying": dbus.MakeVariant(false),
 			"Flags": dbus.MakeVariant([]string{"read", "write"}), "MTU": dbus.MakeVariant(uint16(517)),
-		}}, map[string]interface{}{ifaceChar: &charHandler{d: d, path: cp}})
+		}}, &charHandler{d: d, path: cp})
 		if !d.cfg.NoUserDescriptions {
 			dp := dbus.ObjectPath(fmt.Sprintf("%s/desc%04x", cp, h+2))
 			d.chars[dp] = &attr{endpoint: name, desc: true}
 			add(dp, map[string]map[string]dbus.Variant{ifaceDesc: {
 				"UUID": dbus.MakeVariant(UserDescriptionUUID), "Characteristic": dbus.MakeVariant(cp),
 				"Value": dbus.MakeVariant([]byte{}), "Flags": dbus.MakeVariant([]string{"read"}),
-			}}, map[string]interface{}{ifaceDesc: &descHandler{d: d, path: dp}})
+			}}, &descHandler{d: d, path: dp})
 		}
 		h += 3
 	}
@@ -246,6 +246,9 @@ func (h *deviceHandler) Connect() *dbus.Error {
 	d := h.d
 	d.a.s.mu.Lock()
 	defer d.a.s.mu.Unlock()
+	if !d.cached {
+		return unknownObject(d.path)
+	}
 	return d.connect()
 }
 
@@ -282,6 +285,9 @@ func (h *deviceHandler) Disconnect() *dbus.Error {
 	d := h.d
 	d.a.s.mu.Lock()
 	defer d.a.s.mu.Unlock()
+	if !d.cached {
+		return unknownObject(d.path)
+	}
 	if !d.connected {
 		return bluezErr("NotConnected", "Not Connected")
 	}
@@ -293,6 +299,10 @@ func (h *deviceHandler) Pair(sender dbus.Sender) *dbus.Error {
 	d := h.d
 	s := d.a.s
 	s.mu.Lock()
+	if !d.cached {
+		s.mu.Unlock()
+		return unknownObject(d.path)
+	}
 	if d.paired {
 		s.mu.Unlock()
 		return bluezErr("AlreadyExists", "Already Exists")
@@ -334,7 +344,7 @@ func (h *deviceHandler) CancelPairing() *dbus.Error {
 func (d *Device) access(path dbus.ObjectPath) (*attr, *dbus.Error) {
 	a, ok := d.chars[path]
 	if !ok {
-		return nil, dbus.NewError("org.freedesktop.DBus.Error.UnknownObject", []interface{}{string(path)})
+		return nil, unknownObject(path)
 	}
 	if !d.connected {
 		return nil, bluezErr("Failed", "Not connected")
