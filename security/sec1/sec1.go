@@ -6,6 +6,9 @@
 //   - client: 32 bytes, the raw X25519 private key (Step(nil));
 //   - device: 32 bytes, the raw X25519 private key, then 16 bytes
 //     device_random (each Command0).
+//
+// A Handshaker is not safe for concurrent use; the Cipher it returns is
+// (calls are serialised, but must still follow the wire order).
 package sec1
 
 import (

@@ -8,6 +8,11 @@ import (
 	"github.com/espprov/espprov/security"
 )
 
+// Every execution that gets past protobuf parsing costs 3072-bit modular
+// exponentiations (milliseconds), so minimising a new input can take most of
+// a short fuzzing run. For productive short runs bound it, e.g.
+// go test -run '^$' -fuzz FuzzClientResponses -fuzztime 10s -fuzzminimizetime 50x
+
 // FuzzClientResponses feeds arbitrary device responses to a client that has
 // sent a valid Command0. It must never panic, and an error must leave the
 // client without a session.

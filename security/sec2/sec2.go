@@ -12,6 +12,9 @@
 //   - client: 32 bytes for a at Step(nil), repeated while A would be short;
 //   - device: 32 bytes for b at each Command0, then the nonce at Command1
 //     (8 bytes at patch level 1, 16 bytes at patch level 0).
+//
+// A Handshaker is not safe for concurrent use; the Cipher it returns is
+// (calls are serialised, but must still follow the wire order).
 package sec2
 
 import (
@@ -355,6 +358,9 @@ func (d *device) reset() {
 func (d *device) Step(in []byte) ([]byte, bool, error) {
 	if d.patchVer != 0 && d.patchVer != 1 {
 		return nil, false, fmt.Errorf("sec2: unsupported patch version %d", d.patchVer)
+	}
+	if d.verifier.Sign() == 0 {
+		return nil, false, errors.New("sec2: device has no verifier configured")
 	}
 	p, err := parse(in, "request")
 	if err != nil {

@@ -242,6 +242,13 @@ func TestDeviceRequests(t *testing.T) {
 	}
 }
 
+func TestDeviceWithoutVerifier(t *testing.T) {
+	d := NewDevice(unhex(t, vSalt), nil, 1)
+	if _, _, err := d.Step(vectorCmd0(t)); err == nil {
+		t.Fatal("device without verifier answered Command0")
+	}
+}
+
 func TestDevicePatchVersion(t *testing.T) {
 	for _, v := range []int{-1, 2} {
 		d := NewDevice(unhex(t, vSalt), unhex(t, vVerifier), v)
