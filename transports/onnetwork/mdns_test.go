@@ -38,6 +38,7 @@ func has(ips []net.IP, want string) bool {
 // TestDiscoverInNamespace announces devices of both variants with real
 // multicast DNS inside a private namespace and browses for them.
 func TestDiscoverInNamespace(t *testing.T) {
+	t.Parallel()
 	if !netnstest.Run(t) {
 		return
 	}
@@ -122,6 +123,7 @@ func txtString(m map[string]string) string {
 // TestResolveInNamespace resolves devices by name, node id and
 // <node_id>.local through mDNS.
 func TestResolveInNamespace(t *testing.T) {
+	t.Parallel()
 	if !netnstest.Run(t) {
 		return
 	}
@@ -187,6 +189,7 @@ func TestResolveInNamespace(t *testing.T) {
 
 // TestDiscoverCancelled: a cancelled context ends the browse early.
 func TestDiscoverCancelled(t *testing.T) {
+	t.Parallel()
 	if !netnstest.Run(t) {
 		return
 	}

@@ -206,6 +206,7 @@ func TestSessionSecurity(t *testing.T) {
 // <node_id>.local, run Security 2 (patch 1), ch_resp, disable — after which
 // the standalone service withdraws its announcement and stops.
 func TestEndToEndInNamespace(t *testing.T) {
+	t.Parallel()
 	if !netnstest.Run(t) {
 		return
 	}

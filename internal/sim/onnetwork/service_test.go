@@ -244,6 +244,7 @@ func TestDisableStops(t *testing.T) {
 // a disable withdraws the challenge-response announcement (both variants),
 // Local Control keeps _esp_local_ctrl._tcp, and Enable re-announces.
 func TestAnnouncementLifecycle(t *testing.T) {
+	t.Parallel()
 	if !netnstest.Run(t) {
 		return
 	}
