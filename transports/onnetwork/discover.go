@@ -122,9 +122,9 @@ func (f Found) preferredIP() net.IP {
 }
 
 // PoPColumn is the CLI table's PoP column: Yes/No for Security 1, SRP6a for
-// Security 2, N/A otherwise.
+// Security 2, N/A otherwise (unknown security counts as 1, like the CLI).
 func (f Found) PoPColumn() string {
-	switch f.SecVersion {
+	switch f.CLISecVersion() {
 	case 1:
 		if f.PoPRequired {
 			return "Yes"

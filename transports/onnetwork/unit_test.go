@@ -164,8 +164,8 @@ func TestCollect(t *testing.T) {
 	}
 	want := []row{
 		{"alpha", "N1", "192.168.1.10", 8080, 2, false, "SRP6a", "192.168.1.10:8080"},
-		{"bare", "", "192.168.1.30", 81, -1, false, "N/A", "192.168.1.30:81"},
-		{"txtport", "N4", "192.168.1.40", 8080, -1, false, "N/A", "192.168.1.40:8080"},
+		{"bare", "", "192.168.1.30", 81, -1, false, "No", "192.168.1.30:81"},
+		{"txtport", "N4", "192.168.1.40", 8080, -1, false, "No", "192.168.1.40:8080"},
 		{"zeta", "N2", "192.168.1.20,10.0.0.20,fe80::1", 80, 1, true, "Yes", "192.168.1.20:80"},
 	}
 	if !reflect.DeepEqual(rows, want) {
@@ -178,5 +178,25 @@ func TestCollect(t *testing.T) {
 	}
 	if a := (Found{Port: 80}).Addr(); a != "" {
 		t.Fatalf("no-IP Addr = %q", a)
+	}
+}
+
+func TestFormatTable(t *testing.T) {
+	found := []Found{
+		{Instance: "MyDevice", NodeID: "XeRQn9TDhQDTfhrGgcLesA", IPs: []net.IP{net.ParseIP("192.168.1.100")}, Port: 80, SecVersion: 1, PoPRequired: true},
+		{Instance: "A very long instance name", NodeID: "ABCDEFGHIJKLMNOPQRSTUVWXYZ", IPs: []net.IP{net.ParseIP("fd00::1"), net.ParseIP("192.168.1.101")}, Port: 8080, SecVersion: 2},
+		{Instance: "bare", Port: 81, SecVersion: -1},
+		{Instance: "open", NodeID: "N0", Port: 80, SecVersion: 0},
+	}
+	rule := strings.Repeat("-", 120)
+	want := "\nDiscovered 4 device(s):\n" + rule + "\n" +
+		"#   Instance Name        Node ID                   IP Address       Port   Sec  PoP      Service     \n" + rule + "\n" +
+		"1   MyDevice             XeRQn9TDhQDTfhrGgcLesA    192.168.1.100    80     1    Yes      ChalResp    \n" +
+		"2   A very long inst...  ABCDEFGHIJKLMNOPQRSTU...  192.168.1.101    8080   2    SRP6a    ChalResp    \n" +
+		"3   bare                                                            81     1    No       ChalResp    \n" +
+		"4   open                 N0                                         80     0    N/A      ChalResp    \n" +
+		rule + "\n"
+	if got := FormatTable(found); got != want {
+		t.Fatalf("FormatTable:\n%s\nwant:\n%s", got, want)
 	}
 }
