@@ -211,10 +211,10 @@ func scan(ctx context.Context, conn *dbus.Conn, r *radio, m matcher, window time
 	tick := time.NewTicker(scanPollInterval)
 	defer tick.Stop()
 	found := map[string]seen{}
-	for {
-		objs, err := getManagedObjects(sctx, conn)
-		if err != nil && sctx.Err() == nil {
-			return nil, err
+	poll := func(pctx context.Context) error {
+		objs, err := getManagedObjects(pctx, conn)
+		if err != nil {
+			return err
 		}
 		for _, path := range sortedPaths(objs) {
 			p, ok := objs[path][ifaceDevice]
@@ -234,6 +234,12 @@ func scan(ctx context.Context, conn *dbus.Conn, r *radio, m matcher, window time
 				found[f.Address] = seen{Found: f, path: path}
 			}
 		}
+		return nil
+	}
+	for {
+		if err := poll(sctx); err != nil && sctx.Err() == nil {
+			return nil, err
+		}
 		if first && len(found) > 0 {
 			break
 		}
@@ -241,6 +247,17 @@ func scan(ctx context.Context, conn *dbus.Conn, r *radio, m matcher, window time
 		case <-sctx.Done():
 		case <-tick.C:
 			continue
+		}
+		// The window is over: one last look (with its own short deadline)
+		// so that everything heard before the window closed is reported
+		// even when the previous poll was cut off.
+		if ctx.Err() == nil {
+			fctx, fcancel := context.WithTimeout(ctx, time.Second)
+			err := poll(fctx)
+			fcancel()
+			if err != nil && ctx.Err() == nil {
+				return nil, err
+			}
 		}
 		break
 	}
