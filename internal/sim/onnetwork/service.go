@@ -424,3 +424,9 @@ func (s *Service) Close() error {
 	s.wg.Wait()
 	return nil
 }
+
+// String describes the options without the PoP.
+func (o Options) String() string {
+	return fmt.Sprintf("Options{variant=%s node=%q instance=%q listen=%q sec=%d pop_set=%t mdns=%t}",
+		o.Variant, o.NodeID, o.Instance, o.ListenAddr, o.Security, o.PoP != nil, !o.NoMDNS)
+}

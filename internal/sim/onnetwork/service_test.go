@@ -3,7 +3,9 @@ package simonnetwork_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -301,5 +303,14 @@ func TestAnnouncementLifecycle(t *testing.T) {
 	lc.StopAnnouncement()
 	if lc.Announced() {
 		t.Fatal("Announced after StopAnnouncement")
+	}
+}
+
+func TestOptionsStringHidesPoP(t *testing.T) {
+	o := simonnetwork.Options{NodeID: "N1", Security: 1, PoP: []byte("s3cr3t-pop")}
+	for _, s := range []string{o.String(), fmt.Sprint(o), fmt.Sprintf("%v", o)} {
+		if strings.Contains(s, "s3cr3t") || !strings.Contains(s, "N1") {
+			t.Fatalf("Options rendered as %q", s)
+		}
 	}
 }
