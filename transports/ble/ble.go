@@ -326,7 +326,7 @@ type Transport struct {
 	paired bool
 	lost   atomic.Bool
 
-	agentHeld bool
+	agentHeld atomic.Bool
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -502,11 +502,11 @@ func (t *Transport) pair(ctx context.Context) error {
 	if t.paired {
 		return nil
 	}
-	if !t.agentHeld {
+	if !t.agentHeld.Load() {
 		if err := acquireAgent(ctx, t.conn); err != nil {
 			return &PairingError{Device: t.name, Err: err}
 		}
-		t.agentHeld = true
+		t.agentHeld.Store(true)
 	}
 	done := theAgent.allow(t.devPath)
 	defer done()
@@ -744,7 +744,7 @@ func (t *Transport) Close() error {
 		if err := t.radio.obj.CallWithContext(ctx, ifaceAdapter+".RemoveDevice", 0, t.devPath).Err; err != nil && !gone(err) {
 			errs = append(errs, fmt.Errorf("remove device: %w", describe(err)))
 		}
-		if t.agentHeld {
+		if t.agentHeld.Swap(false) {
 			releaseAgent()
 		}
 		releaseBus()

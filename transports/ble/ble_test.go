@@ -54,6 +54,12 @@ func (e *echo) CloseSession(session string) {
 // serves the simulated BlueZ there.
 func startSim(t *testing.T, cfg bluez.Config) *bluez.Server {
 	t.Helper()
+	srv, _ := startSimBus(t, cfg)
+	return srv
+}
+
+func startSimBus(t *testing.T, cfg bluez.Config) (*bluez.Server, *dbustest.Bus) {
+	t.Helper()
 	bus := dbustest.Start(t)
 	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.Address)
 	srv, err := bluez.Serve(bus.Conn(t), cfg)
@@ -61,7 +67,7 @@ func startSim(t *testing.T, cfg bluez.Config) *bluez.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return srv
+	return srv, bus
 }
 
 func addDevice(t *testing.T, srv *bluez.Server, adapter string, cfg bluez.DeviceConfig) *bluez.Device {
@@ -403,6 +409,7 @@ func TestPairing(t *testing.T) {
 		{"pair on demand", bluez.DeviceConfig{RequirePairing: true}, false, "", true},
 		{"pair up front", bluez.DeviceConfig{RequirePairing: true}, true, "", true},
 		{"pair up front, no encryption needed", bluez.DeviceConfig{}, true, "", true},
+		{"agent asked to confirm", bluez.DeviceConfig{RequirePairing: true, ConfirmPairing: true}, false, "", true},
 		{"old firmware pairs at first write", bluez.DeviceConfig{RequirePairing: true, NoUserDescriptions: true}, false, "", true},
 		{"device refuses", bluez.DeviceConfig{RequirePairing: true, RejectPairing: true}, false,
 			"ble: pairing with PROV_SECURE failed: org.bluez.Error.AuthenticationFailed", false},
@@ -411,7 +418,7 @@ func TestPairing(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startSim(t, bluez.Config{})
+			srv, bus := startSimBus(t, bluez.Config{})
 			tc.cfg.Name = "PROV_SECURE"
 			d := addDevice(t, srv, "hci0", tc.cfg)
 			baseline := warmUp(t)
@@ -441,11 +448,33 @@ func TestPairing(t *testing.T) {
 			if tc.cfg.RequirePairing && !d.Paired() {
 				t.Fatal("not paired")
 			}
-			if tc.cfg.RequirePairing && !srv.AgentRegistered() {
-				t.Fatal("agent not registered while paired session is open")
+			var probe *dbus.Conn
+			if tc.cfg.RequirePairing {
+				// Our agent is registered while the session is open, and
+				// accepts nothing outside an ongoing Pair of our device.
+				sender, path, ok := srv.Agent()
+				if !ok {
+					t.Fatal("agent not registered while paired session is open")
+				}
+				probe, err = bus.Dial()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer probe.Close()
+				for _, dev := range []dbus.ObjectPath{d.Path(), "/org/bluez/hci0/dev_66_55_44_33_22_11"} {
+					err := probe.Object(sender, path).CallWithContext(testCtx(t),
+						"org.bluez.Agent1.RequestConfirmation", 0, dev, uint32(1)).Err
+					var de dbus.Error
+					if !errors.As(err, &de) || de.Name != "org.bluez.Error.Rejected" {
+						t.Fatalf("agent confirmation for %s outside pairing: %v", dev, err)
+					}
+				}
 			}
 			if err := tr.Close(); err != nil {
 				t.Fatal(err)
+			}
+			if probe != nil {
+				probe.Close()
 			}
 			if srv.AgentRegistered() {
 				t.Fatal("agent still registered after Close")

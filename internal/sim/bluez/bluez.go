@@ -277,6 +277,17 @@ func (s *Server) Adapter(id string) *Adapter {
 	return s.adapters[id]
 }
 
+// Agent returns the bus name and object path of a registered agent
+// (ok false when none is registered).
+func (s *Server) Agent() (sender string, path dbus.ObjectPath, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for snd, p := range s.agents {
+		return snd, p, true
+	}
+	return "", "", false
+}
+
 // AgentRegistered reports whether a client has an agent registered.
 func (s *Server) AgentRegistered() bool {
 	s.mu.Lock()

@@ -34,6 +34,11 @@ type DeviceConfig struct {
 	// RejectPairing makes Pair fail with AuthenticationFailed even with an
 	// agent registered (the peer refuses).
 	RejectPairing bool
+	// ConfirmPairing makes BlueZ ask the pairing client's agent to confirm
+	// (org.bluez.Agent1.RequestConfirmation) before pairing succeeds, as
+	// for a peer with a display; a refusal fails Pair with
+	// AuthenticationRejected.
+	ConfirmPairing bool
 	// ResolveDelay between Connect and ServicesResolved (default 10 ms).
 	ResolveDelay time.Duration
 	// MaxValueLen is the largest write the device reassembles
@@ -314,16 +319,24 @@ func (h *deviceHandler) Pair(sender dbus.Sender) *dbus.Error {
 		}
 	}
 	agent, ok := s.agents[string(sender)]
-	reject := d.cfg.RejectPairing
+	reject, confirm := d.cfg.RejectPairing, d.cfg.ConfirmPairing
 	s.mu.Unlock()
 	if !ok {
 		return bluezErr("AuthenticationFailed", "Authentication Failed")
 	}
 	// The agent must be alive on the bus (BlueZ talks to it during pairing).
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	err := s.conn.Object(string(sender), agent).CallWithContext(ctx, "org.freedesktop.DBus.Peer.Ping", 0).Err
-	cancel()
-	if err != nil || reject {
+	defer cancel()
+	agentObj := s.conn.Object(string(sender), agent)
+	if err := agentObj.CallWithContext(ctx, "org.freedesktop.DBus.Peer.Ping", 0).Err; err != nil {
+		return bluezErr("AuthenticationFailed", "Authentication Failed")
+	}
+	if confirm {
+		if err := agentObj.CallWithContext(ctx, "org.bluez.Agent1.RequestConfirmation", 0, d.path, uint32(123456)).Err; err != nil {
+			return bluezErr("AuthenticationRejected", "Authentication Rejected")
+		}
+	}
+	if reject {
 		return bluezErr("AuthenticationFailed", "Authentication Failed")
 	}
 	s.mu.Lock()
