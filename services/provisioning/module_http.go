@@ -91,8 +91,9 @@ func (m HTTPModule) Discover(ctx context.Context, d *espprovv1.Device, timeout t
 // DefaultModules returns the transport modules of this build.
 func DefaultModules() map[espprovv1.Transport]Module {
 	return map[espprovv1.Transport]Module{
-		espprovv1.Transport_TRANSPORT_SOFTAP:  HTTPModule{SoftAP: true},
-		espprovv1.Transport_TRANSPORT_HTTPD:   HTTPModule{},
-		espprovv1.Transport_TRANSPORT_CONSOLE: ConsoleModule{},
+		espprovv1.Transport_TRANSPORT_SOFTAP:     HTTPModule{SoftAP: true},
+		espprovv1.Transport_TRANSPORT_HTTPD:      HTTPModule{},
+		espprovv1.Transport_TRANSPORT_CONSOLE:    ConsoleModule{},
+		espprovv1.Transport_TRANSPORT_ON_NETWORK: OnNetworkModule{},
 	}
 }

@@ -31,6 +31,9 @@ func (e *emitter) emit(ev *espprovv1.ProvisionResponse) error {
 }
 
 func validateProvision(req *espprovv1.ProvisionRequest) error {
+	if req.GetDevice().GetTransport() == espprovv1.Transport_TRANSPORT_ON_NETWORK && !req.GetNoWifi() {
+		return invalid("on-network devices are already on the network: set no_wifi (RainMaker mapping only), or use softap, httpd, ble or console to provision Wi-Fi")
+	}
 	if req.GetNoWifi() {
 		if req.GetWifi().GetSsid() != "" || req.GetWifi().GetPassphrase() != "" {
 			return invalid("no_wifi is set: leave wifi empty, or unset no_wifi to provision Wi-Fi")

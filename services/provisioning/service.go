@@ -216,6 +216,12 @@ func (c *conn) deviceInfo() *espprovv1.DeviceInfo {
 	return info
 }
 
+// versionAdjuster is implemented by transports whose devices describe their
+// security outside proto-ver (on-network: the mDNS TXT record).
+type versionAdjuster interface {
+	AdjustVersion(v *protocomm.Version, popGiven bool)
+}
+
 // maxRequester is implemented by transports with per-endpoint request limits
 // (console: the firmware's 256-byte line).
 type maxRequester interface {
@@ -250,6 +256,9 @@ func (s *Service) open(ctx context.Context, d *espprovv1.Device, sec *espprovv1.
 	}
 	if c.version, err = protocomm.ReadVersion(ctx, c.t); err != nil {
 		return fail(err)
+	}
+	if va, ok := t.(versionAdjuster); ok {
+		va.AdjustVersion(&c.version, sec.GetPop() != "")
 	}
 	if c.scheme, c.source, err = protocomm.SelectScheme(c.version, req); err != nil {
 		return fail(invalid("%v", err))
@@ -302,6 +311,9 @@ func (s *Service) ScanWifi(ctx context.Context, req *espprovv1.ScanWifiRequest) 
 	to, err := parseTimeouts(req.GetTimeouts())
 	if err != nil {
 		return nil, err
+	}
+	if req.GetDevice().GetTransport() == espprovv1.Transport_TRANSPORT_ON_NETWORK {
+		return nil, status.Error(codes.FailedPrecondition, "on-network devices are already connected and serve no Wi-Fi scan; use softap, httpd, ble or console")
 	}
 	ctx, cancel := context.WithTimeout(ctx, to.overall)
 	defer cancel()
