@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
+
+	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
+	"github.com/espprov/espprov/services/provisioning"
+)
+
+// client is a connection to a provisioning service, in-process or remote.
+type client struct {
+	espprovv1.ProvisioningServiceClient
+	remote bool
+	close  func()
+}
+
+// connect returns a client of the in-process service (served on an
+// in-memory gRPC connection, so the CLI always speaks the public API) or of
+// the remote server named by --server.
+func (a *app) connect() (*client, error) {
+	if a.server != "" {
+		return a.connectRemote()
+	}
+	return a.connectLocal()
+}
+
+func (a *app) connectLocal() (*client, error) {
+	lis := bufconn.Listen(1 << 20)
+	svc := provisioning.New(provisioning.Config{Modules: provisioning.DefaultModules(), Logger: a.logger()})
+	srv := grpc.NewServer()
+	espprovv1.RegisterProvisioningServiceServer(srv, svc)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(lis)
+	}()
+	conn, err := grpc.NewClient("passthrough:///espprov-inprocess",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		srv.Stop()
+		<-done
+		return nil, fmt.Errorf("in-process engine: %w", err)
+	}
+	return &client{
+		ProvisioningServiceClient: espprovv1.NewProvisioningServiceClient(conn),
+		close: func() {
+			_ = conn.Close()
+			stopped := make(chan struct{})
+			go func() { srv.GracefulStop(); close(stopped) }()
+			select {
+			case <-stopped:
+			case <-time.After(3 * time.Second):
+				srv.Stop()
+			}
+			<-done
+		},
+	}, nil
+}
+
+func (a *app) connectRemote() (*client, error) {
+	if _, _, err := net.SplitHostPort(a.server); err != nil {
+		return nil, usageErr("--server %q is not HOST:PORT: %v", a.server, err)
+	}
+	creds := insecure.NewCredentials()
+	if a.useTLS || a.tlsCA != "" || a.tlsServerName != "" || a.tlsInsecure {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: a.tlsServerName, InsecureSkipVerify: a.tlsInsecure} //nolint:gosec // opt-in flag for testing
+		if a.tlsCA != "" {
+			pem, err := os.ReadFile(a.tlsCA)
+			if err != nil {
+				return nil, usageErr("--tls-ca: %v", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, usageErr("--tls-ca %s: no PEM certificate found", a.tlsCA)
+			}
+			cfg.RootCAs = pool
+		}
+		creds = credentials.NewTLS(cfg)
+	}
+	conn, err := grpc.NewClient(a.server, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return nil, codeErr(ExitDevice, "connecting to --server %s: %v", a.server, err)
+	}
+	return &client{
+		ProvisioningServiceClient: espprovv1.NewProvisioningServiceClient(conn),
+		remote:                    true,
+		close:                     func() { _ = conn.Close() },
+	}, nil
+}
