@@ -197,9 +197,34 @@ func openAdapter(ctx context.Context, conn *dbus.Conn, id string) (*radio, error
 	return &radio{id: id, path: path, a: a, obj: obj}, nil
 }
 
+// Devices opened by a Transport of this process. Open never picks one of
+// them: a second connection would break the first one's protocomm session,
+// and with a name prefix two concurrent Opens must get different devices.
+var (
+	claimMu sync.Mutex
+	claimed = map[dbus.ObjectPath]bool{}
+)
+
+func tryClaim(p dbus.ObjectPath) bool {
+	claimMu.Lock()
+	defer claimMu.Unlock()
+	if claimed[p] {
+		return false
+	}
+	claimed[p] = true
+	return true
+}
+
+func unclaim(p dbus.ObjectPath) {
+	claimMu.Lock()
+	defer claimMu.Unlock()
+	delete(claimed, p)
+}
+
 // scan runs a discovery session on r for window (bounded by ctx) and
 // returns the matching devices seen advertising during it. With first it
-// returns as soon as one matches. Discovery is stopped on every path.
+// returns as soon as one matching device not open in this process is
+// found, and claims it for the caller. Discovery is stopped on every path.
 func scan(ctx context.Context, conn *dbus.Conn, r *radio, m matcher, window time.Duration, first bool) ([]seen, error) {
 	release, err := startDiscovery(ctx, r.obj)
 	if err != nil {
@@ -216,7 +241,14 @@ func scan(ctx context.Context, conn *dbus.Conn, r *radio, m matcher, window time
 		if err != nil {
 			return err
 		}
-		for _, path := range sortedPaths(objs) {
+		paths := sortedPaths(objs)
+		// Strongest signal first, so that a name prefix picks the nearest.
+		rssiOf := func(p dbus.ObjectPath) int16 {
+			v, _ := objs[p][ifaceDevice]["RSSI"].Value().(int16)
+			return v
+		}
+		sort.SliceStable(paths, func(i, j int) bool { return rssiOf(paths[i]) > rssiOf(paths[j]) })
+		for _, path := range paths {
 			p, ok := objs[path][ifaceDevice]
 			if !ok || propPath(p, "Adapter") != r.path {
 				continue
@@ -230,9 +262,17 @@ func scan(ctx context.Context, conn *dbus.Conn, r *radio, m matcher, window time
 			rssi, _ := rssiV.Value().(int16)
 			f := Found{Name: propString(p, "Name"), Address: propString(p, "Address"), RSSI: rssi,
 				ServiceUUIDs: propStrings(p, "UUIDs")}
-			if m.match(f.Name, f.Address, f.ServiceUUIDs) {
-				found[f.Address] = seen{Found: f, path: path}
+			if !m.match(f.Name, f.Address, f.ServiceUUIDs) {
+				continue
 			}
+			if first {
+				if tryClaim(path) {
+					found[f.Address] = seen{Found: f, path: path}
+					return nil
+				}
+				continue
+			}
+			found[f.Address] = seen{Found: f, path: path}
 		}
 		return nil
 	}
@@ -262,6 +302,11 @@ func scan(ctx context.Context, conn *dbus.Conn, r *radio, m matcher, window time
 		break
 	}
 	if err := ctx.Err(); err != nil {
+		for _, s := range found {
+			if first {
+				unclaim(s.path)
+			}
+		}
 		return nil, err
 	}
 	out := make([]seen, 0, len(found))
@@ -747,6 +792,7 @@ func (t *Transport) Close() error {
 		if t.agentHeld.Swap(false) {
 			releaseAgent()
 		}
+		unclaim(t.devPath)
 		releaseBus()
 		if len(errs) > 0 {
 			t.closeErr = fmt.Errorf("ble: close %s: %w", t.name, errors.Join(errs...))

@@ -529,6 +529,40 @@ func TestTwoDevicesOneAdapter(t *testing.T) {
 	if d1.Cached() || d2.Cached() || srv.Adapter("hci0").Discovering() {
 		t.Fatal("devices cached or discovery running after both sessions")
 	}
+
+	// With only a name prefix, two concurrent Opens get different devices,
+	// and a device open in this process cannot be opened again.
+	trs := make([]*ble.Transport, 2)
+	for i := range trs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr, err := ble.Open(testCtx(t), ble.Options{ScanTimeout: 2 * time.Second})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			trs[i] = tr
+		}()
+	}
+	wg.Wait()
+	if trs[0] == nil || trs[1] == nil {
+		t.FailNow()
+	}
+	if trs[0].Name() == trs[1].Name() {
+		t.Fatalf("both prefix Opens got %s", trs[0].Name())
+	}
+	if tr, err := ble.Open(testCtx(t), ble.Options{Name: d1.Name(), ScanTimeout: 200 * time.Millisecond}); !errors.Is(err, transports.ErrUnreachable) {
+		if tr != nil {
+			tr.Close()
+		}
+		t.Fatalf("second Open of an open device: %v", err)
+	}
+	for _, tr := range trs {
+		if err := tr.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	checkNoLeak(t, baseline)
 }
 

@@ -55,7 +55,9 @@ func acquireBus() (*dbus.Conn, error) {
 	busMu.Lock()
 	defer busMu.Unlock()
 	addr := os.Getenv("DBUS_SYSTEM_BUS_ADDRESS")
-	if busConn != nil && busUsers == 0 && (!busConn.Connected() || addr != busAddr) {
+	// Swap only when nothing (not even an abandoned go-bluetooth call) can
+	// touch go-bluetooth's connection cache concurrently.
+	if busConn != nil && busUsers == 0 && stragglers.Load() == 0 && (!busConn.Connected() || addr != busAddr) {
 		_ = gobluez.CloseConnections()
 		busConn = nil
 	}
