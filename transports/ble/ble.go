@@ -334,7 +334,7 @@ func Discover(ctx context.Context, opts DiscoverOptions) ([]Found, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultScanTimeout
 	}
-	conn, err := acquireBus()
+	conn, err := acquireBus(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -399,7 +399,7 @@ func Open(ctx context.Context, opts Options) (*Transport, error) {
 	if opts.MaxMessage <= 0 {
 		opts.MaxMessage = MaxMessageSec2
 	}
-	conn, err := acquireBus()
+	conn, err := acquireBus(ctx)
 	if err != nil {
 		return nil, err
 	}

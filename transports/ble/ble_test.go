@@ -626,3 +626,18 @@ func TestHungBluetoothd(t *testing.T) {
 	}
 	close(h.release)
 }
+
+func TestNoSystemBus(t *testing.T) {
+	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path="+t.TempDir()+"/missing")
+	start := time.Now()
+	_, err := ble.Open(testCtx(t), ble.Options{})
+	if !errors.Is(err, transports.ErrUnreachable) || !strings.Contains(err.Error(), "system bus") {
+		t.Fatalf("err %v", err)
+	}
+	if _, err := ble.Discover(testCtx(t), ble.DiscoverOptions{}); !errors.Is(err, transports.ErrUnreachable) {
+		t.Fatalf("Discover: %v", err)
+	}
+	if time.Since(start) > time.Second {
+		t.Fatalf("took %v", time.Since(start))
+	}
+}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/godbus/dbus/v5"
 	gobluez "github.com/muka/go-bluetooth/bluez"
+
+	"github.com/espprov/espprov/transports"
 )
 
 // D-Bus names used directly (go-bluetooth's generated clients take no
@@ -51,9 +53,16 @@ var (
 	busUsers int
 )
 
-func acquireBus() (*dbus.Conn, error) {
+// connectPending is set while a connection attempt abandoned at its
+// caller's deadline may still write go-bluetooth's connection cache.
+var connectPending atomic.Bool
+
+func acquireBus(ctx context.Context) (*dbus.Conn, error) {
 	busMu.Lock()
 	defer busMu.Unlock()
+	if connectPending.Load() {
+		return nil, fmt.Errorf("ble: connect to the system bus: an earlier attempt is still pending: %w", transports.ErrUnreachable)
+	}
 	addr := os.Getenv("DBUS_SYSTEM_BUS_ADDRESS")
 	// Swap only when nothing (not even an abandoned go-bluetooth call) can
 	// touch go-bluetooth's connection cache concurrently.
@@ -62,14 +71,30 @@ func acquireBus() (*dbus.Conn, error) {
 		busConn = nil
 	}
 	if busConn == nil {
-		c, err := gobluez.GetConnection(gobluez.SystemBus)
-		if err != nil {
-			return nil, fmt.Errorf("ble: connect to the system bus: %w", err)
+		// Connecting (socket, auth, Hello) takes no context either.
+		type result struct {
+			c   *dbus.Conn
+			err error
 		}
-		busConn, busAddr = c, addr
+		ch := make(chan result, 1)
+		connectPending.Store(true)
+		go func() {
+			c, err := gobluez.GetConnection(gobluez.SystemBus)
+			ch <- result{c, err}
+			connectPending.Store(false)
+		}()
+		select {
+		case r := <-ch:
+			if r.err != nil {
+				return nil, fmt.Errorf("ble: connect to the system bus: %w: %w", transports.ErrUnreachable, r.err)
+			}
+			busConn, busAddr = r.c, addr
+		case <-ctx.Done():
+			return nil, fmt.Errorf("ble: connect to the system bus: %w: %w", transports.ErrTimeout, ctx.Err())
+		}
 	}
 	if !busConn.Connected() {
-		return nil, errors.New("ble: system bus connection lost")
+		return nil, fmt.Errorf("ble: system bus connection lost: %w", transports.ErrUnreachable)
 	}
 	busUsers++
 	return busConn, nil
