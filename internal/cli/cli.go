@@ -120,6 +120,9 @@ type app struct {
 	ui *ui
 	// auth logs in to RainMaker (default: HTTP login2).
 	auth Authenticator
+	// prepared, when set (tests), receives the resolved provision request
+	// instead of running it.
+	prepared func(*provRun) error
 }
 
 func (a *app) json() bool { return a.output == "json" }
@@ -163,6 +166,9 @@ func Run(ctx context.Context, args []string, std IO) int {
 		return ExitOK
 	}
 	code := ExitCode(err)
+	if code == ExitInternal && isCobraUsage(err) {
+		err, code = usageErr("%v", err), ExitUsage
+	}
 	if ctx.Err() != nil && (code == ExitInternal || errors.Is(err, context.Canceled)) {
 		code = ExitInterrupted
 	}
@@ -188,6 +194,17 @@ func (a *app) printError(err error, code int) {
 	if code == ExitUsage {
 		fmt.Fprintln(a.stderr, "Run 'espprov --help' for usage.")
 	}
+}
+
+// isCobraUsage recognises cobra's own (untyped) command-line errors.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "accepts ", "unknown flag", "unknown shorthand flag", "requires at least", "requires at most", "invalid argument"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // flagAliases lets the dashed spellings of the reference CLI's underscore

@@ -185,6 +185,9 @@ func (a *app) runProvision(cmd *cobra.Command, f *provisionFlags, positionalPoP 
 	if err != nil {
 		return err
 	}
+	if a.prepared != nil {
+		return a.prepared(p)
+	}
 	cl, err := a.connect()
 	if err != nil {
 		return err
