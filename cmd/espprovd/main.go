@@ -3,6 +3,12 @@
 //
 //	espprovd --grpc-listen 127.0.0.1:50051 --http-listen 127.0.0.1:8081
 //	espprovd --demo   # simulated device + server + one provisioning, printed
+//
+// RainMaker mapping uses the account from the environment
+// (ESPPROV_RAINMAKER_URL, ESPPROV_RAINMAKER_REFRESH_TOKEN, or
+// ESPPROV_RAINMAKER_USER + ESPPROV_RAINMAKER_PASSWORD, or
+// ESPPROV_RAINMAKER_CREDENTIALS_FILE); a call may act for another account with
+// x-rainmaker-* gRPC metadata.
 package main
 
 import (
@@ -17,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/espprov/espprov/internal/rainmaker"
 	"github.com/espprov/espprov/internal/server"
 	"github.com/espprov/espprov/services/provisioning"
 )
@@ -67,7 +74,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *demo {
 		return runDemo(ctx, stdout, log)
 	}
-	svc := provisioning.New(provisioning.Config{Modules: provisioning.DefaultModules(), Logger: log})
+	rm, err := rainmaker.LoadConfig(os.Getenv)
+	if err != nil {
+		return usageError{fmt.Errorf("RainMaker configuration: %w", err)}
+	}
+	if !rm.Credentials.IsZero() {
+		log.Info("RainMaker mapping enabled", "cloud", rm.BaseURL, "account", rm.Credentials)
+	}
+	svc := provisioning.New(provisioning.Config{Modules: provisioning.DefaultModules(), Logger: log,
+		Cloud: provisioning.CloudConfig{Server: rm, Client: rainmaker.Config{Logger: log}}})
 	srv, err := server.Start(ctx, server.Options{GRPCListen: *grpcListen, HTTPListen: *httpListen, Service: svc, Logger: log})
 	if err != nil {
 		return err

@@ -8,7 +8,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/espprov/espprov/internal/mapping"
 	"github.com/espprov/espprov/internal/protocomm"
+	"github.com/espprov/espprov/internal/rainmaker"
 	"github.com/espprov/espprov/internal/wifiprov"
 	"github.com/espprov/espprov/security"
 	"github.com/espprov/espprov/transports"
@@ -30,6 +32,18 @@ func codeOf(err error) codes.Code {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return codes.Canceled
+	case errors.Is(err, mapping.ErrCloudAuth), errors.Is(err, rainmaker.ErrMalformedToken):
+		return codes.Unauthenticated
+	case errors.Is(err, mapping.ErrCloudUnavailable), errors.Is(err, mapping.ErrDeviceProtocol):
+		return codes.Unavailable
+	case errors.Is(err, mapping.ErrMappingTimedOut):
+		return codes.DeadlineExceeded
+	case errors.Is(err, mapping.ErrInvalidTag), errors.Is(err, mapping.ErrInvalidMetadata):
+		return codes.InvalidArgument
+	case errors.Is(err, mapping.ErrNotClaimed), errors.Is(err, mapping.ErrNoChalResp), errors.Is(err, mapping.ErrChalRespDisabled),
+		errors.Is(err, mapping.ErrCloudRejected), errors.Is(err, mapping.ErrSignatureRejected), errors.Is(err, mapping.ErrMappingDiscarded),
+		errors.Is(err, mapping.ErrNoMappingEndpoint), errors.Is(err, mapping.ErrDeviceRejected), errors.Is(err, errNotMapped):
+		return codes.FailedPrecondition
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, transports.ErrTimeout):
 		return codes.DeadlineExceeded
 	case errors.Is(err, protocomm.ErrCredentialsRejected), errors.Is(err, security.ErrRejected):
@@ -59,12 +73,18 @@ func toStatus(err error) error {
 	code := codeOf(err)
 	msg := err.Error()
 	switch code {
+	case codes.Unauthenticated:
+		msg = fmt.Sprintf("%s; log in again or check the RainMaker credentials", msg)
 	case codes.PermissionDenied:
 		msg = fmt.Sprintf("%s; check the proof of possession (pop) or the Security 2 username and password", msg)
 	case codes.DeadlineExceeded:
 		msg = fmt.Sprintf("%s; the device stopped answering (is it still in provisioning mode and in range?)", msg)
 	case codes.Unavailable:
-		msg = fmt.Sprintf("%s; check that the device is powered, in provisioning mode and reachable", msg)
+		if errors.Is(err, mapping.ErrCloudUnavailable) {
+			msg = fmt.Sprintf("%s; the RainMaker cloud did not answer: retry later or check the cloud URL", msg)
+		} else {
+			msg = fmt.Sprintf("%s; check that the device is powered, in provisioning mode and reachable", msg)
+		}
 	}
 	return status.Error(code, msg)
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
+	"github.com/espprov/espprov/internal/mapping"
 	"github.com/espprov/espprov/internal/wifiprov"
 	"github.com/espprov/espprov/internal/wire/devicepb"
 )
@@ -116,8 +117,10 @@ func (s *Service) runProvision(streamCtx context.Context, req *espprovv1.Provisi
 	if _, err := requestedScheme(req.GetSecurity()); err != nil {
 		return err
 	}
-	if req.GetNoWifi() || req.GetMapping().GetEnabled() {
-		return status.Error(codes.Unimplemented, "RainMaker mapping is not available in this server yet")
+	if wantsMapping(req) {
+		if _, _, err := validateMapping(req.GetMapping()); err != nil {
+			return err
+		}
 	}
 	em := &emitter{send: send}
 	start := time.Now()
@@ -150,11 +153,23 @@ func (s *Service) provision(streamCtx context.Context, req *espprovv1.ProvisionR
 	ctx, cancel := context.WithTimeout(streamCtx, to.overall)
 	defer cancel()
 	d := req.GetDevice()
+	var plan *mapPlan
+	if wantsMapping(req) {
+		var err error
+		if plan, err = s.prepareMapping(ctx, d, req.GetMapping(), req.GetNoWifi() || d.GetTransport() == espprovv1.Transport_TRANSPORT_ON_NETWORK); err != nil {
+			return nil, err
+		}
+	}
 	if err := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_CONNECTING,
 		Message: fmt.Sprintf("Connecting to device over %s", transportName(d.GetTransport()))}); err != nil {
 		return nil, err
 	}
 	c, err := s.open(ctx, d, req.GetSecurity(), to, func(c *conn) error {
+		if plan != nil {
+			if err := plan.plan(c.version); err != nil {
+				return err
+			}
+		}
 		info := c.deviceInfo()
 		return em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_SECURITY_DETECTED, DeviceInfo: info,
 			Message: fmt.Sprintf("Security scheme %d (%s)", c.scheme, c.source)})
@@ -166,11 +181,47 @@ func (s *Service) provision(streamCtx context.Context, req *espprovv1.ProvisionR
 	if err := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_SESSION_ESTABLISHED, Message: "Secure session established"}); err != nil {
 		return nil, err
 	}
+	// Mapping before Wi-Fi: challenge-response, or the traditional flow's
+	// user information (its cloud half follows Wi-Fi success).
+	var nodeID, secretKey string
+	mapped, notMapped := false, error(nil)
+	if plan != nil {
+		switch plan.flow {
+		case mapping.FlowChallengeResponse:
+			res, err := mapping.ChallengeResponse(ctx, c.sess, plan.cloud, mapping.ChallengeOptions{
+				Tags: plan.tags, Metadata: plan.metadata, DisableOnSuccess: plan.disable}, em.mappingEvent)
+			if err != nil {
+				return nil, err
+			}
+			if res.DisableErr != nil {
+				s.log.WarnContext(ctx, "mapped, but disabling challenge-response failed", "node", res.NodeID, "error", res.DisableErr)
+			}
+			nodeID, mapped = res.NodeID, true
+		case mapping.FlowTraditional:
+			nodeID, secretKey, err = mapping.TraditionalAssociate(ctx, c.sess, plan.userID)
+			switch {
+			case errors.Is(err, mapping.ErrNoMappingEndpoint):
+				notMapped = err
+				em.mappingEvent(mapping.Event{Flow: mapping.FlowTraditional, Message: "The device has no user-node association endpoint: Wi-Fi only, add the node to the account manually"})
+			case err != nil:
+				return nil, err
+			default:
+				em.mappingEvent(mapping.Event{Flow: mapping.FlowTraditional, NodeID: nodeID, Message: "User information sent to node " + nodeID})
+			}
+		}
+		if em.err != nil {
+			return nil, em.err
+		}
+	}
+	if req.GetNoWifi() || d.GetTransport() == espprovv1.Transport_TRANSPORT_ON_NETWORK {
+		return &espprovv1.Result{NodeId: nodeID, Mapped: mapped}, nil
+	}
 	creds := req.GetWifi()
+	var res *espprovv1.Result
 	for {
-		res, err := s.wifiAttempt(ctx, c, req, creds, to, em)
+		res, err = s.wifiAttempt(ctx, c, req, creds, to, em)
 		if err == nil || retry == nil || !res.GetDeviceReset() || em.err != nil {
-			return res, err
+			break
 		}
 		if eerr := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_AWAITING_RETRY, Result: res,
 			Message: "Wi-Fi failed: " + err.Error() + "; waiting for new credentials or give_up"}); eerr != nil {
@@ -191,6 +242,26 @@ func (s *Service) provision(streamCtx context.Context, req *espprovv1.ProvisionR
 		ctx, cancel = context.WithTimeout(streamCtx, to.overall)
 		defer cancel()
 	}
+	if res != nil {
+		res.NodeId, res.Mapped = nodeID, mapped
+	}
+	if err != nil {
+		return res, err
+	}
+	switch {
+	case notMapped != nil:
+		return res, fmt.Errorf("%w: %w", errNotMapped, notMapped)
+	case plan != nil && plan.flow == mapping.FlowTraditional:
+		reqID, err := mapping.ConfirmTraditional(ctx, plan.cloud, mapping.ConfirmRequest{
+			UserID: plan.userID, NodeID: nodeID, SecretKey: secretKey, Tags: plan.tags, Metadata: plan.metadata,
+			PollInterval: plan.poll, MaxWait: plan.maxWait}, em.mappingEvent)
+		if err != nil {
+			return res, fmt.Errorf("%w: %w", errNotMapped, err)
+		}
+		s.log.InfoContext(ctx, "node mapped", "node", nodeID, "request", reqID)
+		res.Mapped = true
+	}
+	return res, nil
 }
 
 // wifiAttempt sends credentials, applies them and follows the connection;

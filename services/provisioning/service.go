@@ -60,6 +60,8 @@ type Config struct {
 	Modules map[espprovv1.Transport]Module
 	// Logger receives structured logs without secrets. Default: discard.
 	Logger *slog.Logger
+	// Cloud configures RainMaker mapping.
+	Cloud CloudConfig
 }
 
 // Service implements espprovv1.ProvisioningServiceServer.
@@ -67,6 +69,8 @@ type Service struct {
 	espprovv1.UnimplementedProvisioningServiceServer
 	modules map[espprovv1.Transport]Module
 	log     *slog.Logger
+	cloud   CloudConfig
+	clouds  cloudClients
 }
 
 // New returns a Service.
@@ -81,7 +85,7 @@ func New(cfg Config) *Service {
 			mods[k] = v
 		}
 	}
-	return &Service{modules: mods, log: log}
+	return &Service{modules: mods, log: log, cloud: cfg.Cloud}
 }
 
 type timeouts struct {

@@ -828,8 +828,16 @@ type Mapping struct {
 	// Disable challenge-response after a successful mapping. Unset: yes for
 	// on-network, no for the other transports.
 	DisableChalResp *bool `protobuf:"varint,4,opt,name=disable_chal_resp,json=disableChalResp,proto3,oneof" json:"disable_chal_resp,omitempty"`
-	// RainMaker API base URL; empty uses the server's configuration.
-	CloudUrl      string `protobuf:"bytes,5,opt,name=cloud_url,json=cloudUrl,proto3" json:"cloud_url,omitempty"`
+	// RainMaker API base URL or preset ("global", "china"); empty uses the
+	// server's configuration. Credentials come from the server's configuration
+	// or, per call, from gRPC metadata (x-rainmaker-refresh-token, or
+	// x-rainmaker-user + x-rainmaker-password, or x-rainmaker-access-token +
+	// x-rainmaker-id-token).
+	CloudUrl string `protobuf:"bytes,5,opt,name=cloud_url,json=cloudUrl,proto3" json:"cloud_url,omitempty"`
+	// Traditional flow: interval between mapping status polls (default 5 s)
+	// and the longest wait for confirmation (default 60 s).
+	PollInterval  *durationpb.Duration `protobuf:"bytes,6,opt,name=poll_interval,json=pollInterval,proto3" json:"poll_interval,omitempty"`
+	MaxWait       *durationpb.Duration `protobuf:"bytes,7,opt,name=max_wait,json=maxWait,proto3" json:"max_wait,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -897,6 +905,20 @@ func (x *Mapping) GetCloudUrl() string {
 		return x.CloudUrl
 	}
 	return ""
+}
+
+func (x *Mapping) GetPollInterval() *durationpb.Duration {
+	if x != nil {
+		return x.PollInterval
+	}
+	return nil
+}
+
+func (x *Mapping) GetMaxWait() *durationpb.Duration {
+	if x != nil {
+		return x.MaxWait
+	}
+	return nil
 }
 
 // DiscoverRequest selects the transport to search.
@@ -2357,13 +2379,15 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\x04ssid\x18\x01 \x01(\tR\x04ssid\x12\x1e\n" +
 	"\n" +
 	"passphrase\x18\x02 \x01(\tR\n" +
-	"passphrase\"\xd0\x01\n" +
+	"passphrase\"\xc6\x02\n" +
 	"\aMapping\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x12\n" +
 	"\x04tags\x18\x02 \x03(\tR\x04tags\x123\n" +
 	"\bmetadata\x18\x03 \x01(\v2\x17.google.protobuf.StructR\bmetadata\x12/\n" +
 	"\x11disable_chal_resp\x18\x04 \x01(\bH\x00R\x0fdisableChalResp\x88\x01\x01\x12\x1b\n" +
-	"\tcloud_url\x18\x05 \x01(\tR\bcloudUrlB\x14\n" +
+	"\tcloud_url\x18\x05 \x01(\tR\bcloudUrl\x12>\n" +
+	"\rpoll_interval\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\fpollInterval\x124\n" +
+	"\bmax_wait\x18\a \x01(\v2\x19.google.protobuf.DurationR\amaxWaitB\x14\n" +
 	"\x12_disable_chal_resp\"r\n" +
 	"\x0fDiscoverRequest\x12*\n" +
 	"\x06device\x18\x01 \x01(\v2\x12.espprov.v1.DeviceR\x06device\x123\n" +
@@ -2617,62 +2641,64 @@ var file_espprov_v1_espprov_proto_depIdxs = []int32{
 	31, // 5: espprov.v1.Timeouts.wifi_connect:type_name -> google.protobuf.Duration
 	31, // 6: espprov.v1.Timeouts.status_poll:type_name -> google.protobuf.Duration
 	32, // 7: espprov.v1.Mapping.metadata:type_name -> google.protobuf.Struct
-	7,  // 8: espprov.v1.DiscoverRequest.device:type_name -> espprov.v1.Device
-	31, // 9: espprov.v1.DiscoverRequest.timeout:type_name -> google.protobuf.Duration
-	0,  // 10: espprov.v1.DiscoverResponse.transport:type_name -> espprov.v1.Transport
-	1,  // 11: espprov.v1.DiscoverResponse.security:type_name -> espprov.v1.SecurityScheme
-	7,  // 12: espprov.v1.ScanWifiRequest.device:type_name -> espprov.v1.Device
-	8,  // 13: espprov.v1.ScanWifiRequest.security:type_name -> espprov.v1.Security
-	9,  // 14: espprov.v1.ScanWifiRequest.timeouts:type_name -> espprov.v1.Timeouts
-	2,  // 15: espprov.v1.AccessPoint.auth:type_name -> espprov.v1.WifiAuthMode
-	15, // 16: espprov.v1.ScanWifiResponse.access_points:type_name -> espprov.v1.AccessPoint
-	18, // 17: espprov.v1.ScanWifiResponse.device_info:type_name -> espprov.v1.DeviceInfo
-	7,  // 18: espprov.v1.ProvisionRequest.device:type_name -> espprov.v1.Device
-	8,  // 19: espprov.v1.ProvisionRequest.security:type_name -> espprov.v1.Security
-	10, // 20: espprov.v1.ProvisionRequest.wifi:type_name -> espprov.v1.WifiCredentials
-	11, // 21: espprov.v1.ProvisionRequest.mapping:type_name -> espprov.v1.Mapping
-	9,  // 22: espprov.v1.ProvisionRequest.timeouts:type_name -> espprov.v1.Timeouts
-	1,  // 23: espprov.v1.DeviceInfo.security:type_name -> espprov.v1.SecurityScheme
-	30, // 24: espprov.v1.DeviceInfo.apps:type_name -> espprov.v1.DeviceInfo.AppsEntry
-	4,  // 25: espprov.v1.WifiState.state:type_name -> espprov.v1.WifiStationState
-	5,  // 26: espprov.v1.WifiState.fail_reason:type_name -> espprov.v1.WifiFailReason
-	2,  // 27: espprov.v1.WifiState.auth:type_name -> espprov.v1.WifiAuthMode
-	6,  // 28: espprov.v1.MappingEvent.flow:type_name -> espprov.v1.MappingFlow
-	5,  // 29: espprov.v1.Result.fail_reason:type_name -> espprov.v1.WifiFailReason
-	3,  // 30: espprov.v1.ProvisionResponse.step:type_name -> espprov.v1.Step
-	33, // 31: espprov.v1.ProvisionResponse.time:type_name -> google.protobuf.Timestamp
-	18, // 32: espprov.v1.ProvisionResponse.device_info:type_name -> espprov.v1.DeviceInfo
-	20, // 33: espprov.v1.ProvisionResponse.wifi_state:type_name -> espprov.v1.WifiState
-	21, // 34: espprov.v1.ProvisionResponse.mapping:type_name -> espprov.v1.MappingEvent
-	22, // 35: espprov.v1.ProvisionResponse.result:type_name -> espprov.v1.Result
-	17, // 36: espprov.v1.ProvisionInteractiveRequest.start:type_name -> espprov.v1.ProvisionRequest
-	10, // 37: espprov.v1.ProvisionInteractiveRequest.retry:type_name -> espprov.v1.WifiCredentials
-	23, // 38: espprov.v1.ProvisionInteractiveResponse.event:type_name -> espprov.v1.ProvisionResponse
-	7,  // 39: espprov.v1.MapNodeRequest.device:type_name -> espprov.v1.Device
-	8,  // 40: espprov.v1.MapNodeRequest.security:type_name -> espprov.v1.Security
-	11, // 41: espprov.v1.MapNodeRequest.mapping:type_name -> espprov.v1.Mapping
-	9,  // 42: espprov.v1.MapNodeRequest.timeouts:type_name -> espprov.v1.Timeouts
-	7,  // 43: espprov.v1.DisableChallengeResponseRequest.device:type_name -> espprov.v1.Device
-	8,  // 44: espprov.v1.DisableChallengeResponseRequest.security:type_name -> espprov.v1.Security
-	9,  // 45: espprov.v1.DisableChallengeResponseRequest.timeouts:type_name -> espprov.v1.Timeouts
-	19, // 46: espprov.v1.DeviceInfo.AppsEntry.value:type_name -> espprov.v1.AppInfo
-	12, // 47: espprov.v1.ProvisioningService.Discover:input_type -> espprov.v1.DiscoverRequest
-	14, // 48: espprov.v1.ProvisioningService.ScanWifi:input_type -> espprov.v1.ScanWifiRequest
-	17, // 49: espprov.v1.ProvisioningService.Provision:input_type -> espprov.v1.ProvisionRequest
-	24, // 50: espprov.v1.ProvisioningService.ProvisionInteractive:input_type -> espprov.v1.ProvisionInteractiveRequest
-	26, // 51: espprov.v1.ProvisioningService.MapNode:input_type -> espprov.v1.MapNodeRequest
-	28, // 52: espprov.v1.ProvisioningService.DisableChallengeResponse:input_type -> espprov.v1.DisableChallengeResponseRequest
-	13, // 53: espprov.v1.ProvisioningService.Discover:output_type -> espprov.v1.DiscoverResponse
-	16, // 54: espprov.v1.ProvisioningService.ScanWifi:output_type -> espprov.v1.ScanWifiResponse
-	23, // 55: espprov.v1.ProvisioningService.Provision:output_type -> espprov.v1.ProvisionResponse
-	25, // 56: espprov.v1.ProvisioningService.ProvisionInteractive:output_type -> espprov.v1.ProvisionInteractiveResponse
-	27, // 57: espprov.v1.ProvisioningService.MapNode:output_type -> espprov.v1.MapNodeResponse
-	29, // 58: espprov.v1.ProvisioningService.DisableChallengeResponse:output_type -> espprov.v1.DisableChallengeResponseResponse
-	53, // [53:59] is the sub-list for method output_type
-	47, // [47:53] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	31, // 8: espprov.v1.Mapping.poll_interval:type_name -> google.protobuf.Duration
+	31, // 9: espprov.v1.Mapping.max_wait:type_name -> google.protobuf.Duration
+	7,  // 10: espprov.v1.DiscoverRequest.device:type_name -> espprov.v1.Device
+	31, // 11: espprov.v1.DiscoverRequest.timeout:type_name -> google.protobuf.Duration
+	0,  // 12: espprov.v1.DiscoverResponse.transport:type_name -> espprov.v1.Transport
+	1,  // 13: espprov.v1.DiscoverResponse.security:type_name -> espprov.v1.SecurityScheme
+	7,  // 14: espprov.v1.ScanWifiRequest.device:type_name -> espprov.v1.Device
+	8,  // 15: espprov.v1.ScanWifiRequest.security:type_name -> espprov.v1.Security
+	9,  // 16: espprov.v1.ScanWifiRequest.timeouts:type_name -> espprov.v1.Timeouts
+	2,  // 17: espprov.v1.AccessPoint.auth:type_name -> espprov.v1.WifiAuthMode
+	15, // 18: espprov.v1.ScanWifiResponse.access_points:type_name -> espprov.v1.AccessPoint
+	18, // 19: espprov.v1.ScanWifiResponse.device_info:type_name -> espprov.v1.DeviceInfo
+	7,  // 20: espprov.v1.ProvisionRequest.device:type_name -> espprov.v1.Device
+	8,  // 21: espprov.v1.ProvisionRequest.security:type_name -> espprov.v1.Security
+	10, // 22: espprov.v1.ProvisionRequest.wifi:type_name -> espprov.v1.WifiCredentials
+	11, // 23: espprov.v1.ProvisionRequest.mapping:type_name -> espprov.v1.Mapping
+	9,  // 24: espprov.v1.ProvisionRequest.timeouts:type_name -> espprov.v1.Timeouts
+	1,  // 25: espprov.v1.DeviceInfo.security:type_name -> espprov.v1.SecurityScheme
+	30, // 26: espprov.v1.DeviceInfo.apps:type_name -> espprov.v1.DeviceInfo.AppsEntry
+	4,  // 27: espprov.v1.WifiState.state:type_name -> espprov.v1.WifiStationState
+	5,  // 28: espprov.v1.WifiState.fail_reason:type_name -> espprov.v1.WifiFailReason
+	2,  // 29: espprov.v1.WifiState.auth:type_name -> espprov.v1.WifiAuthMode
+	6,  // 30: espprov.v1.MappingEvent.flow:type_name -> espprov.v1.MappingFlow
+	5,  // 31: espprov.v1.Result.fail_reason:type_name -> espprov.v1.WifiFailReason
+	3,  // 32: espprov.v1.ProvisionResponse.step:type_name -> espprov.v1.Step
+	33, // 33: espprov.v1.ProvisionResponse.time:type_name -> google.protobuf.Timestamp
+	18, // 34: espprov.v1.ProvisionResponse.device_info:type_name -> espprov.v1.DeviceInfo
+	20, // 35: espprov.v1.ProvisionResponse.wifi_state:type_name -> espprov.v1.WifiState
+	21, // 36: espprov.v1.ProvisionResponse.mapping:type_name -> espprov.v1.MappingEvent
+	22, // 37: espprov.v1.ProvisionResponse.result:type_name -> espprov.v1.Result
+	17, // 38: espprov.v1.ProvisionInteractiveRequest.start:type_name -> espprov.v1.ProvisionRequest
+	10, // 39: espprov.v1.ProvisionInteractiveRequest.retry:type_name -> espprov.v1.WifiCredentials
+	23, // 40: espprov.v1.ProvisionInteractiveResponse.event:type_name -> espprov.v1.ProvisionResponse
+	7,  // 41: espprov.v1.MapNodeRequest.device:type_name -> espprov.v1.Device
+	8,  // 42: espprov.v1.MapNodeRequest.security:type_name -> espprov.v1.Security
+	11, // 43: espprov.v1.MapNodeRequest.mapping:type_name -> espprov.v1.Mapping
+	9,  // 44: espprov.v1.MapNodeRequest.timeouts:type_name -> espprov.v1.Timeouts
+	7,  // 45: espprov.v1.DisableChallengeResponseRequest.device:type_name -> espprov.v1.Device
+	8,  // 46: espprov.v1.DisableChallengeResponseRequest.security:type_name -> espprov.v1.Security
+	9,  // 47: espprov.v1.DisableChallengeResponseRequest.timeouts:type_name -> espprov.v1.Timeouts
+	19, // 48: espprov.v1.DeviceInfo.AppsEntry.value:type_name -> espprov.v1.AppInfo
+	12, // 49: espprov.v1.ProvisioningService.Discover:input_type -> espprov.v1.DiscoverRequest
+	14, // 50: espprov.v1.ProvisioningService.ScanWifi:input_type -> espprov.v1.ScanWifiRequest
+	17, // 51: espprov.v1.ProvisioningService.Provision:input_type -> espprov.v1.ProvisionRequest
+	24, // 52: espprov.v1.ProvisioningService.ProvisionInteractive:input_type -> espprov.v1.ProvisionInteractiveRequest
+	26, // 53: espprov.v1.ProvisioningService.MapNode:input_type -> espprov.v1.MapNodeRequest
+	28, // 54: espprov.v1.ProvisioningService.DisableChallengeResponse:input_type -> espprov.v1.DisableChallengeResponseRequest
+	13, // 55: espprov.v1.ProvisioningService.Discover:output_type -> espprov.v1.DiscoverResponse
+	16, // 56: espprov.v1.ProvisioningService.ScanWifi:output_type -> espprov.v1.ScanWifiResponse
+	23, // 57: espprov.v1.ProvisioningService.Provision:output_type -> espprov.v1.ProvisionResponse
+	25, // 58: espprov.v1.ProvisioningService.ProvisionInteractive:output_type -> espprov.v1.ProvisionInteractiveResponse
+	27, // 59: espprov.v1.ProvisioningService.MapNode:output_type -> espprov.v1.MapNodeResponse
+	29, // 60: espprov.v1.ProvisioningService.DisableChallengeResponse:output_type -> espprov.v1.DisableChallengeResponseResponse
+	55, // [55:61] is the sub-list for method output_type
+	49, // [49:55] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_espprov_v1_espprov_proto_init() }

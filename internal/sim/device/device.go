@@ -129,6 +129,11 @@ type Config struct {
 	Rand io.Reader
 	// Now is the clock (default time.Now); tests may make time jump.
 	Now func() time.Time
+	// OnConnected, when set, runs once (in its own goroutine) when a
+	// GetStatus first reports the station connected for the applied
+	// credentials: the node is online (RainMaker: it publishes its user
+	// mapping).
+	OnConnected func()
 	// NewHandshaker, when set, replaces the built-in device handshaker for
 	// SecVer (custom schemes, tests).
 	NewHandshaker func() (security.Handshaker, error)

@@ -118,6 +118,8 @@ type wifiState struct {
 
 	// stopAt is set when a GetStatus answered Connected (auto-stop).
 	stopAt time.Time
+	// onlineFired: Config.OnConnected ran for the applied credentials.
+	onlineFired bool
 
 	scanning    bool // a scan was started and its results not yet replaced
 	scanDoneAt  time.Time
@@ -258,6 +260,7 @@ func (d *Device) handleConfig(req []byte) ([]byte, error) {
 			d.wifi.applied = d.wifi.pending
 			d.wifi.applyAt = now
 			d.wifi.stopAt = time.Time{}
+			d.wifi.onlineFired = false
 		}
 		d.wifi.pending = nil
 		out.Payload = &pb.WiFiConfigPayload_RespApplyConfig{RespApplyConfig: resp}
@@ -299,6 +302,10 @@ func (d *Device) getStatusLocked(now time.Time) *pb.RespGetStatus {
 		}}
 		if !d.cfg.NoAutoStop && d.wifi.stopAt.IsZero() {
 			d.wifi.stopAt = now.Add(d.cfg.CleanupDelay)
+		}
+		if !d.wifi.onlineFired && d.cfg.OnConnected != nil {
+			d.wifi.onlineFired = true
+			go d.cfg.OnConnected() // outside the device lock
 		}
 	}
 	return r
