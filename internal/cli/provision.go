@@ -369,20 +369,20 @@ func (p *provRun) askSec2(ctx context.Context, sec *espprovv1.Security) error {
 // missingCredential recognises the service's "pass security.pop/sec2"
 // errors after auto-detection, so that a person can be asked.
 func (p *provRun) missingCredential(ctx context.Context, err error) (bool, error) {
-	if !p.a.interactive() || status.Code(err) != codes.InvalidArgument {
+	if !p.a.interactive() || ExitCode(err) != ExitUsage {
 		return false, nil
 	}
-	msg := status.Convert(err).Message()
+	msg := err.Error()
 	sec := p.req.GetSecurity()
 	switch {
-	case strings.Contains(msg, "security.sec2_username"):
+	case strings.Contains(msg, "pass --sec2_username"):
 		sec.Scheme = espprovv1.SecurityScheme_SECURITY_SCHEME_2
 		if sec.GetSec2Password() == "" && sec.GetPop() != "" && sec.GetSec2Username() != "" {
 			sec.Sec2Password = sec.GetPop()
 		}
 		sec.Pop = ""
 		return true, p.askSec2(ctx, sec)
-	case strings.Contains(msg, "security.pop") && sec.GetPop() == "":
+	case strings.Contains(msg, "pass --pop") && sec.GetPop() == "":
 		for sec.GetPop() == "" {
 			s, err := p.a.ui.askSecret(ctx, "Enter Proof of Possession (PoP): ")
 			if err != nil {
