@@ -48,3 +48,32 @@ type Limits interface {
 	// ScanPageSize is how many Wi-Fi scan results to ask for per request.
 	ScanPageSize() int
 }
+
+// LinkDropper is implemented by transports whose devices drop the whole link
+// when a protocomm exchange fails (BLE: Bluedroid disconnects), so that a
+// proof rejected during the handshake cannot be told apart from a lost link
+// by asking the device again.
+type LinkDropper interface {
+	DropsLinkOnFailure() bool
+}
+
+// Wrapper is implemented by transports that decorate another one.
+type Wrapper interface {
+	Unwrap() Transport
+}
+
+// DropsLinkOnFailure reports whether t (or a transport it wraps) is a
+// LinkDropper that says so.
+func DropsLinkOnFailure(t Transport) bool {
+	for t != nil {
+		if ld, ok := t.(LinkDropper); ok {
+			return ld.DropsLinkOnFailure()
+		}
+		w, ok := t.(Wrapper)
+		if !ok {
+			return false
+		}
+		t = w.Unwrap()
+	}
+	return false
+}

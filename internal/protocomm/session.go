@@ -129,6 +129,9 @@ func Establish(ctx context.Context, t transports.Transport, hs security.Handshak
 				// Firmware answers a wrong proof by dropping the exchange. A
 				// device that still answers proto-ver is alive, so it rejected
 				// the proof; one that does not has lost the link.
+				if transports.DropsLinkOnFailure(t) {
+					return nil, fmt.Errorf("prov-session: %w (the device dropped the link at the proof step): %w", ErrCredentialsRejected, err)
+				}
 				if _, perr := t.Exchange(ctx, EndpointVersion, []byte("---")); perr == nil {
 					return nil, fmt.Errorf("prov-session: %w", ErrCredentialsRejected)
 				}

@@ -95,5 +95,6 @@ func DefaultModules() map[espprovv1.Transport]Module {
 		espprovv1.Transport_TRANSPORT_HTTPD:      HTTPModule{},
 		espprovv1.Transport_TRANSPORT_CONSOLE:    ConsoleModule{},
 		espprovv1.Transport_TRANSPORT_ON_NETWORK: OnNetworkModule{},
+		espprovv1.Transport_TRANSPORT_BLE:        BLEModule{},
 	}
 }

@@ -176,6 +176,9 @@ type timedTransport struct {
 	d time.Duration
 }
 
+// Unwrap implements transports.Wrapper.
+func (t timedTransport) Unwrap() transports.Transport { return t.Transport }
+
 func (t timedTransport) Exchange(ctx context.Context, ep string, req []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
@@ -378,7 +381,9 @@ func (s *Service) Discover(req *espprovv1.DiscoverRequest, stream grpc.ServerStr
 	if !ok {
 		return status.Errorf(codes.Unimplemented, "discovery is not available for transport %s", req.GetDevice().GetTransport())
 	}
-	ctx, cancel := context.WithTimeout(stream.Context(), timeout)
+	// The module scans for timeout; the context allows it to report what it
+	// saw at the end of the window.
+	ctx, cancel := context.WithTimeout(stream.Context(), timeout+2*time.Second)
 	defer cancel()
 	err = disc.Discover(ctx, req.GetDevice(), timeout, stream.Send)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {

@@ -171,7 +171,7 @@ func TestWrongPoPDropsLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = protocomm.Establish(ctx, tr, hs)
-	if !errors.Is(err, transports.ErrClosed) {
+	if !errors.Is(err, protocomm.ErrCredentialsRejected) || !errors.Is(err, transports.ErrClosed) {
 		t.Fatalf("handshake with a wrong PoP: %v", err)
 	}
 	if d.Connected() {
