@@ -339,10 +339,13 @@ func TestMappingNeedsAccount(t *testing.T) {
 // disabling challenge-response afterwards.
 func TestOnNetworkMapping(t *testing.T) {
 	h := startMappingServer(t, true)
-	for _, sec := range []int{1, 2} {
-		t.Run("security "+string(rune('0'+sec)), func(t *testing.T) {
+	for _, sec := range []int{0, 1, 2} {
+		t.Run("security "+strconv.Itoa(sec), func(t *testing.T) {
 			cfg := device.Config{SecVer: sec}
 			var req *espprovv1.Security
+			if sec == 0 { // without mDNS TXT data the security must be given, as with --sec_ver
+				req = &espprovv1.Security{Scheme: espprovv1.SecurityScheme_SECURITY_SCHEME_0}
+			}
 			if sec == 2 {
 				cfg.SecPatchVer, cfg.SRPUsername, cfg.SRPPassword = 1, testUser, testPoP
 				req = &espprovv1.Security{Scheme: espprovv1.SecurityScheme_SECURITY_SCHEME_2, Sec2Username: testUser, Sec2Password: testPoP}

@@ -56,6 +56,15 @@ func bleError(adapter string, err error) error {
 	return err
 }
 
+// Validate implements Validator.
+func (BLEModule) Validate(d *espprovv1.Device) error {
+	if _, err := bleAdapter(d); err != nil {
+		return err
+	}
+	_, err := bleScanTimeout(d)
+	return err
+}
+
 // Dial implements Module.
 func (m BLEModule) Dial(ctx context.Context, d *espprovv1.Device, exchange time.Duration) (transports.Transport, error) {
 	adapter, err := bleAdapter(d)

@@ -31,14 +31,25 @@ func (m ConsoleModule) options(d *espprovv1.Device, exchange time.Duration) (con
 	return console.Options{BaudRate: baud, ExchangeTimeout: exchange, MaxLine: maxLine}, nil
 }
 
+// Validate implements Validator. An empty serial port is allowed for
+// Discover (which lists the ports) and refused by Dial.
+func (m ConsoleModule) Validate(d *espprovv1.Device) error {
+	port := d.GetSerialPort()
+	if port != "" && !strings.HasPrefix(port, "/") && !strings.HasPrefix(strings.ToUpper(port), "COM") {
+		return invalid("device.serial_port %q is not a device path such as /dev/ttyUSB0", port)
+	}
+	_, err := m.options(d, 0)
+	return err
+}
+
 // Dial implements Module.
 func (m ConsoleModule) Dial(ctx context.Context, d *espprovv1.Device, exchange time.Duration) (transports.Transport, error) {
 	port := d.GetSerialPort()
 	if port == "" {
 		return nil, invalid("device.serial_port is required for the console transport (e.g. /dev/ttyUSB0; Discover lists the ports)")
 	}
-	if !strings.HasPrefix(port, "/") && !strings.HasPrefix(strings.ToUpper(port), "COM") {
-		return nil, invalid("device.serial_port %q is not a device path such as /dev/ttyUSB0", port)
+	if err := m.Validate(d); err != nil {
+		return nil, err
 	}
 	opts, err := m.options(d, exchange)
 	if err != nil {

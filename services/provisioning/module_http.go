@@ -49,6 +49,12 @@ func (m HTTPModule) address(d *espprovv1.Device) (string, error) {
 	return addr, nil
 }
 
+// Validate implements Validator.
+func (m HTTPModule) Validate(d *espprovv1.Device) error {
+	_, err := m.address(d)
+	return err
+}
+
 // Dial implements Module.
 func (m HTTPModule) Dial(ctx context.Context, d *espprovv1.Device, exchange time.Duration) (transports.Transport, error) {
 	addr, err := m.address(d)

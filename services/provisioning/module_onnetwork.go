@@ -102,6 +102,12 @@ func (OnNetworkModule) target(d *espprovv1.Device) (onnetwork.Target, error) {
 	return t, nil
 }
 
+// Validate implements Validator.
+func (m OnNetworkModule) Validate(d *espprovv1.Device) error {
+	_, err := m.target(d)
+	return err
+}
+
 // Dial implements Module.
 func (m OnNetworkModule) Dial(ctx context.Context, d *espprovv1.Device, exchange time.Duration) (transports.Transport, error) {
 	tg, err := m.target(d)

@@ -31,6 +31,12 @@ type Module interface {
 	Dial(ctx context.Context, d *espprovv1.Device, exchange time.Duration) (transports.Transport, error)
 }
 
+// Validator is a Module that can check a Device without any I/O, so that
+// bad input is refused before anything (device or cloud) is contacted.
+type Validator interface {
+	Validate(d *espprovv1.Device) error
+}
+
 // Discoverer is a Module that can list devices.
 type Discoverer interface {
 	Discover(ctx context.Context, d *espprovv1.Device, timeout time.Duration, found func(*espprovv1.DiscoverResponse) error) error
@@ -140,6 +146,11 @@ func (s *Service) module(d *espprovv1.Device) (Module, error) {
 	m, ok := s.modules[tr]
 	if !ok {
 		return nil, status.Errorf(codes.Unimplemented, "transport %s is not available in this server", tr)
+	}
+	if v, ok := m.(Validator); ok {
+		if err := v.Validate(d); err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
 }
