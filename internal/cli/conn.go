@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
+	"github.com/espprov/espprov/internal/rainmaker"
 	"github.com/espprov/espprov/services/provisioning"
 )
 
@@ -36,8 +37,13 @@ func (a *app) connect() (*client, error) {
 }
 
 func (a *app) connectLocal() (*client, error) {
+	cc, err := rainmaker.LoadConfig(a.getenv)
+	if err != nil {
+		return nil, codeErr(ExitCloud, "ESP RainMaker configuration from the environment: %v", err)
+	}
 	lis := bufconn.Listen(1 << 20)
-	svc := provisioning.New(provisioning.Config{Modules: provisioning.DefaultModules(), Logger: a.logger()})
+	svc := provisioning.New(provisioning.Config{Modules: provisioning.DefaultModules(), Logger: a.logger(),
+		Cloud: provisioning.CloudConfig{Server: cc, Client: rainmaker.Config{Logger: a.logger()}}})
 	srv := grpc.NewServer()
 	espprovv1.RegisterProvisioningServiceServer(srv, svc)
 	done := make(chan struct{})

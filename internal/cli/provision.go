@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
+	"github.com/espprov/espprov/internal/rainmaker"
 )
 
 type provisionFlags struct {
@@ -34,6 +36,8 @@ type provisionFlags struct {
 	tags        string
 	metadata    string
 	cloudURL    string
+	mapPoll     time.Duration
+	mapWait     time.Duration
 }
 
 const provisionLong = `Provision a device: open a secure session (Security 0, 1 or 2), link it to
@@ -119,6 +123,8 @@ func (a *app) provisionCommand() *cobra.Command {
 	fs.StringVar(&f.tags, "tags", "", `comma-separated key:value tags for the node, e.g. "location:pune,env:prod"`)
 	fs.StringVar(&f.metadata, "metadata", "", `node metadata as a JSON object, e.g. '{"serial_no":"abc123"}'`)
 	fs.StringVar(&f.cloudURL, "base-url", "", "ESP RainMaker API base URL or region (global, china); default: the one you logged in to")
+	fs.DurationVar(&f.mapPoll, "mapping-poll-interval", 0, "traditional mapping: interval between status polls (default 5s)")
+	fs.DurationVar(&f.mapWait, "mapping-timeout", 0, "traditional mapping: longest wait for the cloud's confirmation (default 60s)")
 	f.to.register(fs, true)
 	return cmd
 }
@@ -171,7 +177,14 @@ func (a *app) resolveMapping(cmdFlags interface{ Changed(string) bool }, noWifi 
 	if cloudURL != "" {
 		m.CloudUrl = cloudURL
 	}
-	m.Enabled = force || cc.loggedIn() || noWifi || tags || md
+	// In-process, an account configured in the environment (as for
+	// espprovd) counts as logged in.
+	if !cc.loggedIn() && a.server == "" {
+		if sc, err := rainmaker.LoadConfig(a.getenv); err == nil && !sc.Credentials.IsZero() {
+			m.Enabled = true
+		}
+	}
+	m.Enabled = m.Enabled || force || cc.loggedIn() || noWifi || tags || md
 	var out metadata.MD
 	if m.Enabled && cc.loggedIn() {
 		out = cloudMetadata(cc)
@@ -240,6 +253,15 @@ func (a *app) prepareProvision(cmd *cobra.Command, f *provisionFlags, positional
 		p.qrName = qr.Name
 	}
 	req := &espprovv1.ProvisionRequest{Device: dev, Security: sec, NoWifi: f.noWifi, Timeouts: to}
+	if f.mapPoll < 0 || f.mapWait < 0 || f.mapWait > time.Hour {
+		return nil, usageErr("--mapping-poll-interval and --mapping-timeout must be positive (at most 1h)")
+	}
+	if f.mapPoll > 0 {
+		mapping.PollInterval = durationpb.New(f.mapPoll)
+	}
+	if f.mapWait > 0 {
+		mapping.MaxWait = durationpb.New(f.mapWait)
+	}
 	if mapping.GetEnabled() || mapping.DisableChalResp != nil {
 		req.Mapping = mapping
 	}

@@ -134,6 +134,7 @@ type renderer struct {
 	securityShown bool
 	sessionShown  bool
 	wifiFailShown bool
+	mappedShown   bool
 	lastWifi      espprovv1.WifiStationState
 }
 
@@ -242,29 +243,46 @@ func (r *renderer) event(ev *espprovv1.ProvisionResponse) {
 }
 
 func (r *renderer) mapping(m *espprovv1.MappingEvent, msg string) {
+	cr := m.GetFlow() == espprovv1.MappingFlow_MAPPING_FLOW_CHALLENGE_RESPONSE
 	switch {
 	case m == nil:
 		if msg != "" {
 			r.line("%s", msg)
 		}
-	case m.GetMapped() && m.GetFlow() == espprovv1.MappingFlow_MAPPING_FLOW_CHALLENGE_RESPONSE:
-		r.line("Challenge-response user-node association successful")
-		r.line("Node %s added to your account successfully!", m.GetNodeId())
-	case m.GetMapped():
-		r.line("Node %s added to your account successfully!", m.GetNodeId())
-	case m.GetChalRespDisabled():
+	case m.GetMapped() && m.GetChalRespDisabled():
+		r.mappedLine(m, cr)
 		r.line("Challenge-response disabled on the device.")
-	case m.GetRequestStatus() != "":
-		r.line("Mapping status: %s", m.GetRequestStatus())
-	case m.GetFlow() == espprovv1.MappingFlow_MAPPING_FLOW_CHALLENGE_RESPONSE:
-		r.line("Device supports challenge-response, initiating user-node association...")
-	case m.GetFlow() == espprovv1.MappingFlow_MAPPING_FLOW_TRADITIONAL && m.GetNodeId() != "":
-		r.line("Sending user information to node - Successful")
-	default:
-		if msg != "" {
-			r.line("%s", msg)
+	case m.GetMapped():
+		r.mappedLine(m, cr)
+		if strings.HasPrefix(msg, "warning:") {
+			r.line("Warning: %s", strings.TrimSpace(strings.TrimPrefix(msg, "warning:")))
 		}
+	case cr && m.GetNodeId() == "":
+		r.line("Device supports challenge-response, initiating user-node association...")
+	case cr:
+		// the device signed the challenge; the cloud verifies next
+	case m.GetNodeId() == "":
+		r.line("%s", msg)
+	case m.GetRequestId() == "":
+		r.line("Sending user information to node - Successful")
+	case m.GetRequestStatus() == "":
+		r.line("Waiting for node mapping confirmation...")
+		r.ui.startSpinner("Waiting for node mapping confirmation")
+	default:
+		r.line("Mapping status: %s", m.GetRequestStatus())
 	}
+}
+
+// mappedLine prints the success lines once.
+func (r *renderer) mappedLine(m *espprovv1.MappingEvent, cr bool) {
+	if r.mappedShown {
+		return
+	}
+	r.mappedShown = true
+	if cr {
+		r.line("Challenge-response user-node association successful")
+	}
+	r.line("Node %s added to your account successfully!", m.GetNodeId())
 }
 
 // isWifiResult reports whether a failed result is a Wi-Fi failure: the
