@@ -85,6 +85,9 @@ func (a *app) scanCommand() *cobra.Command {
 				return err
 			}
 			defer cl.close()
+			if err := a.selectBLE(cmd.Context(), cl, dev); err != nil {
+				return err
+			}
 			p := &provRun{a: a, cl: cl, req: &espprovv1.ProvisionRequest{Device: dev, Security: sec, Timeouts: to}}
 			if err := p.sec2Prompts(cmd.Context()); err != nil {
 				return err
@@ -223,6 +226,9 @@ Wi-Fi provisioning. Needs 'espprov login' (or a server with an account).
 					return err
 				}
 			} else {
+				if err := a.selectBLE(cmd.Context(), cl, dev); err != nil {
+					return err
+				}
 				p := &provRun{a: a, req: &espprovv1.ProvisionRequest{Security: sec}}
 				if err := p.sec2Prompts(cmd.Context()); err != nil {
 					return err
@@ -271,6 +277,9 @@ func (a *app) disableChalRespCommand() *cobra.Command {
 					return err
 				}
 			} else {
+				if err := a.selectBLE(cmd.Context(), cl, dev); err != nil {
+					return err
+				}
 				p := &provRun{a: a, req: &espprovv1.ProvisionRequest{Security: sec}}
 				if err := p.sec2Prompts(cmd.Context()); err != nil {
 					return err

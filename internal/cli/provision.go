@@ -213,6 +213,9 @@ func (a *app) runProvision(cmd *cobra.Command, f *provisionFlags, positionalPoP 
 	if p.req.GetDevice().GetTransport() == espprovv1.Transport_TRANSPORT_ON_NETWORK {
 		return p.onNetwork(ctx)
 	}
+	if err := a.selectBLE(ctx, cl, p.req.GetDevice()); err != nil {
+		return err
+	}
 	if err := p.sec2Prompts(ctx); err != nil {
 		return err
 	}
@@ -834,6 +837,56 @@ func (a *app) selectOnNetwork(ctx context.Context, cl *client, dev *espprovv1.De
 		}
 	}
 	return nil
+}
+
+// selectBLE picks the BLE device when no --device_name was given: the only
+// one found, or (at a terminal) one from the list, as the reference CLI.
+func (a *app) selectBLE(ctx context.Context, cl *client, dev *espprovv1.Device) error {
+	if dev.GetTransport() != espprovv1.Transport_TRANSPORT_BLE || dev.GetName() != "" {
+		return nil
+	}
+	for {
+		a.ui.startSpinner("Scanning for BLE devices")
+		devs, err := discoverAll(ctx, cl, &espprovv1.DiscoverRequest{
+			Device:  &espprovv1.Device{Transport: dev.GetTransport(), Adapter: dev.GetAdapter(), NamePrefix: dev.GetNamePrefix(), DiscoveryTimeout: dev.GetDiscoveryTimeout()},
+			Timeout: dev.GetDiscoveryTimeout()})
+		a.ui.stopSpinner()
+		if err != nil {
+			return apiErr(err, nil, callKind{remote: a.server})
+		}
+		if len(devs) == 0 {
+			return codeErr(ExitDevice, "No devices found! Make sure the device is in provisioning mode (or give --device_name, a longer --discovery-timeout)")
+		}
+		if len(devs) == 1 && !a.interactive() {
+			dev.Name = devs[0].GetName()
+			a.note("Found BLE device: %s", dev.GetName())
+			return nil
+		}
+		if !a.interactive() {
+			return usageErr("%d BLE devices found and not running interactively: choose one with --device_name", len(devs))
+		}
+		a.ui.println("==== BLE Discovery results ====")
+		a.ui.println("%-4s %-24s %-17s %s", "S.N.", "Name", "Address", "RSSI")
+		for i, d := range devs {
+			a.ui.println("[%2d] %-24s %-17s %d", i+1, printable(d.GetName()), d.GetAddress(), d.GetRssi())
+		}
+		for {
+			s, err := a.ui.ask(ctx, "Select device by number (0 to rescan) : ")
+			if err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n < 0 || n > len(devs) {
+				a.ui.println("Invalid selection! Retry")
+				continue
+			}
+			if n == 0 {
+				break
+			}
+			dev.Name = devs[n-1].GetName()
+			return nil
+		}
+	}
 }
 
 // discoverAll collects a Discover stream.

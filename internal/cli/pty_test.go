@@ -32,8 +32,14 @@ type ptySession struct {
 
 func startPTY(t *testing.T, args ...string) *ptySession {
 	t.Helper()
+	return startPTYEnv(t, nil, args...)
+}
+
+// startPTYEnv is startPTY with extra environment variables.
+func startPTYEnv(t *testing.T, env []string, args ...string) *ptySession {
+	t.Helper()
 	cmd := exec.Command(binPath, args...)
-	cmd.Env = []string{"HOME=" + t.TempDir(), "XDG_CONFIG_HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"), "TERM=dumb"}
+	cmd.Env = append([]string{"HOME=" + t.TempDir(), "XDG_CONFIG_HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"), "TERM=dumb"}, env...)
 	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 160})
 	if err != nil {
 		t.Fatalf("starting espprov in a pty: %v", err)
