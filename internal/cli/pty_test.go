@@ -328,3 +328,42 @@ func TestInteractiveOnNetworkSelection(t *testing.T) {
 		t.Errorf("MapNode request = %v", req)
 	}
 }
+
+// TestInteractiveJoinAnotherNetwork: "Join another network" asks for the
+// SSID; a passphrase of the wrong length is asked again.
+func TestInteractiveJoinAnotherNetwork(t *testing.T) {
+	d := startDevice(t, sec1)
+	s := startPTY(t, "provision", "--transport", "httpd", "--device-ip", "127.0.0.1", "--device-port", d.port, "--pop", testPoP, "--status-poll", "50ms")
+	s.expect("[ 4] Join another network")
+	s.expect("Select AP by number (0 to rescan) : ")
+	s.send("4\r")
+	s.expect("Enter ssid : ")
+	s.send(testSSID + "\r")
+	s.expect("Enter passphrase for HomeNet : ")
+	s.send("short\r")
+	s.expect("The passphrase must be 8 to 63 characters (or 64 hex digits), or empty for an open network. Retry")
+	s.expect("Enter passphrase for HomeNet : ")
+	s.send(testPass + "\r")
+	s.expect("Wi-Fi Provisioning Successful")
+	if code := s.wait(); code != 0 {
+		t.Fatalf("exit %d\n%s", code, s.output())
+	}
+}
+
+// TestTerminalNeverPromptsInScriptModes: --no-input and --output json do
+// not prompt even at a terminal.
+func TestTerminalNeverPromptsInScriptModes(t *testing.T) {
+	for _, mode := range [][]string{{"--no-input"}, {"--output", "json"}} {
+		t.Run(mode[0], func(t *testing.T) {
+			d := startDevice(t, sec1)
+			s := startPTY(t, append(mode, "provision", "--transport", "httpd", "--device-ip", "127.0.0.1", "--device-port", d.port, "--pop", testPoP)...)
+			s.expect("pass --ssid and --passphrase")
+			if code := s.wait(); code != ExitUsage {
+				t.Fatalf("exit %d, want %d\n%s", code, ExitUsage, s.output())
+			}
+			if strings.Contains(s.output(), "Select AP") || len(d.dev.Stats().Exchanges) != 0 {
+				t.Errorf("prompted or contacted the device:\n%s", s.output())
+			}
+		})
+	}
+}
