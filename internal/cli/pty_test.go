@@ -13,6 +13,8 @@ import (
 
 	"github.com/creack/pty"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
 	"github.com/espprov/espprov/internal/server"
@@ -365,5 +367,44 @@ func TestTerminalNeverPromptsInScriptModes(t *testing.T) {
 				t.Errorf("prompted or contacted the device:\n%s", s.output())
 			}
 		})
+	}
+}
+
+// noInteractiveService is the real service without ProvisionInteractive,
+// like an older espprovd.
+type noInteractiveService struct{ *provisioning.Service }
+
+func (noInteractiveService) ProvisionInteractive(grpc.BidiStreamingServer[espprovv1.ProvisionInteractiveRequest, espprovv1.ProvisionInteractiveResponse]) error {
+	return status.Error(codes.Unimplemented, "method ProvisionInteractive not implemented")
+}
+
+// TestInteractiveRetryFallback: against a server without
+// ProvisionInteractive the retry runs as a fresh Provision call.
+func TestInteractiveRetryFallback(t *testing.T) {
+	svc := noInteractiveService{provisioning.New(provisioning.Config{Modules: provisioning.DefaultModules()})}
+	srv, err := server.Start(context.Background(), server.Options{GRPCListen: "127.0.0.1:0", Service: svc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	d := startDevice(t, sec1)
+	s := startPTY(t, "--server", srv.GRPCAddr(), "provision", "--transport", "httpd", "--device-ip", "127.0.0.1", "--device-port", d.port,
+		"--pop", testPoP, "--ssid", testSSID, "--status-poll", "50ms")
+	s.expect("Enter passphrase for HomeNet : ")
+	s.send("wrong-passphrase\r")
+	s.expect("Device reset via prov-ctrl successful.")
+	s.expect("Would you like to retry provisioning? [y/N]: ")
+	s.send("y\r")
+	s.expect("Retry with same SSID 'HomeNet' and new password? [Y/n]: ")
+	s.send("y\r")
+	s.expect("Enter passphrase for HomeNet : ")
+	s.send(testPass + "\r")
+	s.expect("Establishing session - Successful")
+	s.expect("Wi-Fi Provisioning Successful")
+	if code := s.wait(); code != 0 {
+		t.Fatalf("exit %d\n%s", code, s.output())
+	}
+	if st := d.dev.Stats(); st.HandshakesCompleted != 2 {
+		t.Errorf("handshakes = %d, want 2 (a fresh session for the retry)", st.HandshakesCompleted)
 	}
 }
