@@ -207,7 +207,9 @@ Wi-Fi provisioning. Needs 'espprov login' (or a server with an account).
 			if err != nil {
 				return err
 			}
-			mapping, mdOut, _, err := a.resolveMapping(fs, false, fs.Changed("tags"), fs.Changed("metadata"), disable, noDisable, tags, md, cloudURL, true)
+			mapping, mdOut, _, err := a.resolveMapping(mappingInput{force: true,
+				tags: tags, hasTags: fs.Changed("tags"), metadata: md, hasMD: fs.Changed("metadata"),
+				disable: disable, noDisable: noDisable, cloudURL: cloudURL})
 			if err != nil {
 				return err
 			}

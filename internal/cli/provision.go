@@ -145,27 +145,41 @@ type provRun struct {
 	noRetryFlag bool
 }
 
-// resolveMapping builds the Mapping from the stored login and the flags.
-func (a *app) resolveMapping(cmdFlags interface{ Changed(string) bool }, noWifi bool, tags, md, disable, noDisable bool, tagStr, mdStr, cloudURL string, force bool) (*espprovv1.Mapping, metadata.MD, bool, error) {
-	m := &espprovv1.Mapping{}
-	if tags {
-		t, err := parseTags(tagStr)
+// mappingInput is what the command line says about RainMaker mapping.
+type mappingInput struct {
+	noWifi    bool
+	force     bool   // mapping is the point of the command (on-network, map)
+	tags      string // valid when hasTags
+	hasTags   bool
+	metadata  string // valid when hasMD
+	hasMD     bool
+	disable   bool
+	noDisable bool
+	cloudURL  string
+}
+
+// resolveMapping builds the Mapping from the stored login and the flags;
+// loggedIn reports a stored login.
+func (a *app) resolveMapping(in mappingInput) (m *espprovv1.Mapping, md metadata.MD, loggedIn bool, err error) {
+	m = &espprovv1.Mapping{}
+	if in.hasTags {
+		t, err := parseTags(in.tags)
 		if err != nil {
 			return nil, nil, false, err
 		}
 		m.Tags = t
 	}
-	if md {
-		st, err := parseMetadata(mdStr)
+	if in.hasMD {
+		st, err := parseMetadata(in.metadata)
 		if err != nil {
 			return nil, nil, false, err
 		}
 		m.Metadata = st
 	}
-	if noDisable {
+	if in.noDisable {
 		v := false
 		m.DisableChalResp = &v
-	} else if disable {
+	} else if in.disable {
 		v := true
 		m.DisableChalResp = &v
 	}
@@ -174,8 +188,8 @@ func (a *app) resolveMapping(cmdFlags interface{ Changed(string) bool }, noWifi 
 		return nil, nil, false, err
 	}
 	m.CloudUrl = cc.BaseURL
-	if cloudURL != "" {
-		m.CloudUrl = cloudURL
+	if in.cloudURL != "" {
+		m.CloudUrl = in.cloudURL
 	}
 	// In-process, an account configured in the environment (as for
 	// espprovd) counts as logged in.
@@ -184,12 +198,11 @@ func (a *app) resolveMapping(cmdFlags interface{ Changed(string) bool }, noWifi 
 			m.Enabled = true
 		}
 	}
-	m.Enabled = m.Enabled || force || cc.loggedIn() || noWifi || tags || md
-	var out metadata.MD
+	m.Enabled = m.Enabled || in.force || cc.loggedIn() || in.noWifi || in.hasTags || in.hasMD
 	if m.Enabled && cc.loggedIn() {
-		out = cloudMetadata(cc)
+		md = cloudMetadata(cc)
 	}
-	return m, out, cc.loggedIn(), nil
+	return m, md, cc.loggedIn(), nil
 }
 
 func (a *app) runProvision(cmd *cobra.Command, f *provisionFlags, positionalPoP string) error {
@@ -246,8 +259,9 @@ func (a *app) prepareProvision(cmd *cobra.Command, f *provisionFlags, positional
 		return nil, err
 	}
 	onNet := dev.GetTransport() == espprovv1.Transport_TRANSPORT_ON_NETWORK
-	mapping, md, loggedIn, err := a.resolveMapping(fs, f.noWifi, fs.Changed("tags"), fs.Changed("metadata"),
-		f.disableCR, f.noDisableCR, f.tags, f.metadata, f.cloudURL, onNet)
+	mapping, md, loggedIn, err := a.resolveMapping(mappingInput{noWifi: f.noWifi, force: onNet,
+		tags: f.tags, hasTags: fs.Changed("tags"), metadata: f.metadata, hasMD: fs.Changed("metadata"),
+		disable: f.disableCR, noDisable: f.noDisableCR, cloudURL: f.cloudURL})
 	if err != nil {
 		return nil, err
 	}
