@@ -65,6 +65,11 @@ func TestBLE(t *testing.T) {
 		t.Errorf("PROV_aa0002 handshakes = %d", s2.Stats().HandshakesCompleted)
 	}
 
+	r = runCLI(t, env, "", "discover", "--transport", "ble", "--timeout", "1")
+	if r.code != 0 || !strings.Contains(r.stdout, "PROV_aa0001") || !strings.Contains(r.stdout, "PROV_aa0002") || !strings.Contains(r.stdout, "Discovered") {
+		t.Errorf("discover ble: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+
 	// Several devices advertise: a script without --device_name must choose.
 	addBLEDevice(t, srv, "PROV_aa0003", device.Config{SecVer: 0}, -40)
 	addBLEDevice(t, srv, "PROV_aa0004", device.Config{SecVer: 0}, -70)
