@@ -88,6 +88,9 @@ func (a *app) scanCommand() *cobra.Command {
 			if err := a.selectBLE(cmd.Context(), cl, dev); err != nil {
 				return err
 			}
+			if err := a.selectSerialPort(cmd.Context(), cl, dev); err != nil {
+				return err
+			}
 			p := &provRun{a: a, cl: cl, req: &espprovv1.ProvisionRequest{Device: dev, Security: sec, Timeouts: to}}
 			if err := p.sec2Prompts(cmd.Context()); err != nil {
 				return err

@@ -229,6 +229,9 @@ func (a *app) runProvision(cmd *cobra.Command, f *provisionFlags, positionalPoP 
 	if err := a.selectBLE(ctx, cl, p.req.GetDevice()); err != nil {
 		return err
 	}
+	if err := a.selectSerialPort(ctx, cl, p.req.GetDevice()); err != nil {
+		return err
+	}
 	if err := p.sec2Prompts(ctx); err != nil {
 		return err
 	}
@@ -851,6 +854,45 @@ func (a *app) selectOnNetwork(ctx context.Context, cl *client, dev *espprovv1.De
 		}
 	}
 	return nil
+}
+
+// selectSerialPort asks for the console's serial port when --port is
+// missing (scripts must pass it).
+func (a *app) selectSerialPort(ctx context.Context, cl *client, dev *espprovv1.Device) error {
+	if dev.GetTransport() != espprovv1.Transport_TRANSPORT_CONSOLE || dev.GetSerialPort() != "" {
+		return nil
+	}
+	if !a.interactive() {
+		return usageErr("--transport console needs --port (e.g. /dev/ttyUSB0); 'espprov discover --transport console' lists the serial ports")
+	}
+	ports, err := discoverAll(ctx, cl, &espprovv1.DiscoverRequest{Device: &espprovv1.Device{Transport: dev.GetTransport()}, Timeout: durationpb.New(2 * time.Second)})
+	if err != nil {
+		return apiErr(err, nil, callKind{remote: a.server})
+	}
+	if len(ports) == 0 {
+		return codeErr(ExitDevice, "no serial ports found: connect the board, or pass --port")
+	}
+	a.ui.println("==== Serial ports ====")
+	for i, p := range ports {
+		hint := ""
+		if p.GetLikelyEsp() {
+			hint = "  (looks like an ESP board)"
+		}
+		a.ui.println("[%2d] %s %s:%s %s%s", i+1, p.GetAddress(), p.GetUsbVid(), p.GetUsbPid(), p.GetUsbSerial(), hint)
+	}
+	for {
+		s, err := a.ui.ask(ctx, "Select port by number : ")
+		if err != nil {
+			return err
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > len(ports) {
+			a.ui.println("Invalid selection! Retry")
+			continue
+		}
+		dev.SerialPort = ports[n-1].GetAddress()
+		return nil
+	}
 }
 
 // selectBLE picks the BLE device when no --device_name was given: the only
