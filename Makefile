@@ -81,7 +81,7 @@ demo:
 	$(GO) run ./cmd/espprovd --demo
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./security/... ./services/...
+	$(GO) test -run '^$$' -bench . -benchmem ./security/... ./services/... ./internal/sim/device
 
 clean:
 	rm -rf $(BIN)

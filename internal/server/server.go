@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
 )
@@ -96,7 +97,11 @@ func (s *Server) startGateway(ctx context.Context, addr string) error {
 		s.httpLis.Close()
 		return fmt.Errorf("server: gateway client: %w", err)
 	}
-	gw := runtime.NewServeMux()
+	// Omit unset fields (the default emits every field as null or zero) and
+	// reject unknown request fields, so that a typo is an error, not a no-op.
+	gw := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
+		Marshaler: &runtime.JSONPb{MarshalOptions: protojson.MarshalOptions{}, UnmarshalOptions: protojson.UnmarshalOptions{}},
+	}))
 	if err := espprovv1.RegisterProvisioningServiceHandler(ctx, gw, s.gwConn); err != nil {
 		s.httpLis.Close()
 		s.gwConn.Close()

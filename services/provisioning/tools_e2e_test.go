@@ -187,3 +187,19 @@ func ndjson(t *testing.T, b []byte) []map[string]any {
 	}
 	return out
 }
+
+func TestCurlRejectsUnknownFields(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Fatal("curl is not installed")
+	}
+	h := startServer(t)
+	out, err := exec.Command(curl, "-sS", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}", "-X", "POST",
+		"http://"+h.srv.HTTPAddr()+"/v1/devices:scanWifi", "-d", `{"device":{"transport":"TRANSPORT_HTTPD","adress":"127.0.0.1:1"}}`).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(strings.TrimSpace(string(out)), "400") || !strings.Contains(string(out), "adress") {
+		t.Fatalf("a misspelt field was not refused: %s", out)
+	}
+}
