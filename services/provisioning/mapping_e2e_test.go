@@ -22,6 +22,7 @@ import (
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
 	"github.com/espprov/espprov/internal/rainmaker"
 	"github.com/espprov/espprov/internal/server"
+	"github.com/espprov/espprov/internal/sim/bluez"
 	simcloud "github.com/espprov/espprov/internal/sim/cloud"
 	"github.com/espprov/espprov/internal/sim/device"
 	simhttpd "github.com/espprov/espprov/internal/sim/httpd"
@@ -392,3 +393,69 @@ func mustStruct(m map[string]any) *structpb.Struct {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestMappingExpiredTokens(t *testing.T) {
+	h := startMappingServer(t, false)
+	d := startRMDevice(t, h, simrmaker.Options{ChalResp: true})
+	tok, err := h.cloud.Login(cloudUser, cloudPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.cloud.ExpireAccessTokens()
+	h.cloud.RevokeRefreshTokens()
+	tests := []struct {
+		name string
+		md   []string
+	}{
+		{"expired access token", []string{rainmaker.MDAccessToken, tok.AccessToken, rainmaker.MDIDToken, tok.IDToken}},
+		{"revoked refresh token", []string{rainmaker.MDRefreshToken, tok.RefreshToken}},
+	}
+	for _, tc := range tests {
+		ctx := metadata.AppendToOutgoingContext(context.Background(), tc.md...)
+		stream, err := h.client.Provision(ctx, mappingReq(d.addr))
+		if err == nil {
+			for {
+				if _, err = stream.Recv(); err != nil {
+					break
+				}
+			}
+		}
+		if status.Code(err) != codes.Unauthenticated {
+			t.Errorf("%s: %v, want Unauthenticated", tc.name, err)
+		}
+	}
+	// A server-side expired access token is only discovered at the first
+	// cloud call (initiate, right after the session): Wi-Fi is never sent.
+	if n := d.dev.Stats().Exchanges["prov-config"]; n != 0 {
+		t.Errorf("Wi-Fi credentials sent despite unusable cloud credentials")
+	}
+	for _, secret := range []string{tok.AccessToken, tok.RefreshToken, tok.IDToken} {
+		if strings.Contains(h.logs.String(), secret) {
+			t.Fatal("server log contains a token")
+		}
+	}
+}
+
+func TestBLEMapping(t *testing.T) {
+	srv := startBlueZ(t)
+	h := startMappingServer(t, true)
+	var node *simrmaker.Node
+	dev := addBLEDevice(t, srv, "hci0", "PROV_RM", device.Config{SecVer: 2, SecPatchVer: 1, SRPUsername: testUser, SRPPassword: testPoP,
+		OnConnected: func() { node.Online(h.cloud) }}, bluez.DeviceConfig{})
+	node = simrmaker.Install(registrar{dev}, simrmaker.Options{NodeID: dev.Config().NodeID, ChalResp: true})
+	h.cloud.RegisterNode(node.NodeID(), node.PublicKey())
+	req := mappingReq("")
+	req.Device = &espprovv1.Device{Transport: espprovv1.Transport_TRANSPORT_BLE, Name: "PROV_RM", DiscoveryTimeout: durationpb.New(3 * time.Second)}
+	req.Security = &espprovv1.Security{Sec2Username: testUser, Sec2Password: testPoP}
+	events, err := collect(t, h.client, req)
+	if err != nil {
+		t.Fatalf("Provision over BLE with mapping: %v (%v)", err, steps(events))
+	}
+	if res := lastResult(t, events); !res.GetSuccess() || !res.GetMapped() {
+		t.Fatalf("result %v", res)
+	}
+	checkMapped(t, h, node.NodeID())
+	if node.Disabled() {
+		t.Error("challenge-response disabled over BLE by default")
+	}
+}
