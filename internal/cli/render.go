@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -19,6 +21,12 @@ func writeProtoLine(w io.Writer, m proto.Message) {
 	if err != nil {
 		writeJSONLine(w, map[string]any{"error": map[string]any{"message": "cannot encode event: " + err.Error()}})
 		return
+	}
+	// protojson varies its whitespace on purpose; compact it so that every
+	// event is one stable line.
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err == nil {
+		b = buf.Bytes()
 	}
 	_, _ = w.Write(append(b, '\n'))
 }
