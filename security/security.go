@@ -35,6 +35,13 @@ type Cipher interface {
 	Decrypt(ciphertext []byte) ([]byte, error)
 }
 
+// Rewinder is a stateful Cipher that can take back its last Encrypt of n
+// bytes, for a request that never reached the device (e.g. HTTP 404: the
+// endpoint is not registered), so that client and device stay in step.
+type Rewinder interface {
+	UndoEncrypt(n int) error
+}
+
 var (
 	// ErrRejected: the peer's proof did not verify — a wrong proof of
 	// possession (Security 1) or wrong SRP username/password (Security 2).

@@ -154,6 +154,14 @@ func (s *Session) Call(ctx context.Context, endpoint string, plaintext []byte) (
 	}
 	reply, err := s.t.Exchange(ctx, endpoint, req)
 	if err != nil {
+		if errors.Is(err, transports.ErrNoEndpoint) || errors.Is(err, transports.ErrTooLarge) {
+			// The device never saw the request: give the keystream back.
+			if rw, ok := s.cipher.(security.Rewinder); ok {
+				if rerr := rw.UndoEncrypt(len(plaintext)); rerr != nil {
+					return nil, fmt.Errorf("%s: %w (and the session cipher could not be rewound: %v)", endpoint, err, rerr)
+				}
+			}
+		}
 		return nil, fmt.Errorf("%s: %w", endpoint, err)
 	}
 	plain, err := s.cipher.Decrypt(reply)

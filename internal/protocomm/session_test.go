@@ -74,6 +74,11 @@ func TestEstablish(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Establish: %v", err)
 			}
+			// A request to a missing endpoint never reaches the device: the
+			// session must stay in step afterwards (keystream given back).
+			if _, err := s.Call(context.Background(), "missing", []byte("lost request")); !errors.Is(err, transports.ErrNoEndpoint) {
+				t.Fatalf("missing endpoint: %v", err)
+			}
 			for i := 0; i < 3; i++ { // stateful ciphers stay in step
 				got, err := s.Call(context.Background(), "echo", []byte("hello"))
 				if err != nil || string(got) != "echo:hello" {

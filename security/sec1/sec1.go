@@ -117,6 +117,14 @@ type streamCipher struct {
 	mu      sync.Mutex
 	stream  cipher.Stream
 	revoked bool
+	// key, iv and offset (keystream bytes consumed, HandshakeOffset after
+	// the handshake) allow UndoEncrypt to rebuild the stream.
+	key, iv []byte
+	offset  int64
+}
+
+func newStreamCipher(stream cipher.Stream, key, iv []byte) *streamCipher {
+	return &streamCipher{stream: stream, key: key, iv: iv, offset: HandshakeOffset}
 }
 
 func (s *streamCipher) xor(in []byte) ([]byte, error) {
@@ -127,7 +135,27 @@ func (s *streamCipher) xor(in []byte) ([]byte, error) {
 	}
 	out := make([]byte, len(in))
 	s.stream.XORKeyStream(out, in)
+	s.offset += int64(len(in))
 	return out, nil
+}
+
+// UndoEncrypt implements security.Rewinder: it gives back the last n
+// keystream bytes, for a request the device never received (its endpoint
+// does not exist), so that both sides stay in step.
+func (s *streamCipher) UndoEncrypt(n int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.revoked {
+		return security.ErrNotEstablished
+	}
+	if n < 0 || int64(n) > s.offset-HandshakeOffset {
+		return fmt.Errorf("sec1: cannot undo %d bytes: %w", n, security.ErrProtocol)
+	}
+	s.offset -= int64(n)
+	s.stream = newStream(s.key, s.iv)
+	discard := make([]byte, s.offset)
+	s.stream.XORKeyStream(discard, discard)
+	return nil
 }
 
 func (s *streamCipher) revoke() {
@@ -159,6 +187,8 @@ type client struct {
 	state  clientState
 	priv   *ecdh.PrivateKey
 	stream cipher.Stream
+	key    []byte
+	random []byte
 	cipher *streamCipher
 }
 
@@ -220,6 +250,7 @@ func (c *client) step(in []byte) ([]byte, bool, error) {
 			return nil, false, err
 		}
 		c.stream = newStream(key, random)
+		c.key, c.random = key, append([]byte(nil), random...)
 		verify := make([]byte, keySize)
 		c.stream.XORKeyStream(verify, dpub)
 		c.state = clientSent1
@@ -249,8 +280,8 @@ func (c *client) step(in []byte) ([]byte, bool, error) {
 		if subtle.ConstantTimeCompare(plain, c.priv.PublicKey().Bytes()) != 1 {
 			return nil, false, fmt.Errorf("sec1: failed to verify device: %w", security.ErrRejected)
 		}
-		c.cipher = &streamCipher{stream: c.stream}
-		c.priv, c.stream = nil, nil
+		c.cipher = newStreamCipher(c.stream, c.key, c.random)
+		c.priv, c.stream, c.key, c.random = nil, nil, nil, nil
 		c.state = clientDone
 		return nil, true, nil
 
@@ -376,7 +407,7 @@ func (d *device) command1(sc1 *devicepb.SessionCmd1) ([]byte, bool, error) {
 	}
 	verify := make([]byte, keySize)
 	stream.XORKeyStream(verify, d.cpub)
-	d.cipher = &streamCipher{stream: stream}
+	d.cipher = newStreamCipher(stream, d.key, d.random)
 	d.key, d.random, d.cpub, d.dpub = nil, nil, nil, nil
 	d.state = deviceEstablished
 	return marshal(&devicepb.Sec1Payload{

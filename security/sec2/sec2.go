@@ -156,6 +156,21 @@ func (g *gcmCipher) Decrypt(c []byte) ([]byte, error) {
 	return out, nil
 }
 
+// UndoEncrypt implements security.Rewinder: it steps the patch-1 counter
+// back over the last encryption, for a request the device never received.
+func (g *gcmCipher) UndoEncrypt(int) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.revoked {
+		return security.ErrNotEstablished
+	}
+	if g.counter {
+		ctr := g.iv[sessionIDLen:]
+		binary.BigEndian.PutUint32(ctr, binary.BigEndian.Uint32(ctr)-1)
+	}
+	return nil
+}
+
 func (g *gcmCipher) revoke() {
 	g.mu.Lock()
 	g.revoked = true

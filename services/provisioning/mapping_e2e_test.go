@@ -459,3 +459,36 @@ func TestBLEMapping(t *testing.T) {
 		t.Error("challenge-response disabled over BLE by default")
 	}
 }
+
+// TestMappingWithoutAssociationEndpoint: a device with neither ch_resp nor
+// cloud_user_assoc (D9) gets Wi-Fi, is reported as not mapped, and no
+// placeholder node id reaches the cloud. The 404 must not break the secure
+// session for the Wi-Fi steps that follow.
+func TestMappingWithoutAssociationEndpoint(t *testing.T) {
+	h := startMappingServer(t, true)
+	for _, tc := range []struct {
+		name string
+		cfg  device.Config
+		sec  *espprovv1.Security
+	}{
+		{"security 1", device.Config{SecVer: 1, PoP: testPoP}, &espprovv1.Security{Pop: testPoP}},
+		{"security 2", device.Config{SecVer: 2, SecPatchVer: 1, SRPUsername: testUser, SRPPassword: testPoP}, &espprovv1.Security{Sec2Username: testUser, Sec2Password: testPoP}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := startDevice(t, tc.cfg, simhttpd.Options{})
+			req := mappingReq(d.addr)
+			req.Security = tc.sec
+			events, err := collect(t, h.client, req)
+			if st := status.Convert(err); st.Code() != codes.FailedPrecondition || !strings.Contains(st.Message(), "not added to the RainMaker account") {
+				t.Fatalf("status %v, want FailedPrecondition: provisioned but not mapped", err)
+			}
+			res := lastResult(t, events)
+			if res.GetIp4Address() != d.dev.Config().StationIP || res.GetMapped() || res.GetNodeId() != "" {
+				t.Fatalf("result %v: want Wi-Fi done, not mapped, no node id", res)
+			}
+			if len(h.cloud.Mappings()) != 0 {
+				t.Fatalf("cloud mappings %v", h.cloud.Mappings())
+			}
+		})
+	}
+}
