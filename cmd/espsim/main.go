@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/espprov/espprov/internal/sim/device"
-	"github.com/espprov/espprov/internal/sim/fleet"
 )
 
 func main() {
@@ -86,6 +85,17 @@ type options struct {
 	connAttempts int
 	noAutoStop   bool
 	stationIP    string
+
+	// RainMaker (see rainmaker.go).
+	cloudListen     string
+	cloudUser       string
+	cloudPass       string
+	rainmaker       string
+	keyType         string
+	needsClaim      bool
+	onNetwork       string
+	onNetworkListen string
+	noMDNS          bool
 }
 
 func parseFlags(args []string, out io.Writer) (*options, error) {
@@ -106,6 +116,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.IntVar(&o.connAttempts, "wifi-conn-attempts", 0, "connection attempts before failing (0: unlimited, firmware default)")
 	fs.BoolVar(&o.noAutoStop, "no-auto-stop", false, "keep provisioning running after success (enables CtrlReprov)")
 	fs.StringVar(&o.stationIP, "station-ip", "", "IPv4 address reported when connected (single device)")
+	addRainMakerFlags(fs, o)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -170,6 +181,9 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	if p != 0 && p+o.fleetN-1 > 65535 {
 		return nil, fmt.Errorf("--fleet %d from port %d exceeds 65535", o.fleetN, p)
 	}
+	if err := checkRainMakerFlags(o, set); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
@@ -197,17 +211,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if o.secVer == 2 {
 		tmpl.SRPUsername, tmpl.SRPPassword = o.srpUser, o.srpPass
 	}
-	f, err := fleet.Start(ctx, fleet.Options{N: o.fleetN, Host: host, Port: port, Template: tmpl})
+	s, err := startSim(ctx, o, tmpl, host, port)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	for _, m := range f.Devices() {
-		fmt.Fprintf(stdout, "%s listening on %s (node %s, security %d, %d APs)\n",
-			m.Config.Name, m.Addr, m.Config.NodeID, m.Config.SecVer, len(m.Config.APs))
-	}
+	defer s.close()
+	s.print(stdout)
 	<-ctx.Done()
-	if err := f.Close(); err != nil {
+	if err := s.close(); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "espsim: stopped")

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
 	"net/http"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -62,6 +64,46 @@ func TestParseFlags(t *testing.T) {
 		{"delay", []string{"--connect-delay", "0s"}, "--connect-delay", nil},
 		{"attempts", []string{"--wifi-conn-attempts", "-1"}, "--wifi-conn-attempts", nil},
 		{"extra args", []string{"foo"}, "unexpected arguments", nil},
+		{"rainmaker defaults", []string{"--cloud-listen", "127.0.0.1:0", "--rainmaker", "chal-resp"}, "", func(o *options) bool {
+			return o.cloudListen == "127.0.0.1:0" && o.cloudUser == defaultCloudUser && o.cloudPass == defaultCloudPassword &&
+				o.rainmaker == rmChalResp && o.keyType == "rsa" && !o.needsClaim && o.onNetwork == "" && o.onNetworkListen == "127.0.0.1:0" && !o.noMDNS
+		}},
+		{"no rainmaker", nil, "", func(o *options) bool {
+			return o.cloudListen == "" && o.rainmaker == rmNone && o.cloudPass == ""
+		}},
+		{"cloud only", []string{"--cloud-listen", "localhost:0", "--cloud-user", "a@b.c", "--cloud-password", "pw"}, "", func(o *options) bool {
+			return o.cloudUser == "a@b.c" && o.cloudPass == "pw" && o.rainmaker == rmNone
+		}},
+		{"traditional ec claim", []string{"--cloud-listen", "127.0.0.1:0", "--rainmaker", "traditional", "--key-type", "ec", "--needs-claim"}, "", func(o *options) bool {
+			return o.rainmaker == rmTraditional && o.keyType == "ec" && o.needsClaim
+		}},
+		{"on-network", []string{"--cloud-listen", "127.0.0.1:0", "--rainmaker", "chal-resp", "--on-network", "local-ctrl",
+			"--on-network-listen", "127.0.0.1:8081", "--no-mdns", "--fleet", "2"}, "", func(o *options) bool {
+			return o.onNetwork == onNetLocalCtrl && o.onNetworkListen == "127.0.0.1:8081" && o.noMDNS
+		}},
+		{"cloud listen fixed port", []string{"--cloud-listen", "127.0.0.1:8443"}, "use 127.0.0.1:0", nil},
+		{"cloud listen other host", []string{"--cloud-listen", "0.0.0.0:0"}, "use 127.0.0.1:0", nil},
+		{"cloud listen bad", []string{"--cloud-listen", "nohost"}, "--cloud-listen \"nohost\"", nil},
+		{"cloud user without cloud", []string{"--cloud-user", "a@b.c"}, "need --cloud-listen", nil},
+		{"cloud password without cloud", []string{"--cloud-password", "pw"}, "need --cloud-listen", nil},
+		{"empty cloud user", []string{"--cloud-listen", "127.0.0.1:0", "--cloud-user", " "}, "--cloud-user must not be empty", nil},
+		{"empty cloud password", []string{"--cloud-listen", "127.0.0.1:0", "--cloud-password", ""}, "--cloud-password must not be empty", nil},
+		{"rainmaker without cloud", []string{"--rainmaker", "chal-resp"}, "needs --cloud-listen", nil},
+		{"traditional without cloud", []string{"--rainmaker", "traditional"}, "needs --cloud-listen", nil},
+		{"bad rainmaker", []string{"--cloud-listen", "127.0.0.1:0", "--rainmaker", "yes"}, "--rainmaker \"yes\": want none, chal-resp or traditional", nil},
+		{"key type without rainmaker", []string{"--key-type", "ec"}, "--key-type needs --rainmaker", nil},
+		{"needs claim without rainmaker", []string{"--needs-claim"}, "--needs-claim needs --rainmaker", nil},
+		{"bad key type", []string{"--cloud-listen", "127.0.0.1:0", "--rainmaker", "chal-resp", "--key-type", "dsa"}, "--key-type \"dsa\": want rsa or ec", nil},
+		{"bad on-network", []string{"--cloud-listen", "127.0.0.1:0", "--rainmaker", "chal-resp", "--on-network", "yes"}, "--on-network \"yes\": want standalone or local-ctrl", nil},
+		{"on-network without rainmaker", []string{"--on-network", "standalone"}, "--on-network needs --rainmaker chal-resp", nil},
+		{"on-network traditional", []string{"--cloud-listen", "127.0.0.1:0", "--rainmaker", "traditional", "--on-network", "standalone"}, "--on-network needs --rainmaker chal-resp", nil},
+		{"on-network needs claim", []string{"--cloud-listen", "127.0.0.1:0", "--rainmaker", "chal-resp", "--needs-claim", "--on-network", "standalone"}, "unclaimed node", nil},
+		{"on-network listen without on-network", []string{"--on-network-listen", "127.0.0.1:80"}, "--on-network-listen needs --on-network", nil},
+		{"no-mdns without on-network", []string{"--no-mdns"}, "--no-mdns needs --on-network", nil},
+		{"on-network listen bad", []string{"--cloud-listen", "127.0.0.1:0", "--rainmaker", "chal-resp", "--on-network", "standalone", "--on-network-listen", "80"}, "--on-network-listen \"80\"", nil},
+		{"on-network listen port", []string{"--cloud-listen", "127.0.0.1:0", "--rainmaker", "chal-resp", "--on-network", "standalone", "--on-network-listen", "127.0.0.1:70000"}, "bad port", nil},
+		{"on-network fleet ports", []string{"--cloud-listen", "127.0.0.1:0", "--rainmaker", "chal-resp", "--on-network", "standalone",
+			"--on-network-listen", "127.0.0.1:65535", "--fleet", "2", "--http-listen", "127.0.0.1:0"}, "on-network port 65535 exceeds 65535", nil},
 		{"unknown flag", []string{"--bogus"}, "bogus", nil},
 	}
 	for _, tc := range tests {
@@ -179,5 +221,172 @@ func TestRunListenError(t *testing.T) {
 	err := run(ctx, []string{"--http-listen", "192.0.2.1:0", "--sec-ver", "0"}, io.Discard)
 	if err == nil {
 		t.Fatal("listening on a foreign address succeeded")
+	}
+}
+
+// startRun runs espsim with args until the test ends and returns the first
+// want output lines once they are there.
+func startRun(t *testing.T, args []string, want int) (lines []string, out *syncBuffer, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out = &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, out) }()
+	var once sync.Once
+	var stopErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-done:
+			case <-time.After(10 * time.Second):
+				stopErr = errors.New("run did not stop")
+			}
+		})
+		return stopErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		lines = strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+		if len(lines) >= want && strings.HasSuffix(out.String(), "\n") {
+			return lines, out, stop
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("want %d lines, got %q", want, out.String())
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run returned early: %v (output %q)", err, out.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// post sends body to url and returns the status and reply.
+func post(t *testing.T, hc *http.Client, url, ctype, body string) (int, []byte) {
+	t.Helper()
+	resp, err := hc.Post(url, ctype, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+// protoVer reads a device's proto-ver JSON.
+func protoVer(t *testing.T, hc *http.Client, addr string) map[string]json.RawMessage {
+	t.Helper()
+	code, body := post(t, hc, "http://"+addr+"/proto-ver", "application/x-www-form-urlencoded", "---")
+	var m map[string]json.RawMessage
+	if code != http.StatusOK || json.Unmarshal(body, &m) != nil {
+		t.Fatalf("proto-ver: %d %q", code, body)
+	}
+	return m
+}
+
+func TestRunRainMaker(t *testing.T) {
+	const cloudPass, srpPass = "cloud-s3cret", "srp-s3cret"
+	cloudLine := regexp.MustCompile(`^RainMaker cloud on (http://127\.0\.0\.1:\d+/v1/) \(account (\S+)\)$`)
+	devLine := regexp.MustCompile(`^PROV_[0-9A-F]{6} listening on (127\.0\.0\.1:\d+) \(node ([0-9A-F]{12}), security (\d), 0 APs, rainmaker (\S+) (rsa|ec) key(, needs claim)?(?:, on-network (\S+) (127\.0\.0\.1:\d+) without mDNS)?\)$`)
+	tests := []struct {
+		name         string
+		args         []string
+		user         string
+		devices      int
+		mode, key    string
+		claim        bool
+		onNet        string
+		wantVersion  string // esp_local_ctrl/version reply prefix
+		wantExtraCap []string
+	}{
+		{"chal-resp", []string{"--rainmaker", "chal-resp"}, defaultCloudUser, 1, "chal-resp", "rsa", false, "", "", []string{"ch_resp"}},
+		{"chal-resp standalone", []string{"--rainmaker", "chal-resp", "--cloud-user", "ops@example.com", "--on-network", "standalone", "--no-mdns"},
+			"ops@example.com", 1, "chal-resp", "rsa", false, "standalone", `{"on_network":{"ver":"v1.0","cap":["ch_resp"]}}`, []string{"ch_resp"}},
+		{"fleet local-ctrl ec", []string{"--fleet", "2", "--rainmaker", "chal-resp", "--key-type", "ec", "--on-network", "local-ctrl", "--no-mdns"},
+			defaultCloudUser, 2, "chal-resp", "ec", false, "local-ctrl", `{"local_ctrl":{"ver":"v1.0","sec_ver":2`, []string{"ch_resp", "local_ctrl"}},
+		{"traditional", []string{"--rainmaker", "traditional", "--key-type", "ec"}, defaultCloudUser, 1, "traditional", "ec", false, "", "", nil},
+		{"needs claim", []string{"--rainmaker", "chal-resp", "--needs-claim", "--key-type", "ec"}, defaultCloudUser, 1, "chal-resp", "ec", true, "", "", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := runtime.NumGoroutine()
+			args := append([]string{"--http-listen", "127.0.0.1:0", "--cloud-listen", "127.0.0.1:0", "--cloud-password", cloudPass,
+				"--sec2-password", srpPass}, tc.args...)
+			lines, out, stop := startRun(t, args, 1+tc.devices)
+			hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}
+			defer hc.CloseIdleConnections()
+
+			// The cloud answers login2 for the account, and only with its password.
+			m := cloudLine.FindStringSubmatch(lines[0])
+			if m == nil || m[2] != tc.user {
+				t.Fatalf("cloud line %q", lines[0])
+			}
+			login := func(pass string) (int, map[string]any) {
+				body, _ := json.Marshal(map[string]string{"user_name": tc.user, "password": pass})
+				code, reply := post(t, hc, m[1]+"login2", "application/json", string(body))
+				var r map[string]any
+				_ = json.Unmarshal(reply, &r)
+				return code, r
+			}
+			if code, r := login(cloudPass); code != http.StatusOK || r["idtoken"] == nil || r["refreshtoken"] == nil {
+				t.Fatalf("login2: %d %v", code, r)
+			}
+			if code, _ := login("wrong"); code != http.StatusUnauthorized {
+				t.Fatalf("login2 with a wrong password: %d", code)
+			}
+
+			nodes := map[string]bool{}
+			for _, l := range lines[1:] {
+				d := devLine.FindStringSubmatch(l)
+				if d == nil || d[3] != "2" || d[4] != tc.mode || d[5] != tc.key || (d[6] != "") != tc.claim || d[7] != tc.onNet {
+					t.Fatalf("device line %q", l)
+				}
+				nodes[d[2]] = true
+				pv := protoVer(t, hc, d[1])
+				var extra struct {
+					Cap []string `json:"cap"`
+				}
+				if raw, ok := pv["rmaker_extra"]; ok {
+					if err := json.Unmarshal(raw, &extra); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if !slices.Equal(extra.Cap, tc.wantExtraCap) {
+					t.Fatalf("rmaker_extra caps %q, want %q (proto-ver %s)", extra.Cap, tc.wantExtraCap, pv)
+				}
+				_, claim := pv["rmaker"]
+				if claim != tc.claim {
+					t.Fatalf("rmaker claim object %t, want %t", claim, tc.claim)
+				}
+				if tc.onNet != "" {
+					code, v := post(t, hc, "http://"+d[8]+"/esp_local_ctrl/version", "application/x-www-form-urlencoded", "---")
+					if code != http.StatusOK || !strings.HasPrefix(string(v), tc.wantVersion) {
+						t.Fatalf("on-network version: %d %q", code, v)
+					}
+				}
+			}
+			if len(nodes) != tc.devices {
+				t.Fatalf("node ids %v", nodes)
+			}
+			hc.CloseIdleConnections()
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			s := out.String()
+			if strings.Contains(s, cloudPass) || strings.Contains(s, srpPass) || strings.Contains(s, defaultCloudPassword) ||
+				!strings.HasSuffix(s, "espsim: stopped\n") {
+				t.Fatalf("output %q", s)
+			}
+			for deadline := time.Now().Add(3 * time.Second); runtime.NumGoroutine() > before; {
+				if time.Now().After(deadline) {
+					t.Fatalf("goroutine leak: %d > %d", runtime.NumGoroutine(), before)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
 	}
 }
