@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/espprov/espprov/internal/cli"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -386,6 +388,101 @@ func TestRunRainMaker(t *testing.T) {
 					t.Fatalf("goroutine leak: %d > %d", runtime.NumGoroutine(), before)
 				}
 				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// TestRunMapping maps espsim's RainMaker devices with the espprov CLI (in
+// process) against espsim's cloud: the cloud verifies the device's signature
+// with the key espsim registered (challenge-response), or sees the user
+// mapping the device publishes once online (traditional).
+func TestRunMapping(t *testing.T) {
+	const cloudPass, srpPass, wifiPass = "cloud-s3cret", "srp-s3cret", "wifi-s3cret"
+	cloudLine := regexp.MustCompile(`^RainMaker cloud on (\S+) `)
+	devLine := regexp.MustCompile(`^\S+ listening on 127\.0\.0\.1:(\d+) \(node (\S+), .*?(?:on-network \S+ 127\.0\.0\.1:(\d+) without mDNS)?\)$`)
+	sec := []string{"--sec_ver", "2", "--sec2_username", "wifiprov", "--sec2_password", srpPass}
+	wifi := []string{"--ssid", "home", "--passphrase", wifiPass}
+	tests := []struct {
+		name    string
+		espsim  []string
+		cli     []string // {port}: the device's HTTP port, {onport}: its on-network port
+		onNet   bool
+		chalOff bool // challenge-response disabled after the mapping
+	}{
+		{"chal-resp httpd", []string{"--rainmaker", "chal-resp"},
+			slices.Concat([]string{"provision", "--transport", "httpd", "--device-ip", "127.0.0.1", "--device-port", "{port}"}, sec, wifi), false, false},
+		{"traditional httpd", []string{"--rainmaker", "traditional", "--key-type", "ec"},
+			slices.Concat([]string{"provision", "--transport", "httpd", "--device-ip", "127.0.0.1", "--device-port", "{port}",
+				"--mapping-poll-interval", "20ms", "--mapping-timeout", "5s"}, sec, wifi), false, false},
+		{"chal-resp on-network standalone", []string{"--rainmaker", "chal-resp", "--on-network", "standalone", "--no-mdns"},
+			slices.Concat([]string{"map", "--device-ip", "127.0.0.1", "--device-port", "{onport}"}, sec), true, true},
+		{"chal-resp on-network local-ctrl ec", []string{"--rainmaker", "chal-resp", "--key-type", "ec", "--on-network", "local-ctrl", "--no-mdns"},
+			slices.Concat([]string{"map", "--device-ip", "127.0.0.1", "--device-port", "{onport}"}, sec), true, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--http-listen", "127.0.0.1:0", "--cloud-listen", "127.0.0.1:0", "--cloud-password", cloudPass,
+				"--sec2-password", srpPass, "--ap", "home:" + wifiPass, "--connect-delay", "10ms"}, tc.espsim...)
+			lines, _, stop := startRun(t, args, 2)
+			c := cloudLine.FindStringSubmatch(lines[0])
+			d := devLine.FindStringSubmatch(lines[1])
+			if c == nil || d == nil || (d[3] != "") != tc.onNet {
+				t.Fatalf("output %q", lines)
+			}
+			cloudURL, port, nodeID, onPort := c[1], d[1], d[2], d[3]
+			hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}
+			defer hc.CloseIdleConnections()
+			userNodes := func() []string {
+				body, _ := json.Marshal(map[string]string{"user_name": defaultCloudUser, "password": cloudPass})
+				code, reply := post(t, hc, cloudURL+"login2", "application/json", string(body))
+				var tok struct{ AccessToken string }
+				if code != http.StatusOK || json.Unmarshal(reply, &tok) != nil {
+					t.Fatalf("login2: %d %q", code, reply)
+				}
+				req, _ := http.NewRequest(http.MethodGet, cloudURL+"user/nodes", nil)
+				req.Header.Set("Authorization", tok.AccessToken)
+				resp, err := hc.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				var nodes struct{ Nodes []string }
+				if err := json.NewDecoder(resp.Body).Decode(&nodes); err != nil || resp.StatusCode != http.StatusOK {
+					t.Fatalf("user/nodes: %d %v", resp.StatusCode, err)
+				}
+				return nodes.Nodes
+			}
+			if n := userNodes(); len(n) != 0 {
+				t.Fatalf("nodes before mapping: %q", n)
+			}
+
+			cfg := t.TempDir()
+			env := map[string]string{"HOME": cfg, "XDG_CONFIG_HOME": cfg}
+			cliRun := func(stdin string, args ...string) (int, string) {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				var out, errb bytes.Buffer
+				code := cli.Run(ctx, args, cli.IO{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,
+					Getenv: func(k string) string { return env[k] }})
+				return code, out.String() + errb.String()
+			}
+			if code, out := cliRun(cloudPass+"\n", "login", "--email", defaultCloudUser, "--password-stdin", "--base-url", cloudURL); code != 0 {
+				t.Fatalf("login: exit %d: %s", code, out)
+			}
+			var cargs []string
+			for _, a := range tc.cli {
+				cargs = append(cargs, strings.NewReplacer("{port}", port, "{onport}", onPort).Replace(a))
+			}
+			if code, out := cliRun("", append(cargs, "--no-input")...); code != 0 {
+				t.Fatalf("espprov %s: exit %d:\n%s", cargs[0], code, out)
+			}
+			if n := userNodes(); !slices.Equal(n, []string{nodeID}) {
+				t.Fatalf("nodes after mapping: %q, want %s", n, nodeID)
+			}
+			hc.CloseIdleConnections()
+			if err := stop(); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}
