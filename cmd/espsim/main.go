@@ -10,6 +10,48 @@
 //	esp_prov.py --transport httpd --service_name 127.0.0.1:8080 \
 //	    --sec_ver 2 --sec2_username wifiprov --sec2_pwd abcd1234 \
 //	    --ssid home --passphrase secretpass
+//
+// # RainMaker
+//
+// --cloud-listen serves a simulated ESP RainMaker cloud (the REST API paths
+// of the real one) with one account, --cloud-user (default
+// maker@example.com) with --cloud-password (default makerpass). The
+// simulated cloud can only listen on 127.0.0.1 with an ephemeral port for
+// now, so the only accepted value is 127.0.0.1:0; espsim prints the URL.
+//
+// --rainmaker chal-resp or traditional installs a RainMaker node on every
+// device, with an RSA-2048 (--key-type rsa, default) or ECDSA P-256
+// (--key-type ec) key whose public half is registered with the cloud.
+// Challenge-response devices list rmaker_extra ch_resp in proto-ver and sign
+// the cloud's challenge; traditional devices take the user id and secret key
+// on cloud_user_assoc and report them to the cloud once they joined Wi-Fi.
+// --needs-claim advertises an unclaimed node (rmaker claim), which firmware
+// and espprov refuse to map.
+//
+// --on-network standalone or local-ctrl (with --rainmaker chal-resp) also
+// serves each device's on-network challenge-response service on
+// --on-network-listen (default 127.0.0.1:0; firmware uses :80 and :8080),
+// announced as _esp_rmaker_chal_resp._tcp over multicast DNS unless
+// --no-mdns is given.
+//
+// A RainMaker device and the cloud, mapped with the espprov CLI:
+//
+//	espsim --ap home:secretpass --cloud-listen 127.0.0.1:0 --rainmaker chal-resp
+//	# prints: RainMaker cloud on http://127.0.0.1:PORT/v1/ (account maker@example.com)
+//	echo makerpass | espprov login --email maker@example.com --password-stdin --base-url http://127.0.0.1:PORT/v1/
+//	espprov provision --transport httpd --device-ip 127.0.0.1 --device-port 8080 \
+//	    --sec_ver 2 --sec2_username wifiprov --sec2_password abcd1234 \
+//	    --ssid home --passphrase secretpass
+//
+// The same device mapped over the network, without Wi-Fi provisioning:
+//
+//	espsim --cloud-listen 127.0.0.1:0 --rainmaker chal-resp \
+//	    --on-network standalone --on-network-listen 127.0.0.1:8081 --no-mdns
+//	espprov map --device-ip 127.0.0.1 --device-port 8081 \
+//	    --sec_ver 2 --sec2_username wifiprov --sec2_password abcd1234
+//
+// espsim prints one line for the cloud and one per device (name, address,
+// node id, RainMaker mode, on-network address); never a password, PoP or key.
 package main
 
 import (

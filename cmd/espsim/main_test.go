@@ -8,16 +8,21 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"maps"
+	"net"
 	"net/http"
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/espprov/espprov/internal/cli"
+	"github.com/espprov/espprov/internal/netnstest"
+	"github.com/espprov/espprov/transports/onnetwork"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -483,6 +488,86 @@ func TestRunMapping(t *testing.T) {
 			hc.CloseIdleConnections()
 			if err := stop(); err != nil {
 				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestRunMDNSInNamespace announces a fleet's on-network services with real
+// multicast DNS on firmware ports inside a private network namespace and
+// finds them with the espprov on-network discovery.
+func TestRunMDNSInNamespace(t *testing.T) {
+	if !netnstest.Run(t) {
+		return
+	}
+	netnstest.CheckGoroutines(t)
+	lines, _, stop := startRun(t, []string{"--http-listen", "127.0.0.1:0", "--fleet", "2", "--cloud-listen", "127.0.0.1:0",
+		"--rainmaker", "chal-resp", "--on-network", "standalone", "--on-network-listen", ":80"}, 3)
+	devLine := regexp.MustCompile(`^\S+ listening on \S+ \(node (\S+), .*, on-network standalone \[::\]:(8[01]) via mDNS\)$`)
+	want := map[string]int{}
+	for _, l := range lines[1:] {
+		m := devLine.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("device line %q", l)
+		}
+		want[m[1]], _ = strconv.Atoi(m[2])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	found, err := onnetwork.Discover(ctx, onnetwork.DiscoverOptions{Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, f := range found {
+		if f.SecVersion != 2 || f.Instance != f.NodeID {
+			t.Errorf("found %+v", f)
+		}
+		got[f.NodeID] = f.Port
+	}
+	if !maps.Equal(got, want) || len(want) != 2 {
+		t.Fatalf("discovered %v, want %v", got, want)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRunStartErrors: usage errors start nothing, and a failing on-network
+// listener stops the cloud and the devices already started.
+func TestRunStartErrors(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"rainmaker without cloud", []string{"--http-listen", "127.0.0.1:0", "--rainmaker", "chal-resp"}, "needs --cloud-listen"},
+		{"on-network port busy", []string{"--http-listen", "127.0.0.1:0", "--cloud-listen", "127.0.0.1:0", "--rainmaker", "chal-resp",
+			"--key-type", "ec", "--on-network", "standalone", "--no-mdns", "--on-network-listen", busy.Addr().String()}, "on-network service for PROV_"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := runtime.NumGoroutine()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var out bytes.Buffer
+			err := run(ctx, tc.args, &out)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			if out.Len() != 0 {
+				t.Fatalf("output %q", out.String())
+			}
+			for deadline := time.Now().Add(3 * time.Second); runtime.NumGoroutine() > before; {
+				if time.Now().After(deadline) {
+					t.Fatalf("goroutine leak: %d > %d", runtime.NumGoroutine(), before)
+				}
+				time.Sleep(10 * time.Millisecond)
 			}
 		})
 	}
