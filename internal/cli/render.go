@@ -297,8 +297,8 @@ func (r *renderer) mappedLine(m *espprovv1.MappingEvent, cr bool) {
 // credentials had been applied (the result names the SSID) or the device
 // reported a reason.
 func isWifiResult(res *espprovv1.Result) bool {
-	if res == nil || res.GetSuccess() {
-		return false
+	if res == nil || res.GetSuccess() || res.GetIp4Address() != "" {
+		return false // an IP means Wi-Fi succeeded: the failure is elsewhere (mapping)
 	}
 	return res.GetSsid() != "" || res.GetFailReason() != espprovv1.WifiFailReason_WIFI_FAIL_REASON_UNSPECIFIED || res.GetDeviceReset()
 }
