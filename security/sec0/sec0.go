@@ -7,23 +7,12 @@ package sec0
 import (
 	"fmt"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/espprov/espprov/internal/wire/devicepb"
 	"github.com/espprov/espprov/security"
+	"github.com/espprov/espprov/security/internal/envelope"
 )
 
-var marshalOpts = proto.MarshalOptions{Deterministic: true}
-
-func marshal(m *devicepb.SessionData) []byte {
-	b, err := marshalOpts.Marshal(m)
-	if err != nil {
-		// Only reachable with invalid UTF-8 in string fields; these
-		// messages have none.
-		panic("sec0: marshal: " + err.Error())
-	}
-	return b
-}
+var marshal = envelope.Marshal
 
 // request builds SessionData{sec_ver=0, sec0{msg=S0_Session_Command, sc{}}}
 // = 52 03 a2 01 00.
@@ -90,12 +79,9 @@ func (c *client) Step(in []byte) ([]byte, bool, error) {
 // checkResponse accepts what the firmware sends. Like esp_prov it requires
 // sec_ver == 0; a present S0SessionResp must also report Success.
 func checkResponse(in []byte) error {
-	var m devicepb.SessionData
-	if err := proto.Unmarshal(in, &m); err != nil {
-		return fmt.Errorf("sec0: decode response: %w", security.ErrProtocol)
-	}
-	if v := m.GetSecVer(); v != devicepb.SecSchemeVersion_SecScheme0 {
-		return fmt.Errorf("sec0: response has security version %d: %w", int32(v), security.ErrProtocol)
+	m, err := envelope.Parse(in, devicepb.SecSchemeVersion_SecScheme0, "sec0", "response")
+	if err != nil {
+		return err
 	}
 	if _, other := m.GetProto().(*devicepb.SessionData_Sec0); m.GetProto() != nil && !other {
 		return fmt.Errorf("sec0: response carries another scheme's payload: %w", security.ErrProtocol)
@@ -123,12 +109,8 @@ func NewDevice() security.Handshaker { return &device{} }
 // Step answers a session request. The firmware ignores everything but
 // sec_ver, which must be 0.
 func (d *device) Step(in []byte) ([]byte, bool, error) {
-	var m devicepb.SessionData
-	if err := proto.Unmarshal(in, &m); err != nil {
-		return nil, false, fmt.Errorf("sec0: decode request: %w", security.ErrProtocol)
-	}
-	if v := m.GetSecVer(); v != devicepb.SecSchemeVersion_SecScheme0 {
-		return nil, false, fmt.Errorf("sec0: security version mismatch (got %d): %w", int32(v), security.ErrProtocol)
+	if _, err := envelope.Parse(in, devicepb.SecSchemeVersion_SecScheme0, "sec0", "request"); err != nil {
+		return nil, false, err
 	}
 	d.done = true
 	return response(), true, nil

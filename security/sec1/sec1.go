@@ -21,10 +21,9 @@ import (
 	"io"
 	"sync"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/espprov/espprov/internal/wire/devicepb"
 	"github.com/espprov/espprov/security"
+	"github.com/espprov/espprov/security/internal/envelope"
 )
 
 const (
@@ -35,28 +34,18 @@ const (
 	HandshakeOffset = 2 * keySize
 )
 
-var marshalOpts = proto.MarshalOptions{Deterministic: true}
-
 func marshal(p *devicepb.Sec1Payload) []byte {
-	b, err := marshalOpts.Marshal(&devicepb.SessionData{
+	return envelope.Marshal(&devicepb.SessionData{
 		SecVer: devicepb.SecSchemeVersion_SecScheme1,
 		Proto:  &devicepb.SessionData_Sec1{Sec1: p},
 	})
-	if err != nil {
-		// Unreachable: the messages have no string fields.
-		panic("sec1: marshal: " + err.Error())
-	}
-	return b
 }
 
 // parse decodes a SessionData that must carry Security 1.
 func parse(in []byte, what string) (*devicepb.Sec1Payload, error) {
-	var m devicepb.SessionData
-	if err := proto.Unmarshal(in, &m); err != nil {
-		return nil, fmt.Errorf("sec1: decode %s: %w", what, security.ErrProtocol)
-	}
-	if v := m.GetSecVer(); v != devicepb.SecSchemeVersion_SecScheme1 {
-		return nil, fmt.Errorf("sec1: %s: security version mismatch (got %d): %w", what, int32(v), security.ErrProtocol)
+	m, err := envelope.Parse(in, devicepb.SecSchemeVersion_SecScheme1, "sec1", what)
+	if err != nil {
+		return nil, err
 	}
 	p := m.GetSec1()
 	if p == nil {

@@ -28,10 +28,9 @@ import (
 	"math/big"
 	"sync"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/espprov/espprov/internal/wire/devicepb"
 	"github.com/espprov/espprov/security"
+	"github.com/espprov/espprov/security/internal/envelope"
 )
 
 const (
@@ -42,28 +41,18 @@ const (
 	tagLen         = 16
 )
 
-var marshalOpts = proto.MarshalOptions{Deterministic: true}
-
 func marshal(p *devicepb.Sec2Payload) []byte {
-	b, err := marshalOpts.Marshal(&devicepb.SessionData{
+	return envelope.Marshal(&devicepb.SessionData{
 		SecVer: devicepb.SecSchemeVersion_SecScheme2,
 		Proto:  &devicepb.SessionData_Sec2{Sec2: p},
 	})
-	if err != nil {
-		// Unreachable: the messages have no string fields.
-		panic("sec2: marshal: " + err.Error())
-	}
-	return b
 }
 
 // parse decodes a SessionData that must carry Security 2.
 func parse(in []byte, what string) (*devicepb.Sec2Payload, error) {
-	var m devicepb.SessionData
-	if err := proto.Unmarshal(in, &m); err != nil {
-		return nil, fmt.Errorf("sec2: decode %s: %w", what, security.ErrProtocol)
-	}
-	if v := m.GetSecVer(); v != devicepb.SecSchemeVersion_SecScheme2 {
-		return nil, fmt.Errorf("sec2: %s: security version mismatch (got %d): %w", what, int32(v), security.ErrProtocol)
+	m, err := envelope.Parse(in, devicepb.SecSchemeVersion_SecScheme2, "sec2", what)
+	if err != nil {
+		return nil, err
 	}
 	p := m.GetSec2()
 	if p == nil {
