@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	simcloud "github.com/espprov/espprov/internal/sim/cloud"
@@ -35,11 +36,16 @@ type rmDev struct {
 // startRMDevice is a Security 1 RainMaker device known to the cloud.
 func startRMDevice(t *testing.T, cloud *simcloud.Cloud, chalResp bool) *rmDev {
 	t.Helper()
-	var node *simrmaker.Node
+	var online atomic.Pointer[simrmaker.Node] // set after the device already serves
 	nodeSeq++
-	cfg := device.Config{SecVer: 1, PoP: testPoP, NodeID: "NODE" + strconv.Itoa(nodeSeq) + "x", OnConnected: func() { node.Online(cloud) }}
+	cfg := device.Config{SecVer: 1, PoP: testPoP, NodeID: "NODE" + strconv.Itoa(nodeSeq) + "x", OnConnected: func() {
+		if n := online.Load(); n != nil {
+			n.Online(cloud)
+		}
+	}}
 	d := startDevice(t, cfg)
-	node = simrmaker.Install(registrar{d.dev}, simrmaker.Options{NodeID: d.dev.Config().NodeID, ChalResp: chalResp})
+	node := simrmaker.Install(registrar{d.dev}, simrmaker.Options{NodeID: d.dev.Config().NodeID, ChalResp: chalResp})
+	online.Store(node)
 	cloud.RegisterNode(node.NodeID(), node.PublicKey())
 	return &rmDev{simDev: d, node: node}
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,11 +108,16 @@ type rmDevice struct {
 // startRMDevice is a Security 1 RainMaker device registered with the cloud.
 func startRMDevice(t *testing.T, h *rmHarness, opts simrmaker.Options) *rmDevice {
 	t.Helper()
-	var node *simrmaker.Node
-	cfg := device.Config{SecVer: 1, PoP: testPoP, OnConnected: func() { node.Online(h.cloud) }}
+	var online atomic.Pointer[simrmaker.Node] // set after the device already serves
+	cfg := device.Config{SecVer: 1, PoP: testPoP, OnConnected: func() {
+		if n := online.Load(); n != nil {
+			n.Online(h.cloud)
+		}
+	}}
 	d := startDevice(t, cfg, simhttpd.Options{})
 	opts.NodeID = d.dev.Config().NodeID
-	node = simrmaker.Install(registrar{d.dev}, opts)
+	node := simrmaker.Install(registrar{d.dev}, opts)
+	online.Store(node)
 	h.cloud.RegisterNode(node.NodeID(), node.PublicKey())
 	return &rmDevice{simDevice: d, node: node}
 }
@@ -439,10 +445,15 @@ func TestMappingExpiredTokens(t *testing.T) {
 func TestBLEMapping(t *testing.T) {
 	srv := startBlueZ(t)
 	h := startMappingServer(t, true)
-	var node *simrmaker.Node
+	var online atomic.Pointer[simrmaker.Node]
 	dev := addBLEDevice(t, srv, "hci0", "PROV_RM", device.Config{SecVer: 2, SecPatchVer: 1, SRPUsername: testUser, SRPPassword: testPoP,
-		OnConnected: func() { node.Online(h.cloud) }}, bluez.DeviceConfig{})
-	node = simrmaker.Install(registrar{dev}, simrmaker.Options{NodeID: dev.Config().NodeID, ChalResp: true})
+		OnConnected: func() {
+			if n := online.Load(); n != nil {
+				n.Online(h.cloud)
+			}
+		}}, bluez.DeviceConfig{})
+	node := simrmaker.Install(registrar{dev}, simrmaker.Options{NodeID: dev.Config().NodeID, ChalResp: true})
+	online.Store(node)
 	h.cloud.RegisterNode(node.NodeID(), node.PublicKey())
 	req := mappingReq("")
 	req.Device = &espprovv1.Device{Transport: espprovv1.Transport_TRANSPORT_BLE, Name: "PROV_RM", DiscoveryTimeout: durationpb.New(3 * time.Second)}
