@@ -240,6 +240,9 @@ func idleAlive(c net.Conn, br *bufio.Reader) bool {
 	if br.Buffered() > 0 {
 		return false
 	}
+	if alive, ok := peekClosed(c); ok {
+		return alive
+	}
 	if err := c.SetReadDeadline(time.Now().Add(idleProbe)); err != nil {
 		return false
 	}
