@@ -537,3 +537,34 @@ func TestProvisionInteractiveGiveUp(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentCallsToOneDevice: a device serves one secure session at a
+// time, so a second call to the same device while one runs is refused with
+// Aborted instead of silently breaking the first.
+func TestConcurrentCallsToOneDevice(t *testing.T) {
+	h := startServer(t)
+	d := startDevice(t, device.Config{SecVer: 0, ScanDuration: 700 * time.Millisecond}, simhttpd.Options{})
+	req := &espprovv1.ScanWifiRequest{Device: &espprovv1.Device{Transport: espprovv1.Transport_TRANSPORT_HTTPD, Address: d.addr}, Timeouts: fastTimeouts()}
+	first := make(chan error, 1)
+	go func() {
+		_, err := h.client.ScanWifi(context.Background(), req)
+		first <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for d.dev.Stats().Exchanges["prov-scan"] == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("first scan did not start")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	_, err := h.client.ScanWifi(context.Background(), req)
+	if status.Code(err) != codes.Aborted {
+		t.Fatalf("second call: %v, want Aborted", err)
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("first call broken by the second: %v", err)
+	}
+	if _, err := h.client.ScanWifi(context.Background(), req); err != nil {
+		t.Fatalf("after the first ended: %v", err)
+	}
+}

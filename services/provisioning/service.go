@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -77,6 +79,9 @@ type Service struct {
 	log     *slog.Logger
 	cloud   CloudConfig
 	clouds  cloudClients
+	// busy holds the devices with an operation in progress: protocomm has
+	// one session per device, so a second client would break the first.
+	busy sync.Map
 }
 
 // New returns a Service.
@@ -203,6 +208,7 @@ func (t timedTransport) Exchange(ctx context.Context, ep string, req []byte) ([]
 // conn is an open, secured connection to one device.
 type conn struct {
 	mod     Module
+	release func()
 	raw     transports.Transport // as dialled, for its Limits
 	t       transports.Transport // raw with the exchange timeout
 	version protocomm.Version
@@ -215,6 +221,49 @@ func (c *conn) close() {
 	if c.t != nil {
 		_ = c.t.Close()
 	}
+	if c.release != nil {
+		c.release()
+	}
+}
+
+// deviceKey names the device a request addresses, "" when it cannot be told
+// before connecting (BLE by prefix, on-network by browsing).
+func deviceKey(d *espprovv1.Device) string {
+	switch d.GetTransport() {
+	case espprovv1.Transport_TRANSPORT_SOFTAP, espprovv1.Transport_TRANSPORT_HTTPD:
+		if a := d.GetAddress(); a != "" {
+			return "http:" + a
+		}
+		if d.GetTransport() == espprovv1.Transport_TRANSPORT_SOFTAP {
+			return "http:default-softap"
+		}
+	case espprovv1.Transport_TRANSPORT_BLE:
+		if d.GetName() != "" {
+			return "ble:" + d.GetAdapter() + "/" + d.GetName()
+		}
+	case espprovv1.Transport_TRANSPORT_CONSOLE:
+		return "console:" + d.GetSerialPort()
+	case espprovv1.Transport_TRANSPORT_ON_NETWORK:
+		if d.GetAddress() != "" {
+			return "onnet:" + d.GetAddress()
+		}
+		if d.GetName() != "" {
+			return "onnet:" + strings.ToLower(d.GetName())
+		}
+	}
+	return ""
+}
+
+// claim marks the device busy; the returned func releases it.
+func (s *Service) claim(d *espprovv1.Device) (func(), error) {
+	key := deviceKey(d)
+	if key == "" {
+		return func() {}, nil
+	}
+	if _, taken := s.busy.LoadOrStore(key, struct{}{}); taken {
+		return nil, status.Errorf(codes.Aborted, "another operation is using this device (%s) right now: a device serves one secure session at a time; retry when it has finished", key)
+	}
+	return func() { s.busy.Delete(key) }, nil
 }
 
 func (c *conn) deviceInfo() *espprovv1.DeviceInfo {
@@ -263,11 +312,16 @@ func (s *Service) open(ctx context.Context, d *espprovv1.Device, sec *espprovv1.
 	if req == protocomm.Scheme2 && (sec.GetSec2Username() == "" || sec.GetSec2Password() == "") {
 		return nil, invalid("Security 2 needs security.sec2_username and security.sec2_password (RainMaker firmware: username \"wifiprov\", password = the PoP)")
 	}
-	t, err := mod.Dial(ctx, d, to.exchange)
+	release, err := s.claim(d)
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{mod: mod, raw: t, t: timedTransport{Transport: t, d: to.exchange}}
+	t, err := mod.Dial(ctx, d, to.exchange)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	c := &conn{mod: mod, release: release, raw: t, t: timedTransport{Transport: t, d: to.exchange}}
 	fail := func(err error) (*conn, error) {
 		c.close()
 		return nil, err

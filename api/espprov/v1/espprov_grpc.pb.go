@@ -18,6 +18,7 @@
 //                        connection failed, challenge-response disabled, node
 //                        not claimed, capability missing).
 //   UNAUTHENTICATED      the RainMaker cloud rejected the account's credentials.
+//   ABORTED              another call is using the same device right now.
 //   UNIMPLEMENTED        the transport or feature is not available in this build.
 // Secrets (passphrases, PoP, SRP password, tokens) never appear in events or errors.
 
