@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -227,17 +228,9 @@ Wi-Fi provisioning. Needs 'espprov login' (or a server with an account).
 			onNet := dev.GetTransport() == espprovv1.Transport_TRANSPORT_ON_NETWORK
 			if onNet {
 				a.note("Discovering devices on local network...")
-				if err := a.selectOnNetwork(cmd.Context(), cl, dev, sec, to); err != nil {
-					return err
-				}
-			} else {
-				if err := a.selectBLE(cmd.Context(), cl, dev); err != nil {
-					return err
-				}
-				p := &provRun{a: a, req: &espprovv1.ProvisionRequest{Security: sec}}
-				if err := p.sec2Prompts(cmd.Context()); err != nil {
-					return err
-				}
+			}
+			if err := a.selectMappingTarget(cmd.Context(), cl, dev, sec, to); err != nil {
+				return err
 			}
 			return a.mapNode(cmd.Context(), cl, &espprovv1.MapNodeRequest{Device: dev, Security: sec, Mapping: mapping, Timeouts: to}, mdOut, onNet)
 		},
@@ -250,6 +243,20 @@ Wi-Fi provisioning. Needs 'espprov login' (or a server with an account).
 	fs.BoolVar(&noDisable, "no-disable-chal-resp", false, "keep challenge-response enabled after mapping")
 	fs.StringVar(&cloudURL, "base-url", "", "ESP RainMaker API base URL or region (default: the one you logged in to)")
 	return cmd
+}
+
+// selectMappingTarget settles which device map and disable-chal-resp talk
+// to: the on-network selection (with its own credential prompts), or a BLE
+// device and the Security 2 prompts for the other transports.
+func (a *app) selectMappingTarget(ctx context.Context, cl *client, dev *espprovv1.Device, sec *espprovv1.Security, to *espprovv1.Timeouts) error {
+	if dev.GetTransport() == espprovv1.Transport_TRANSPORT_ON_NETWORK {
+		return a.selectOnNetwork(ctx, cl, dev, sec, to)
+	}
+	if err := a.selectBLE(ctx, cl, dev); err != nil {
+		return err
+	}
+	p := &provRun{a: a, req: &espprovv1.ProvisionRequest{Security: sec}}
+	return p.sec2Prompts(ctx)
 }
 
 func (a *app) disableChalRespCommand() *cobra.Command {
@@ -277,18 +284,8 @@ func (a *app) disableChalRespCommand() *cobra.Command {
 				return err
 			}
 			defer cl.close()
-			if dev.GetTransport() == espprovv1.Transport_TRANSPORT_ON_NETWORK {
-				if err := a.selectOnNetwork(cmd.Context(), cl, dev, sec, to); err != nil {
-					return err
-				}
-			} else {
-				if err := a.selectBLE(cmd.Context(), cl, dev); err != nil {
-					return err
-				}
-				p := &provRun{a: a, req: &espprovv1.ProvisionRequest{Security: sec}}
-				if err := p.sec2Prompts(cmd.Context()); err != nil {
-					return err
-				}
+			if err := a.selectMappingTarget(cmd.Context(), cl, dev, sec, to); err != nil {
+				return err
 			}
 			resp, err := cl.DisableChallengeResponse(cmd.Context(), &espprovv1.DisableChallengeResponseRequest{Device: dev, Security: sec, Timeouts: to})
 			if err != nil {
