@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -335,14 +336,44 @@ func (c *Cloud) issueLocked(u *user, withRefresh bool) Tokens {
 }
 
 // jwt builds an HS256 JWT whose base64url payload contains neither '-' nor
-// '_' (reference CLI defect D8: it decodes with the standard alphabet), by
-// varying a nonce claim.
+// '_' (reference CLI defect D8: it decodes with the standard alphabet). The
+// payload JSON gets random insignificant whitespace around every token and a
+// random-length nonce, which moves each token to a random base64 alignment;
+// the first clean variant is used. If no clean variant turns up (a user name
+// made of unlucky characters), optional claims (email) are dropped.
 func (c *Cloud) jwt(claims map[string]any) string {
 	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
-	for {
-		claims["jti"] = hex.EncodeToString(randBytes(8))
-		b, _ := json.Marshal(claims)
-		payload := base64.RawURLEncoding.EncodeToString(b)
+	keys := make([]string, 0, len(claims)+1)
+	for k := range claims {
+		keys = append(keys, k)
+	}
+	keys = append(keys, "jti")
+	slices.Sort(keys)
+	for attempt := 0; ; attempt++ {
+		if attempt == 5000 {
+			delete(claims, "email")
+			keys = slices.DeleteFunc(keys, func(k string) bool { return k == "email" })
+		}
+		claims["jti"] = hex.EncodeToString(randBytes(8))[:8+mrand.IntN(8)]
+		var b strings.Builder
+		ws := func() { b.WriteString(strings.Repeat(" ", mrand.IntN(3))) }
+		b.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			ws()
+			kj, _ := json.Marshal(k)
+			b.Write(kj)
+			ws()
+			b.WriteByte(':')
+			ws()
+			vj, _ := json.Marshal(claims[k])
+			b.Write(vj)
+			ws()
+		}
+		b.WriteByte('}')
+		payload := base64.RawURLEncoding.EncodeToString([]byte(b.String()))
 		if strings.ContainsAny(payload, "-_") {
 			continue
 		}
