@@ -331,6 +331,18 @@ func TestTraditionalEndToEnd(t *testing.T) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
+						// Come online only after the client has seen "requested".
+						deadline := time.Now().Add(5 * time.Second)
+						for time.Now().Before(deadline) {
+							polled := false
+							for _, r := range e.cloud.Requests() {
+								polled = polled || (r.Method == "GET" && r.Path == "/v1/user/nodes/mapping")
+							}
+							if polled {
+								break
+							}
+							time.Sleep(5 * time.Millisecond)
+						}
 						time.Sleep(tc.onlineLate)
 						node.Online(e.cloud)
 					}()
