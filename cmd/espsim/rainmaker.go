@@ -129,21 +129,6 @@ func checkRainMakerFlags(o *options, set map[string]bool) error {
 	return nil
 }
 
-// registrar adapts device.Device (whose RegisterEndpoint returns an error)
-// to simrmaker.Registrar.
-type registrar struct {
-	d   *device.Device
-	err *error // first RegisterEndpoint error
-}
-
-func (r registrar) RegisterEndpoint(name string, h func([]byte) ([]byte, error)) {
-	if err := r.d.RegisterEndpoint(name, h); err != nil && *r.err == nil {
-		*r.err = fmt.Errorf("registering %s: %w", name, err)
-	}
-}
-
-func (r registrar) SetAppInfo(label, ver string, caps ...string) { r.d.SetAppInfo(label, ver, caps...) }
-
 // sim is everything espsim runs: the devices and, optionally, the
 // simulated cloud, the RainMaker nodes and the on-network services.
 type sim struct {
@@ -226,10 +211,8 @@ func (s *sim) setup(i int, d *device.Device) error {
 	if err != nil {
 		return fmt.Errorf("rainmaker node: %w", err)
 	}
-	var regErr error
-	node.Register(registrar{d: d, err: &regErr})
-	if regErr != nil {
-		return fmt.Errorf("rainmaker node: %w", regErr)
+	if err := node.Register(d); err != nil {
+		return fmt.Errorf("rainmaker node: %w", err)
 	}
 	s.cloud.RegisterNode(node.NodeID(), node.PublicKey())
 	s.nodes[i] = node

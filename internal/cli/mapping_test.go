@@ -18,13 +18,6 @@ const (
 	cloudPass = "cloud-Secret-123"
 )
 
-type registrar struct{ d *device.Device }
-
-func (r registrar) RegisterEndpoint(name string, h func([]byte) ([]byte, error)) {
-	_ = r.d.RegisterEndpoint(name, h)
-}
-func (r registrar) SetAppInfo(label, ver string, caps ...string) { r.d.SetAppInfo(label, ver, caps...) }
-
 // nodeSeq gives every simulated RainMaker device its own node id.
 var nodeSeq int
 
@@ -44,7 +37,7 @@ func startRMDevice(t *testing.T, cloud *simcloud.Cloud, chalResp bool) *rmDev {
 		}
 	}}
 	d := startDevice(t, cfg)
-	node := simrmaker.Install(registrar{d.dev}, simrmaker.Options{NodeID: d.dev.Config().NodeID, ChalResp: chalResp})
+	node := simrmaker.Install(d.dev, simrmaker.Options{NodeID: d.dev.Config().NodeID, ChalResp: chalResp})
 	online.Store(node)
 	cloud.RegisterNode(node.NodeID(), node.PublicKey())
 	return &rmDev{simDev: d, node: node}

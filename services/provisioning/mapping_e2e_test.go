@@ -92,14 +92,6 @@ func startMappingServer(t *testing.T, serverCreds bool) *rmHarness {
 	return &rmHarness{harness: &harness{srv: srv, conn: conn, client: espprovv1.NewProvisioningServiceClient(conn)}, cloud: cloud, userID: userID, logs: logs}
 }
 
-// registrar adapts the simulated device to simrmaker.Install.
-type registrar struct{ d *device.Device }
-
-func (r registrar) RegisterEndpoint(name string, h func([]byte) ([]byte, error)) {
-	_ = r.d.RegisterEndpoint(name, h)
-}
-func (r registrar) SetAppInfo(label, ver string, caps ...string) { r.d.SetAppInfo(label, ver, caps...) }
-
 type rmDevice struct {
 	*simDevice
 	node *simrmaker.Node
@@ -116,7 +108,7 @@ func startRMDevice(t *testing.T, h *rmHarness, opts simrmaker.Options) *rmDevice
 	}}
 	d := startDevice(t, cfg, simhttpd.Options{})
 	opts.NodeID = d.dev.Config().NodeID
-	node := simrmaker.Install(registrar{d.dev}, opts)
+	node := simrmaker.Install(d.dev, opts)
 	online.Store(node)
 	h.cloud.RegisterNode(node.NodeID(), node.PublicKey())
 	return &rmDevice{simDevice: d, node: node}
@@ -362,7 +354,7 @@ func TestOnNetworkMapping(t *testing.T) {
 				t.Fatal(err)
 			}
 			var svc *simonnetwork.Service
-			node := simrmaker.Install(registrar{dev}, simrmaker.Options{NodeID: dev.Config().NodeID, ChalResp: true})
+			node := simrmaker.Install(dev, simrmaker.Options{NodeID: dev.Config().NodeID, ChalResp: true})
 			h.cloud.RegisterNode(node.NodeID(), node.PublicKey())
 			svc, err = simonnetwork.Start(context.Background(), dev, simonnetwork.Options{NodeID: node.NodeID(), Security: sec,
 				ListenAddr: "127.0.0.1:0", NoMDNS: true, ChalRespDisabled: node.Disabled})
@@ -452,7 +444,7 @@ func TestBLEMapping(t *testing.T) {
 				n.Online(h.cloud)
 			}
 		}}, bluez.DeviceConfig{})
-	node := simrmaker.Install(registrar{dev}, simrmaker.Options{NodeID: dev.Config().NodeID, ChalResp: true})
+	node := simrmaker.Install(dev, simrmaker.Options{NodeID: dev.Config().NodeID, ChalResp: true})
 	online.Store(node)
 	h.cloud.RegisterNode(node.NodeID(), node.PublicKey())
 	req := mappingReq("")

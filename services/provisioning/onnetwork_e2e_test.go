@@ -105,7 +105,7 @@ func TestOnNetworkMapByName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	node := simrmaker.Install(registrar{dev}, simrmaker.Options{NodeID: dev.Config().NodeID, ChalResp: true, KeyType: simrmaker.KeyECP256})
+	node := simrmaker.Install(dev, simrmaker.Options{NodeID: dev.Config().NodeID, ChalResp: true, KeyType: simrmaker.KeyECP256})
 	h.cloud.RegisterNode(node.NodeID(), node.PublicKey())
 	svc, err := simonnetwork.Start(context.Background(), dev, simonnetwork.Options{NodeID: node.NodeID(), Security: 2, SecPatchVer: 1,
 		ChalRespDisabled: node.Disabled})

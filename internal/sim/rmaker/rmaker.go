@@ -31,7 +31,7 @@ const (
 // Registrar is what Install needs from the simulated device
 // (internal/sim/device.Device has these methods).
 type Registrar interface {
-	RegisterEndpoint(name string, h func([]byte) ([]byte, error))
+	RegisterEndpoint(name string, h func([]byte) ([]byte, error)) error
 	SetAppInfo(label, ver string, caps ...string)
 }
 
@@ -90,14 +90,16 @@ type Node struct {
 }
 
 // Install creates the node and registers its endpoints and capabilities on
-// d. It panics if opts.NodeID is empty or key generation fails (both are
-// programming errors in a simulator setup).
+// d. It panics if opts.NodeID is empty, key generation fails or the endpoint
+// cannot be registered (programming errors in a simulator setup).
 func Install(d Registrar, opts Options) *Node {
 	n, err := NewNode(opts)
 	if err != nil {
 		panic(err)
 	}
-	n.Register(d)
+	if err := n.Register(d); err != nil {
+		panic(err)
+	}
 	return n
 }
 
@@ -138,20 +140,23 @@ func (n *Node) ChalRespEnabled() bool { return n.opts.ChalResp && !n.opts.NeedsC
 
 // Register sets the capabilities and endpoints on d, in the firmware's
 // order: rmaker (claim) app info, rmaker_extra app info, then the endpoint.
-func (n *Node) Register(d Registrar) {
+func (n *Node) Register(d Registrar) error {
 	if n.opts.NeedsClaim {
 		d.SetAppInfo("rmaker", "1.0", "claim")
 	}
+	name, h := EndpointUserMapping, n.HandleUserMapping
 	if n.ChalRespEnabled() {
 		caps := []string{"ch_resp"}
 		if n.opts.LocalCtrl {
 			caps = append(caps, "local_ctrl")
 		}
 		d.SetAppInfo("rmaker_extra", "1.0", caps...)
-		d.RegisterEndpoint(EndpointChalResp, n.HandleChalResp)
-		return
+		name, h = EndpointChalResp, n.HandleChalResp
 	}
-	d.RegisterEndpoint(EndpointUserMapping, n.HandleUserMapping)
+	if err := d.RegisterEndpoint(name, h); err != nil {
+		return fmt.Errorf("simrmaker: registering %s: %w", name, err)
+	}
+	return nil
 }
 
 // NodeID is the node id.

@@ -44,12 +44,13 @@ type fakeDevice struct {
 	appInfo   []string
 }
 
-func (d *fakeDevice) RegisterEndpoint(name string, h func([]byte) ([]byte, error)) {
+func (d *fakeDevice) RegisterEndpoint(name string, h func([]byte) ([]byte, error)) error {
 	if d.endpoints == nil {
 		d.endpoints = map[string]func([]byte) ([]byte, error){}
 	}
 	d.endpoints[name] = h
 	d.order = append(d.order, name)
+	return nil
 }
 
 func (d *fakeDevice) SetAppInfo(label, ver string, caps ...string) {
