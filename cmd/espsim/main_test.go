@@ -88,8 +88,9 @@ func TestParseFlags(t *testing.T) {
 			"--on-network-listen", "127.0.0.1:8081", "--no-mdns", "--fleet", "2"}, "", func(o *options) bool {
 			return o.onNetwork == onNetLocalCtrl && o.onNetworkListen == "127.0.0.1:8081" && o.noMDNS
 		}},
-		{"cloud listen fixed port", []string{"--cloud-listen", "127.0.0.1:8443"}, "use 127.0.0.1:0", nil},
-		{"cloud listen other host", []string{"--cloud-listen", "0.0.0.0:0"}, "use 127.0.0.1:0", nil},
+		{"cloud listen fixed port", []string{"--cloud-listen", "127.0.0.1:8443"}, "", func(o *options) bool { return o.cloudListen == "127.0.0.1:8443" }},
+		{"cloud listen bad port", []string{"--cloud-listen", "127.0.0.1:http"}, "want HOST:PORT", nil},
+		{"cloud listen no host", []string{"--cloud-listen", ":0"}, "want HOST:PORT", nil},
 		{"cloud listen bad", []string{"--cloud-listen", "nohost"}, "--cloud-listen \"nohost\"", nil},
 		{"cloud user without cloud", []string{"--cloud-user", "a@b.c"}, "need --cloud-listen", nil},
 		{"cloud password without cloud", []string{"--cloud-password", "pw"}, "need --cloud-listen", nil},

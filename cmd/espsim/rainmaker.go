@@ -38,7 +38,7 @@ const (
 )
 
 func addRainMakerFlags(fs *flag.FlagSet, o *options) {
-	fs.StringVar(&o.cloudListen, "cloud-listen", "", "serve the simulated RainMaker cloud on HOST:PORT; for now only 127.0.0.1:0 (ephemeral port, URL printed)")
+	fs.StringVar(&o.cloudListen, "cloud-listen", "", "serve the simulated RainMaker cloud (plain HTTP) on HOST:PORT (port 0: ephemeral; the URL is printed)")
 	fs.StringVar(&o.cloudUser, "cloud-user", defaultCloudUser, "cloud account user name (needs --cloud-listen)")
 	fs.StringVar(&o.cloudPass, "cloud-password", "", "cloud account password (needs --cloud-listen; default "+defaultCloudPassword+")")
 	fs.StringVar(&o.rainmaker, "rainmaker", rmNone, "RainMaker user-node mapping on every device: none, chal-resp or traditional (needs --cloud-listen)")
@@ -57,10 +57,8 @@ func checkRainMakerFlags(o *options, set map[string]bool) error {
 		if err != nil {
 			return fmt.Errorf("--cloud-listen %q: %w", o.cloudListen, err)
 		}
-		// simcloud binds 127.0.0.1 on an ephemeral port; refuse what it
-		// cannot honour rather than listen somewhere else silently.
-		if (host != "127.0.0.1" && host != "localhost") || port != "0" {
-			return fmt.Errorf("--cloud-listen %q: the simulated cloud can only listen on 127.0.0.1 with an ephemeral port for now; use 127.0.0.1:0 (its URL is printed)", o.cloudListen)
+		if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 || host == "" {
+			return fmt.Errorf("--cloud-listen %q: want HOST:PORT with a port from 0 to 65535", o.cloudListen)
 		}
 	}
 	cloud := set["cloud-listen"]
@@ -153,7 +151,11 @@ func startSim(ctx context.Context, o *options, tmpl device.Config, host string, 
 		}
 	}()
 	if o.cloudListen != "" {
-		s.cloud = simcloud.New(simcloud.Options{})
+		l, lerr := net.Listen("tcp", o.cloudListen)
+		if lerr != nil {
+			return nil, fmt.Errorf("--cloud-listen: %w", lerr)
+		}
+		s.cloud = simcloud.New(simcloud.Options{Listener: l})
 		s.cloud.AddUser(o.cloudUser, o.cloudPass)
 	}
 	fo := fleet.Options{N: o.fleetN, Host: host, Port: port, Template: tmpl}

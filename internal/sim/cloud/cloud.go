@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -64,6 +65,9 @@ type Options struct {
 	Issuer string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Listener, when set, is where the cloud serves (plain HTTP); the
+	// cloud closes it on Close.
+	Listener net.Listener
 }
 
 // NodeState is what the cloud knows about one node.
@@ -133,7 +137,8 @@ type Cloud struct {
 	ttl        time.Duration
 }
 
-// New starts a simulated cloud on 127.0.0.1. Close it when done.
+// New starts a simulated cloud on opts.Listener, or on 127.0.0.1 with an
+// ephemeral port. Close it when done.
 func New(opts Options) *Cloud {
 	if opts.AccessTokenTTL <= 0 {
 		opts.AccessTokenTTL = defaultAccessTTL
@@ -159,7 +164,14 @@ func New(opts Options) *Cloud {
 		mappings:  map[string]*mappingReq{},
 		ttl:       opts.AccessTokenTTL,
 	}
-	c.srv = httptest.NewServer(http.HandlerFunc(c.serve))
+	if opts.Listener != nil {
+		c.srv = httptest.NewUnstartedServer(http.HandlerFunc(c.serve))
+		c.srv.Listener.Close()
+		c.srv.Listener = opts.Listener
+		c.srv.Start()
+	} else {
+		c.srv = httptest.NewServer(http.HandlerFunc(c.serve))
+	}
 	return c
 }
 
