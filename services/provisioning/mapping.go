@@ -175,16 +175,21 @@ func (em *emitter) mappingEvent(ev mapping.Event) {
 			RequestStatus: ev.RequestStatus, Mapped: ev.Mapped, ChalRespDisabled: ev.Disabled}})
 }
 
+// challengeResponse runs the challenge-response flow on an open session;
+// a failed disable after a successful mapping is only logged.
+func (s *Service) challengeResponse(ctx context.Context, c *conn, p *mapPlan, events func(mapping.Event)) (mapping.Result, error) {
+	res, err := mapping.ChallengeResponse(ctx, c.sess, p.cloud, mapping.ChallengeOptions{
+		Tags: p.tags, Metadata: p.metadata, DisableOnSuccess: p.disable}, events)
+	if err == nil && res.DisableErr != nil {
+		s.log.WarnContext(ctx, "mapped, but disabling challenge-response failed", "node", res.NodeID, "error", res.DisableErr)
+	}
+	return res, err
+}
+
 // MapNode implements the RPC: challenge-response mapping without Wi-Fi.
 func (s *Service) MapNode(ctx context.Context, req *espprovv1.MapNodeRequest) (*espprovv1.MapNodeResponse, error) {
-	to, err := parseTimeouts(req.GetTimeouts())
+	to, err := s.checkRequest(req.GetDevice(), req.GetSecurity(), req.GetTimeouts())
 	if err != nil {
-		return nil, err
-	}
-	if _, err := s.module(req.GetDevice()); err != nil {
-		return nil, err
-	}
-	if _, err := requestedScheme(req.GetSecurity()); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, to.overall)
@@ -198,12 +203,9 @@ func (s *Service) MapNode(ctx context.Context, req *espprovv1.MapNodeRequest) (*
 		return nil, toStatus(err)
 	}
 	defer c.close()
-	res, err := mapping.ChallengeResponse(ctx, c.sess, p.cloud, mapping.ChallengeOptions{Tags: p.tags, Metadata: p.metadata, DisableOnSuccess: p.disable}, nil)
+	res, err := s.challengeResponse(ctx, c, p, nil)
 	if err != nil {
 		return nil, toStatus(err)
-	}
-	if res.DisableErr != nil {
-		s.log.WarnContext(ctx, "mapped, but disabling challenge-response failed", "node", res.NodeID, "error", res.DisableErr)
 	}
 	s.log.InfoContext(ctx, "node mapped", "node", res.NodeID, "transport", transportName(req.GetDevice().GetTransport()))
 	return &espprovv1.MapNodeResponse{NodeId: res.NodeID, RequestId: res.RequestID, ChalRespDisabled: res.Disabled}, nil
@@ -211,14 +213,8 @@ func (s *Service) MapNode(ctx context.Context, req *espprovv1.MapNodeRequest) (*
 
 // DisableChallengeResponse implements the RPC.
 func (s *Service) DisableChallengeResponse(ctx context.Context, req *espprovv1.DisableChallengeResponseRequest) (*espprovv1.DisableChallengeResponseResponse, error) {
-	to, err := parseTimeouts(req.GetTimeouts())
+	to, err := s.checkRequest(req.GetDevice(), req.GetSecurity(), req.GetTimeouts())
 	if err != nil {
-		return nil, err
-	}
-	if _, err := s.module(req.GetDevice()); err != nil {
-		return nil, err
-	}
-	if _, err := requestedScheme(req.GetSecurity()); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, to.overall)

@@ -104,17 +104,11 @@ func (s *Service) ProvisionInteractive(stream grpc.BidiStreamingServer[espprovv1
 }
 
 func (s *Service) runProvision(streamCtx context.Context, req *espprovv1.ProvisionRequest, send func(*espprovv1.ProvisionResponse) error, retry retryFunc) error {
-	to, err := parseTimeouts(req.GetTimeouts())
+	to, err := s.checkRequest(req.GetDevice(), req.GetSecurity(), req.GetTimeouts())
 	if err != nil {
 		return err
 	}
 	if err := validateProvision(req); err != nil {
-		return err
-	}
-	if _, err := s.module(req.GetDevice()); err != nil {
-		return err
-	}
-	if _, err := requestedScheme(req.GetSecurity()); err != nil {
 		return err
 	}
 	if wantsMapping(req) {
@@ -188,13 +182,9 @@ func (s *Service) provision(streamCtx context.Context, req *espprovv1.ProvisionR
 	if plan != nil {
 		switch plan.flow {
 		case mapping.FlowChallengeResponse:
-			res, err := mapping.ChallengeResponse(ctx, c.sess, plan.cloud, mapping.ChallengeOptions{
-				Tags: plan.tags, Metadata: plan.metadata, DisableOnSuccess: plan.disable}, em.mappingEvent)
+			res, err := s.challengeResponse(ctx, c, plan, em.mappingEvent)
 			if err != nil {
 				return nil, err
-			}
-			if res.DisableErr != nil {
-				s.log.WarnContext(ctx, "mapped, but disabling challenge-response failed", "node", res.NodeID, "error", res.DisableErr)
 			}
 			nodeID, mapped = res.NodeID, true
 		case mapping.FlowTraditional:

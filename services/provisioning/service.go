@@ -160,6 +160,23 @@ func (s *Service) module(d *espprovv1.Device) (Module, error) {
 	return m, nil
 }
 
+// checkRequest validates what every device RPC carries — timeouts, the
+// device (transport available, target well-formed) and the security
+// choice — before anything is contacted.
+func (s *Service) checkRequest(d *espprovv1.Device, sec *espprovv1.Security, t *espprovv1.Timeouts) (timeouts, error) {
+	to, err := parseTimeouts(t)
+	if err != nil {
+		return to, err
+	}
+	if _, err := s.module(d); err != nil {
+		return to, err
+	}
+	if _, err := requestedScheme(sec); err != nil {
+		return to, err
+	}
+	return to, nil
+}
+
 func requestedScheme(sec *espprovv1.Security) (protocomm.Scheme, error) {
 	switch sec.GetScheme() {
 	case espprovv1.SecurityScheme_SECURITY_SCHEME_UNSPECIFIED:
@@ -380,7 +397,7 @@ func (s *Service) scanOptions(c *conn) wifiprov.ScanOptions {
 
 // ScanWifi implements the RPC.
 func (s *Service) ScanWifi(ctx context.Context, req *espprovv1.ScanWifiRequest) (*espprovv1.ScanWifiResponse, error) {
-	to, err := parseTimeouts(req.GetTimeouts())
+	to, err := s.checkRequest(req.GetDevice(), req.GetSecurity(), req.GetTimeouts())
 	if err != nil {
 		return nil, err
 	}
