@@ -2,6 +2,7 @@ package provisioning
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
@@ -26,11 +27,26 @@ type CloudConfig struct {
 	Client rainmaker.Config
 }
 
-// cloudClients caches the client for the server's own credentials, so that
-// its tokens are reused across calls.
+// cloudClients caches logged-in clients, so that tokens are reused across
+// calls: the server's own account per base URL, and per-call accounts by a
+// hash of their credentials (never the credentials themselves).
 type cloudClients struct {
 	mu     sync.Mutex
 	shared map[string]*rainmaker.Client // by base URL
+	perMD  map[[32]byte]*rainmaker.Client
+}
+
+// maxPerCallClients bounds the cache of per-call accounts.
+const maxPerCallClients = 256
+
+func credsKey(base string, c rainmaker.Credentials) [32]byte {
+	h := sha256.New()
+	for _, f := range []string{base, c.Username, c.Password, c.RefreshToken, c.AccessToken, c.IDToken} {
+		fmt.Fprintf(h, "%d:%s;", len(f), f)
+	}
+	var k [32]byte
+	copy(k[:], h.Sum(nil))
+	return k
 }
 
 // mapPlan is a validated mapping request with a logged-in cloud client.
@@ -90,10 +106,20 @@ func (s *Service) cloudClient(ctx context.Context, m *espprovv1.Mapping) (*rainm
 	cfg := s.cloud.Client
 	cfg.BaseURL = base
 	if perCall {
+		key := credsKey(base, creds)
+		s.clouds.mu.Lock()
+		defer s.clouds.mu.Unlock()
+		if c, ok := s.clouds.perMD[key]; ok {
+			return c, nil
+		}
 		c, err := rainmaker.New(cfg, creds)
 		if err != nil {
 			return nil, status.Errorf(codes.Unauthenticated, "RainMaker credentials in the call metadata: %v", err)
 		}
+		if s.clouds.perMD == nil || len(s.clouds.perMD) >= maxPerCallClients {
+			s.clouds.perMD = map[[32]byte]*rainmaker.Client{} // simple bound: start over
+		}
+		s.clouds.perMD[key] = c
 		return c, nil
 	}
 	if s.cloud.Server.Credentials.IsZero() {

@@ -328,6 +328,22 @@ func TestMappingNeedsAccount(t *testing.T) {
 		t.Fatalf("with metadata credentials: %v", err)
 	}
 	checkMapped(t, h, d.node.NodeID())
+	// A second call with the same account reuses the logged-in client:
+	// the refresh token is exchanged once, not once per device.
+	d2 := startRMDevice(t, h, simrmaker.Options{ChalResp: true})
+	if _, err := h.client.MapNode(ctx, &espprovv1.MapNodeRequest{Timeouts: fastTimeouts(), Security: &espprovv1.Security{Pop: testPoP},
+		Device: &espprovv1.Device{Transport: espprovv1.Transport_TRANSPORT_HTTPD, Address: d2.addr}}); err != nil {
+		t.Fatalf("second device: %v", err)
+	}
+	logins := 0
+	for _, r := range h.cloud.Requests() {
+		if strings.HasSuffix(r.Path, "/login2") {
+			logins++
+		}
+	}
+	if logins != 1 { // one refresh for both calls (cloud.Login above is not an HTTP call)
+		t.Errorf("login2 requests = %d, want 1 (the per-call client is cached)", logins)
+	}
 	if strings.Contains(h.logs.String(), tok.RefreshToken) || strings.Contains(h.logs.String(), tok.AccessToken) {
 		t.Fatal("server log contains a token")
 	}
