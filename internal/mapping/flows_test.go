@@ -33,11 +33,12 @@ type device struct {
 	appInfo   []string
 }
 
-func (d *device) RegisterEndpoint(name string, h func([]byte) ([]byte, error)) {
+func (d *device) RegisterEndpoint(name string, h func([]byte) ([]byte, error)) error {
 	if d.endpoints == nil {
 		d.endpoints = map[string]func([]byte) ([]byte, error){}
 	}
 	d.endpoints[name] = h
+	return nil
 }
 
 func (d *device) SetAppInfo(label, ver string, caps ...string) {
