@@ -75,11 +75,8 @@ func (m ConsoleModule) Discover(ctx context.Context, d *espprovv1.Device, timeou
 		if err != nil {
 			return nil
 		}
-		rec := &espprovv1.DiscoverResponse{Transport: espprovv1.Transport_TRANSPORT_CONSOLE, Name: port, Address: port,
-			Capabilities: v.Caps, LikelyEsp: true, PopRequired: v.SecVer == 1 && !v.Has("no_pop")}
-		if v.SecVer >= 0 {
-			rec.Security = apiScheme(protocomm.Scheme(v.SecVer))
-		}
+		rec := probedRecord(espprovv1.Transport_TRANSPORT_CONSOLE, port, v)
+		rec.Name, rec.LikelyEsp = port, true
 		return found(rec)
 	}
 	ports, err := console.ListPorts()

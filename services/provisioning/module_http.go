@@ -86,12 +86,19 @@ func (m HTTPModule) Discover(ctx context.Context, d *espprovv1.Device, timeout t
 	if m.SoftAP {
 		tr = espprovv1.Transport_TRANSPORT_SOFTAP
 	}
-	rec := &espprovv1.DiscoverResponse{Transport: tr, Address: addr, Capabilities: v.Caps}
-	if s, _, err := protocomm.SelectScheme(v, protocomm.Auto); err == nil && v.SecVer >= 0 {
-		rec.Security = apiScheme(s)
+	return found(probedRecord(tr, addr, v))
+}
+
+// probedRecord describes a device from its proto-ver reply: capabilities,
+// the advertised security (when sec_ver is present) and whether Security 1
+// needs a PoP.
+func probedRecord(tr espprovv1.Transport, addr string, v protocomm.Version) *espprovv1.DiscoverResponse {
+	rec := &espprovv1.DiscoverResponse{Transport: tr, Address: addr, Capabilities: v.Caps,
+		PopRequired: v.SecVer == 1 && !v.Has("no_pop")}
+	if v.SecVer >= 0 {
+		rec.Security = apiScheme(protocomm.Scheme(v.SecVer))
 	}
-	rec.PopRequired = v.SecVer == 1 && !v.Has("no_pop")
-	return found(rec)
+	return rec
 }
 
 // DefaultModules returns the transport modules of this build.
