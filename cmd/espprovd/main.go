@@ -8,7 +8,9 @@
 // (ESPPROV_RAINMAKER_URL, ESPPROV_RAINMAKER_REFRESH_TOKEN, or
 // ESPPROV_RAINMAKER_USER + ESPPROV_RAINMAKER_PASSWORD, or
 // ESPPROV_RAINMAKER_CREDENTIALS_FILE); a call may act for another account with
-// x-rainmaker-* gRPC metadata.
+// x-rainmaker-* gRPC metadata. The server's account is only sent to its own
+// cloud; --cloud NAME=URL adds clouds that calls may pick by name with their
+// own credentials.
 package main
 
 import (
@@ -57,8 +59,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	demo := fs.Bool("demo", false, "start a simulated device and this server on loopback, provision the device through the gRPC API and print the progress")
 	shutdownGrace := fs.Duration("shutdown-grace", 10*time.Second, "how long running calls may finish on SIGINT/SIGTERM")
+	clouds := cloudFlag{}
+	fs.Var(clouds, "cloud", "add a named RainMaker cloud `NAME=URL` that calls may pick with mapping.cloud_url (repeatable; \"global\" and \"china\" are built in). Only the server's own cloud (ESPPROV_RAINMAKER_URL) receives the server's account; the others need per-call x-rainmaker-* credentials")
+	cloudHTTP := fs.Bool("cloud-allow-http", false, "let calls with per-call credentials name an unconfigured plain-http cloud_url (default: https only)")
+	cloudRefuse := fs.Bool("cloud-refuse-urls", false, "refuse every cloud_url that is not a configured cloud, even with per-call credentials")
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
@@ -82,7 +91,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log.Info("RainMaker mapping enabled", "cloud", rm.BaseURL, "account", rm.Credentials)
 	}
 	svc := provisioning.New(provisioning.Config{Modules: provisioning.DefaultModules(), Logger: log,
-		Cloud: provisioning.CloudConfig{Server: rm, Client: rainmaker.Config{Logger: log}}})
+		Cloud: provisioning.CloudConfig{Server: rm, Client: rainmaker.Config{Logger: log},
+			Clouds: clouds, AllowHTTP: *cloudHTTP, RefuseCustomURLs: *cloudRefuse}})
 	srv, err := server.Start(ctx, server.Options{GRPCListen: *grpcListen, HTTPListen: *httpListen, Service: svc, Logger: log})
 	if err != nil {
 		return err

@@ -64,6 +64,8 @@ func TestFlags(t *testing.T) {
 	}{
 		{[]string{"--log-level", "loud"}, 2},
 		{[]string{"extra"}, 2},
+		{[]string{"--cloud", "lab"}, 2},
+		{[]string{"--cloud", "lab=ftp://x"}, 2},
 		{[]string{"--grpc-listen", "256.0.0.1:x"}, 1},
 	}
 	for _, tc := range tests {

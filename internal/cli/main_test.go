@@ -102,7 +102,9 @@ func startDevice(t testing.TB, cfg device.Config) *simDev {
 // startServer runs espprovd's server on loopback for --server tests.
 func startServer(t testing.TB) string {
 	t.Helper()
-	svc := provisioning.New(provisioning.Config{Modules: provisioning.DefaultModules()})
+	// The simulated clouds are plain http on loopback: configured as an
+	// operator would with espprovd --cloud-allow-http.
+	svc := provisioning.New(provisioning.Config{Modules: provisioning.DefaultModules(), Cloud: provisioning.CloudConfig{AllowHTTP: true}})
 	srv, err := server.Start(context.Background(), server.Options{GRPCListen: "127.0.0.1:0", Service: svc})
 	if err != nil {
 		t.Fatal(err)

@@ -45,8 +45,15 @@ type harness struct {
 
 func startServer(t testing.TB) *harness {
 	t.Helper()
-	svc := provisioning.New(provisioning.Config{Modules: provisioning.DefaultModules()})
-	srv, err := server.Start(context.Background(), server.Options{GRPCListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", Service: svc})
+	return startServerWith(t, provisioning.Config{Modules: provisioning.DefaultModules()}, server.Options{})
+}
+
+// startServerWith starts a server on loopback with the given service
+// configuration and server options (listen addresses and service are set here).
+func startServerWith(t testing.TB, cfg provisioning.Config, o server.Options) *harness {
+	t.Helper()
+	o.GRPCListen, o.HTTPListen, o.Service = "127.0.0.1:0", "127.0.0.1:0", provisioning.New(cfg)
+	srv, err := server.Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +128,13 @@ func provisionReq(addr string, sec *espprovv1.Security, ssid, pass string) *espp
 // collect runs Provision and returns every event and the final status.
 func collect(t testing.TB, c espprovv1.ProvisioningServiceClient, req *espprovv1.ProvisionRequest) ([]*espprovv1.ProvisionResponse, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return collectCtx(context.Background(), t, c, req)
+}
+
+// collectCtx is collect with a parent context (for call metadata).
+func collectCtx(ctx context.Context, t testing.TB, c espprovv1.ProvisioningServiceClient, req *espprovv1.ProvisionRequest) ([]*espprovv1.ProvisionResponse, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	stream, err := c.Provision(ctx, req)
 	if err != nil {

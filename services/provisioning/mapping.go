@@ -25,6 +25,17 @@ type CloudConfig struct {
 	Server rainmaker.ServerConfig
 	// Client tunes timeouts, retries and logging of cloud calls.
 	Client rainmaker.Config
+	// Clouds are extra named clouds (name → base URL or preset) a request
+	// may pick with mapping.cloud_url, besides "global" and "china". Only
+	// the server's own cloud (Server.BaseURL) is ever given the server's
+	// account; the others need per-call credentials.
+	Clouds map[string]string
+	// AllowHTTP lets a request name an unconfigured plain-http cloud URL
+	// (with per-call credentials). Default: https only.
+	AllowHTTP bool
+	// RefuseCustomURLs refuses every cloud_url that is not a configured
+	// cloud, even with per-call credentials.
+	RefuseCustomURLs bool
 }
 
 // cloudClients caches logged-in clients, so that tokens are reused across
@@ -97,12 +108,14 @@ func (s *Service) cloudClient(ctx context.Context, m *espprovv1.Mapping) (*rainm
 	if err != nil {
 		return nil, status.Errorf(codes.Unauthenticated, "RainMaker credentials in the call metadata: %v", err)
 	}
-	base := s.cloud.Server.BaseURL
-	if m.GetCloudUrl() != "" {
-		if base, err = rainmaker.ResolveBaseURL(m.GetCloudUrl()); err != nil {
-			return nil, invalid("mapping.cloud_url: %v", err)
-		}
+	if !perCall && s.cloud.Server.Credentials.IsZero() {
+		return nil, status.Error(codes.Unauthenticated, "RainMaker mapping needs an account: configure the server (ESPPROV_RAINMAKER_REFRESH_TOKEN, or ESPPROV_RAINMAKER_USER and ESPPROV_RAINMAKER_PASSWORD, or ESPPROV_RAINMAKER_CREDENTIALS_FILE) or send x-rainmaker-* call metadata")
 	}
+	target, err := s.cloud.resolveCloud(m.GetCloudUrl(), perCall)
+	if err != nil {
+		return nil, err
+	}
+	base := target.base
 	cfg := s.cloud.Client
 	cfg.BaseURL = base
 	if perCall {
@@ -121,9 +134,6 @@ func (s *Service) cloudClient(ctx context.Context, m *espprovv1.Mapping) (*rainm
 		}
 		s.clouds.perMD[key] = c
 		return c, nil
-	}
-	if s.cloud.Server.Credentials.IsZero() {
-		return nil, status.Error(codes.Unauthenticated, "RainMaker mapping needs an account: configure the server (ESPPROV_RAINMAKER_REFRESH_TOKEN, or ESPPROV_RAINMAKER_USER and ESPPROV_RAINMAKER_PASSWORD, or ESPPROV_RAINMAKER_CREDENTIALS_FILE) or send x-rainmaker-* call metadata")
 	}
 	s.clouds.mu.Lock()
 	defer s.clouds.mu.Unlock()
