@@ -13,7 +13,7 @@ GRPCURL_VERSION := v1.9.3
 TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc \
 	$(BIN)/protoc-gen-grpc-gateway $(BIN)/protoc-gen-openapiv2 $(BIN)/grpcurl
 
-.PHONY: all build test test-short race fuzz lint generate checkgenerate tools demo bench clean
+.PHONY: client-tools test-clients all build test test-short race fuzz lint generate checkgenerate tools demo bench clean
 
 all: build
 
@@ -30,7 +30,25 @@ $(BIN)/protoc-gen-openapiv2:
 $(BIN)/grpcurl:
 	GOBIN=$(BIN) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
-tools: $(TOOLS)
+# Client generators (see buf.gen.clients.yaml): Debian's protoc 3.21 and
+# grpc_python_plugin must be installed (apt); protoc-gen-es comes from
+# clients/typescript/package-lock.json through `npm ci`.
+TS_CLIENT := clients/typescript
+NPM_STAMP := $(TS_CLIENT)/node_modules/.npm-ci-stamp
+CLIENT_TOOLS_HELP := apt-get install protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf nodejs npm
+
+$(NPM_STAMP): $(TS_CLIENT)/package-lock.json $(TS_CLIENT)/package.json
+	@command -v npm >/dev/null || { echo "make: npm not found; the TypeScript client generator needs it: $(CLIENT_TOOLS_HELP)" >&2; exit 1; }
+	cd $(TS_CLIENT) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+client-tools: $(NPM_STAMP)
+	@command -v protoc >/dev/null && command -v grpc_python_plugin >/dev/null || { \
+		echo "make: protoc and grpc_python_plugin not found; the Python client generator needs Debian's: $(CLIENT_TOOLS_HELP)" >&2; exit 1; }
+	@protoc --version | grep -q '^libprotoc 3\.21\.' || { \
+		echo "make: $$(protoc --version) found, the committed Python client is generated with libprotoc 3.21 (Debian bookworm's protobuf-compiler): $(CLIENT_TOOLS_HELP)" >&2; exit 1; }
+
+tools: $(TOOLS) client-tools
 
 build:
 	$(GO) build ./...
@@ -40,12 +58,16 @@ generate: tools
 	find api internal/wire \( -name '*.pb.go' -o -name '*.pb.gw.go' -o -name '*.swagger.json' \) -delete
 	buf generate --template buf.gen.yaml
 	buf generate --template buf.gen.wire.yaml
+	rm -rf $(TS_CLIENT)/src/gen && find clients/python/espprov/v1 -name '*_pb2*' -delete
+	buf generate --template buf.gen.clients.yaml
+
+GENERATED := api internal/wire clients/python/espprov/v1 $(TS_CLIENT)/src/gen
 
 # Fails when the committed generated code differs from what buf generates.
 checkgenerate: generate
-	@if [ -n "$$(git status --porcelain -- api internal/wire)" ]; then \
+	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
 		echo "generated code is stale; run 'make generate' and commit:"; \
-		git status --porcelain -- api internal/wire; git diff --stat -- api internal/wire; exit 1; fi
+		git status --porcelain -- $(GENERATED); git diff --stat -- $(GENERATED); exit 1; fi
 
 lint: tools
 	buf lint

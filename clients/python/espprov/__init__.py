@@ -1,0 +1,1 @@
+"""Python client for the espprov provisioning service (espprov.v1 over gRPC)."""

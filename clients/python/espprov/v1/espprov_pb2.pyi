@@ -1,0 +1,404 @@
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+MAPPING_FLOW_CHALLENGE_RESPONSE: MappingFlow
+MAPPING_FLOW_TRADITIONAL: MappingFlow
+MAPPING_FLOW_UNSPECIFIED: MappingFlow
+SECURITY_SCHEME_0: SecurityScheme
+SECURITY_SCHEME_1: SecurityScheme
+SECURITY_SCHEME_2: SecurityScheme
+SECURITY_SCHEME_UNSPECIFIED: SecurityScheme
+STEP_AWAITING_RETRY: Step
+STEP_CONFIG_APPLIED: Step
+STEP_CONNECTING: Step
+STEP_CREDENTIALS_SENT: Step
+STEP_DEVICE_RESET: Step
+STEP_MAPPING: Step
+STEP_RESULT: Step
+STEP_SECURITY_DETECTED: Step
+STEP_SESSION_ESTABLISHED: Step
+STEP_UNSPECIFIED: Step
+STEP_WIFI_STATE: Step
+TRANSPORT_BLE: Transport
+TRANSPORT_CONSOLE: Transport
+TRANSPORT_HTTPD: Transport
+TRANSPORT_ON_NETWORK: Transport
+TRANSPORT_SOFTAP: Transport
+TRANSPORT_UNSPECIFIED: Transport
+WIFI_AUTH_MODE_DPP: WifiAuthMode
+WIFI_AUTH_MODE_OPEN: WifiAuthMode
+WIFI_AUTH_MODE_OWE: WifiAuthMode
+WIFI_AUTH_MODE_UNSPECIFIED: WifiAuthMode
+WIFI_AUTH_MODE_WAPI_PSK: WifiAuthMode
+WIFI_AUTH_MODE_WEP: WifiAuthMode
+WIFI_AUTH_MODE_WPA2_ENTERPRISE: WifiAuthMode
+WIFI_AUTH_MODE_WPA2_PSK: WifiAuthMode
+WIFI_AUTH_MODE_WPA2_WPA3_ENTERPRISE: WifiAuthMode
+WIFI_AUTH_MODE_WPA2_WPA3_PSK: WifiAuthMode
+WIFI_AUTH_MODE_WPA3_ENTERPRISE: WifiAuthMode
+WIFI_AUTH_MODE_WPA3_ENT_192: WifiAuthMode
+WIFI_AUTH_MODE_WPA3_EXT_PSK: WifiAuthMode
+WIFI_AUTH_MODE_WPA3_EXT_PSK_MIXED_MODE: WifiAuthMode
+WIFI_AUTH_MODE_WPA3_PSK: WifiAuthMode
+WIFI_AUTH_MODE_WPA_ENTERPRISE: WifiAuthMode
+WIFI_AUTH_MODE_WPA_PSK: WifiAuthMode
+WIFI_AUTH_MODE_WPA_WPA2_PSK: WifiAuthMode
+WIFI_FAIL_REASON_AUTH_ERROR: WifiFailReason
+WIFI_FAIL_REASON_NETWORK_NOT_FOUND: WifiFailReason
+WIFI_FAIL_REASON_UNSPECIFIED: WifiFailReason
+WIFI_STATION_STATE_CONNECTED: WifiStationState
+WIFI_STATION_STATE_CONNECTING: WifiStationState
+WIFI_STATION_STATE_CONNECTION_FAILED: WifiStationState
+WIFI_STATION_STATE_DISCONNECTED: WifiStationState
+WIFI_STATION_STATE_UNSPECIFIED: WifiStationState
+
+class AccessPoint(_message.Message):
+    __slots__ = ["auth", "bssid", "channel", "rssi", "ssid"]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    BSSID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    RSSI_FIELD_NUMBER: _ClassVar[int]
+    SSID_FIELD_NUMBER: _ClassVar[int]
+    auth: WifiAuthMode
+    bssid: str
+    channel: int
+    rssi: int
+    ssid: str
+    def __init__(self, ssid: _Optional[str] = ..., bssid: _Optional[str] = ..., channel: _Optional[int] = ..., rssi: _Optional[int] = ..., auth: _Optional[_Union[WifiAuthMode, str]] = ...) -> None: ...
+
+class AppInfo(_message.Message):
+    __slots__ = ["capabilities", "version"]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    capabilities: _containers.RepeatedScalarFieldContainer[str]
+    version: str
+    def __init__(self, version: _Optional[str] = ..., capabilities: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Device(_message.Message):
+    __slots__ = ["adapter", "address", "baud_rate", "discovery_timeout", "name", "name_prefix", "serial_port", "transport"]
+    ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    BAUD_RATE_FIELD_NUMBER: _ClassVar[int]
+    DISCOVERY_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NAME_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_PORT_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    adapter: str
+    address: str
+    baud_rate: int
+    discovery_timeout: _duration_pb2.Duration
+    name: str
+    name_prefix: str
+    serial_port: str
+    transport: Transport
+    def __init__(self, transport: _Optional[_Union[Transport, str]] = ..., address: _Optional[str] = ..., name: _Optional[str] = ..., name_prefix: _Optional[str] = ..., adapter: _Optional[str] = ..., serial_port: _Optional[str] = ..., baud_rate: _Optional[int] = ..., discovery_timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class DeviceInfo(_message.Message):
+    __slots__ = ["apps", "capabilities", "sec_patch_ver", "security", "security_source", "version"]
+    class AppsEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: AppInfo
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[AppInfo, _Mapping]] = ...) -> None: ...
+    APPS_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    SECURITY_FIELD_NUMBER: _ClassVar[int]
+    SECURITY_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SEC_PATCH_VER_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    apps: _containers.MessageMap[str, AppInfo]
+    capabilities: _containers.RepeatedScalarFieldContainer[str]
+    sec_patch_ver: int
+    security: SecurityScheme
+    security_source: str
+    version: str
+    def __init__(self, version: _Optional[str] = ..., security: _Optional[_Union[SecurityScheme, str]] = ..., sec_patch_ver: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., apps: _Optional[_Mapping[str, AppInfo]] = ..., security_source: _Optional[str] = ...) -> None: ...
+
+class DisableChallengeResponseRequest(_message.Message):
+    __slots__ = ["device", "security", "timeouts"]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    SECURITY_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUTS_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    security: Security
+    timeouts: Timeouts
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., security: _Optional[_Union[Security, _Mapping]] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ...) -> None: ...
+
+class DisableChallengeResponseResponse(_message.Message):
+    __slots__ = ["already_disabled", "disabled_now"]
+    ALREADY_DISABLED_FIELD_NUMBER: _ClassVar[int]
+    DISABLED_NOW_FIELD_NUMBER: _ClassVar[int]
+    already_disabled: bool
+    disabled_now: bool
+    def __init__(self, disabled_now: bool = ..., already_disabled: bool = ...) -> None: ...
+
+class DiscoverRequest(_message.Message):
+    __slots__ = ["device", "timeout"]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    timeout: _duration_pb2.Duration
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class DiscoverResponse(_message.Message):
+    __slots__ = ["address", "capabilities", "likely_esp", "name", "node_id", "pop_required", "rssi", "security", "transport", "usb_pid", "usb_serial", "usb_vid"]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    LIKELY_ESP_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    POP_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    RSSI_FIELD_NUMBER: _ClassVar[int]
+    SECURITY_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    USB_PID_FIELD_NUMBER: _ClassVar[int]
+    USB_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    USB_VID_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    capabilities: _containers.RepeatedScalarFieldContainer[str]
+    likely_esp: bool
+    name: str
+    node_id: str
+    pop_required: bool
+    rssi: int
+    security: SecurityScheme
+    transport: Transport
+    usb_pid: str
+    usb_serial: str
+    usb_vid: str
+    def __init__(self, transport: _Optional[_Union[Transport, str]] = ..., name: _Optional[str] = ..., address: _Optional[str] = ..., node_id: _Optional[str] = ..., security: _Optional[_Union[SecurityScheme, str]] = ..., pop_required: bool = ..., capabilities: _Optional[_Iterable[str]] = ..., rssi: _Optional[int] = ..., usb_vid: _Optional[str] = ..., usb_pid: _Optional[str] = ..., usb_serial: _Optional[str] = ..., likely_esp: bool = ...) -> None: ...
+
+class MapNodeRequest(_message.Message):
+    __slots__ = ["device", "mapping", "security", "timeouts"]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    MAPPING_FIELD_NUMBER: _ClassVar[int]
+    SECURITY_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUTS_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    mapping: Mapping
+    security: Security
+    timeouts: Timeouts
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., security: _Optional[_Union[Security, _Mapping]] = ..., mapping: _Optional[_Union[Mapping, _Mapping]] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ...) -> None: ...
+
+class MapNodeResponse(_message.Message):
+    __slots__ = ["chal_resp_disabled", "node_id", "request_id"]
+    CHAL_RESP_DISABLED_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    chal_resp_disabled: bool
+    node_id: str
+    request_id: str
+    def __init__(self, node_id: _Optional[str] = ..., request_id: _Optional[str] = ..., chal_resp_disabled: bool = ...) -> None: ...
+
+class Mapping(_message.Message):
+    __slots__ = ["cloud_url", "disable_chal_resp", "enabled", "max_wait", "metadata", "poll_interval", "tags"]
+    CLOUD_URL_FIELD_NUMBER: _ClassVar[int]
+    DISABLE_CHAL_RESP_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    MAX_WAIT_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    POLL_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    cloud_url: str
+    disable_chal_resp: bool
+    enabled: bool
+    max_wait: _duration_pb2.Duration
+    metadata: _struct_pb2.Struct
+    poll_interval: _duration_pb2.Duration
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, enabled: bool = ..., tags: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., disable_chal_resp: bool = ..., cloud_url: _Optional[str] = ..., poll_interval: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., max_wait: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class MappingEvent(_message.Message):
+    __slots__ = ["chal_resp_disabled", "flow", "mapped", "node_id", "request_id", "request_status"]
+    CHAL_RESP_DISABLED_FIELD_NUMBER: _ClassVar[int]
+    FLOW_FIELD_NUMBER: _ClassVar[int]
+    MAPPED_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_STATUS_FIELD_NUMBER: _ClassVar[int]
+    chal_resp_disabled: bool
+    flow: MappingFlow
+    mapped: bool
+    node_id: str
+    request_id: str
+    request_status: str
+    def __init__(self, flow: _Optional[_Union[MappingFlow, str]] = ..., node_id: _Optional[str] = ..., request_id: _Optional[str] = ..., request_status: _Optional[str] = ..., mapped: bool = ..., chal_resp_disabled: bool = ...) -> None: ...
+
+class ProvisionInteractiveRequest(_message.Message):
+    __slots__ = ["give_up", "retry", "start"]
+    GIVE_UP_FIELD_NUMBER: _ClassVar[int]
+    RETRY_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    give_up: bool
+    retry: WifiCredentials
+    start: ProvisionRequest
+    def __init__(self, start: _Optional[_Union[ProvisionRequest, _Mapping]] = ..., retry: _Optional[_Union[WifiCredentials, _Mapping]] = ..., give_up: bool = ...) -> None: ...
+
+class ProvisionInteractiveResponse(_message.Message):
+    __slots__ = ["event"]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: ProvisionResponse
+    def __init__(self, event: _Optional[_Union[ProvisionResponse, _Mapping]] = ...) -> None: ...
+
+class ProvisionRequest(_message.Message):
+    __slots__ = ["device", "mapping", "no_wifi", "reset_on_failure", "security", "timeouts", "wifi"]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    MAPPING_FIELD_NUMBER: _ClassVar[int]
+    NO_WIFI_FIELD_NUMBER: _ClassVar[int]
+    RESET_ON_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    SECURITY_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUTS_FIELD_NUMBER: _ClassVar[int]
+    WIFI_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    mapping: Mapping
+    no_wifi: bool
+    reset_on_failure: bool
+    security: Security
+    timeouts: Timeouts
+    wifi: WifiCredentials
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., security: _Optional[_Union[Security, _Mapping]] = ..., wifi: _Optional[_Union[WifiCredentials, _Mapping]] = ..., no_wifi: bool = ..., mapping: _Optional[_Union[Mapping, _Mapping]] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., reset_on_failure: bool = ...) -> None: ...
+
+class ProvisionResponse(_message.Message):
+    __slots__ = ["device_info", "mapping", "message", "result", "step", "time", "wifi_state"]
+    DEVICE_INFO_FIELD_NUMBER: _ClassVar[int]
+    MAPPING_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    WIFI_STATE_FIELD_NUMBER: _ClassVar[int]
+    device_info: DeviceInfo
+    mapping: MappingEvent
+    message: str
+    result: Result
+    step: Step
+    time: _timestamp_pb2.Timestamp
+    wifi_state: WifiState
+    def __init__(self, step: _Optional[_Union[Step, str]] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ..., device_info: _Optional[_Union[DeviceInfo, _Mapping]] = ..., wifi_state: _Optional[_Union[WifiState, _Mapping]] = ..., mapping: _Optional[_Union[MappingEvent, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ...) -> None: ...
+
+class Result(_message.Message):
+    __slots__ = ["bssid", "channel", "device_reset", "error", "error_code", "fail_reason", "ip4_address", "mapped", "node_id", "ssid", "success"]
+    BSSID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_RESET_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    FAIL_REASON_FIELD_NUMBER: _ClassVar[int]
+    IP4_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    MAPPED_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    SSID_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    bssid: str
+    channel: int
+    device_reset: bool
+    error: str
+    error_code: str
+    fail_reason: WifiFailReason
+    ip4_address: str
+    mapped: bool
+    node_id: str
+    ssid: str
+    success: bool
+    def __init__(self, success: bool = ..., ip4_address: _Optional[str] = ..., ssid: _Optional[str] = ..., bssid: _Optional[str] = ..., channel: _Optional[int] = ..., node_id: _Optional[str] = ..., mapped: bool = ..., error_code: _Optional[str] = ..., error: _Optional[str] = ..., fail_reason: _Optional[_Union[WifiFailReason, str]] = ..., device_reset: bool = ...) -> None: ...
+
+class ScanWifiRequest(_message.Message):
+    __slots__ = ["device", "security", "timeouts"]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    SECURITY_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUTS_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    security: Security
+    timeouts: Timeouts
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., security: _Optional[_Union[Security, _Mapping]] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ...) -> None: ...
+
+class ScanWifiResponse(_message.Message):
+    __slots__ = ["access_points", "device_info"]
+    ACCESS_POINTS_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_INFO_FIELD_NUMBER: _ClassVar[int]
+    access_points: _containers.RepeatedCompositeFieldContainer[AccessPoint]
+    device_info: DeviceInfo
+    def __init__(self, access_points: _Optional[_Iterable[_Union[AccessPoint, _Mapping]]] = ..., device_info: _Optional[_Union[DeviceInfo, _Mapping]] = ...) -> None: ...
+
+class Security(_message.Message):
+    __slots__ = ["pop", "scheme", "sec2_password", "sec2_username"]
+    POP_FIELD_NUMBER: _ClassVar[int]
+    SCHEME_FIELD_NUMBER: _ClassVar[int]
+    SEC2_PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    SEC2_USERNAME_FIELD_NUMBER: _ClassVar[int]
+    pop: str
+    scheme: SecurityScheme
+    sec2_password: str
+    sec2_username: str
+    def __init__(self, scheme: _Optional[_Union[SecurityScheme, str]] = ..., pop: _Optional[str] = ..., sec2_username: _Optional[str] = ..., sec2_password: _Optional[str] = ...) -> None: ...
+
+class Timeouts(_message.Message):
+    __slots__ = ["exchange", "overall", "status_poll", "wifi_connect"]
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    OVERALL_FIELD_NUMBER: _ClassVar[int]
+    STATUS_POLL_FIELD_NUMBER: _ClassVar[int]
+    WIFI_CONNECT_FIELD_NUMBER: _ClassVar[int]
+    exchange: _duration_pb2.Duration
+    overall: _duration_pb2.Duration
+    status_poll: _duration_pb2.Duration
+    wifi_connect: _duration_pb2.Duration
+    def __init__(self, exchange: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., overall: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., wifi_connect: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., status_poll: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class WifiCredentials(_message.Message):
+    __slots__ = ["passphrase", "ssid"]
+    PASSPHRASE_FIELD_NUMBER: _ClassVar[int]
+    SSID_FIELD_NUMBER: _ClassVar[int]
+    passphrase: str
+    ssid: str
+    def __init__(self, ssid: _Optional[str] = ..., passphrase: _Optional[str] = ...) -> None: ...
+
+class WifiState(_message.Message):
+    __slots__ = ["attempts_remaining", "auth", "bssid", "channel", "fail_reason", "ip4_address", "ssid", "state"]
+    ATTEMPTS_REMAINING_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    BSSID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    FAIL_REASON_FIELD_NUMBER: _ClassVar[int]
+    IP4_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    SSID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    attempts_remaining: int
+    auth: WifiAuthMode
+    bssid: str
+    channel: int
+    fail_reason: WifiFailReason
+    ip4_address: str
+    ssid: str
+    state: WifiStationState
+    def __init__(self, state: _Optional[_Union[WifiStationState, str]] = ..., fail_reason: _Optional[_Union[WifiFailReason, str]] = ..., attempts_remaining: _Optional[int] = ..., ip4_address: _Optional[str] = ..., ssid: _Optional[str] = ..., bssid: _Optional[str] = ..., channel: _Optional[int] = ..., auth: _Optional[_Union[WifiAuthMode, str]] = ...) -> None: ...
+
+class Transport(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class SecurityScheme(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class WifiAuthMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class Step(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class WifiStationState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class WifiFailReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class MappingFlow(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
