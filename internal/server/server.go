@@ -1,5 +1,9 @@
 // Package server hosts an espprov.v1 service: gRPC (with reflection and the
-// standard health service) and the REST gateway, on two listeners.
+// standard health service) and the REST gateway, on two listeners, with the
+// layers a production service needs around it: request ids and access logs
+// (package logging), authentication (package auth), metrics (package
+// metrics), TLS with reload, and a graceful stop that cancels what is left
+// with a typed error.
 package server
 
 import (
@@ -14,13 +18,18 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
+	"github.com/espprov/espprov/internal/server/auth"
+	"github.com/espprov/espprov/internal/server/logging"
+	"github.com/espprov/espprov/internal/server/metrics"
 )
 
 // Options configure a Server.
@@ -31,21 +40,38 @@ type Options struct {
 	HTTPListen string
 	Service    espprovv1.ProvisioningServiceServer
 	Logger     *slog.Logger
-	// GRPCOptions are extra server options (TLS credentials, interceptors).
+	// GRPCOptions are extra server options for the public gRPC listener.
 	GRPCOptions []grpc.ServerOption
+	// Guard authenticates and authorizes calls (nil: everyone is anonymous
+	// with every scope; the caller decides whether that is safe).
+	Guard *auth.Guard
+	// TLS serves both listeners over TLS (nil: plaintext).
+	TLS *TLSFiles
+	// Metrics, when set, is served at /metrics on the HTTP listener, or on
+	// MetricsListen when that is set; behind Guard unless MetricsOpen.
+	Metrics       *metrics.Metrics
+	MetricsListen string
+	MetricsOpen   bool
 }
 
 // Server is a running espprov server.
 type Server struct {
 	grpc     *grpc.Server
+	gwGRPC   *grpc.Server // in-process server the REST gateway calls
 	health   *health.Server
 	http     *http.Server
+	metrics  *http.Server
 	grpcLis  net.Listener
 	httpLis  net.Listener
+	metLis   net.Listener
+	gwLis    *bufconn.Listener
 	gwConn   *grpc.ClientConn
 	wg       sync.WaitGroup
 	log      *slog.Logger
 	stopOnce sync.Once
+	// hardCtx is cancelled when the shutdown grace has run out.
+	hardCtx    context.Context
+	hardCancel context.CancelFunc
 }
 
 // Start listens on both addresses and serves until Shutdown.
@@ -58,28 +84,29 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{log: log}
+	s.hardCtx, s.hardCancel = context.WithCancel(context.Background())
 	var err error
 	if s.grpcLis, err = net.Listen("tcp", o.GRPCListen); err != nil {
 		return nil, fmt.Errorf("server: gRPC listen on %s: %w", o.GRPCListen, err)
 	}
-	opts := append([]grpc.ServerOption{grpc.ChainStreamInterceptor(logStream(log)), grpc.ChainUnaryInterceptor(logUnary(log))}, o.GRPCOptions...)
-	s.grpc = grpc.NewServer(opts...)
+	opts := s.chain(o, o.Guard.UnaryInterceptor(), o.Guard.StreamInterceptor())
+	if o.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS.config("h2"))))
+	}
+	s.grpc = grpc.NewServer(append(opts, o.GRPCOptions...)...)
 	espprovv1.RegisterProvisioningServiceServer(s.grpc, o.Service)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(espprovv1.ProvisioningService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	reflection.Register(s.grpc)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if err := s.grpc.Serve(s.grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			log.Error("gRPC server stopped", "error", err)
-		}
-	}()
-	if o.HTTPListen != "" {
-		if err := s.startGateway(ctx, o.HTTPListen); err != nil {
+	s.serve("gRPC", func() error { return s.grpc.Serve(s.grpcLis) })
+	if o.HTTPListen != "" || o.MetricsListen != "" {
+		if err := s.startHTTP(ctx, o); err != nil {
 			s.grpc.Stop()
+			if s.gwGRPC != nil {
+				s.gwGRPC.Stop()
+			}
 			s.wg.Wait()
 			return nil, err
 		}
@@ -87,43 +114,103 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) startGateway(ctx context.Context, addr string) error {
-	var err error
-	if s.httpLis, err = net.Listen("tcp", addr); err != nil {
-		return fmt.Errorf("server: HTTP listen on %s: %w", addr, err)
+// chain is the interceptor order of both gRPC servers: request id, access
+// log (sees refusals too), authentication, caller noted for the log,
+// metrics, and the shutdown canceller closest to the service.
+func (s *Server) chain(o Options, authU grpc.UnaryServerInterceptor, authS grpc.StreamServerInterceptor) []grpc.ServerOption {
+	unary := []grpc.UnaryServerInterceptor{logging.UnaryRequestID(), logging.UnaryAccessLog(s.log), authU, logging.UnaryNoteCaller()}
+	stream := []grpc.StreamServerInterceptor{logging.StreamRequestID(), logging.StreamAccessLog(s.log), authS, logging.StreamNoteCaller()}
+	if o.Metrics != nil {
+		unary = append(unary, o.Metrics.UnaryInterceptor())
+		stream = append(stream, o.Metrics.StreamInterceptor())
 	}
-	s.gwConn, err = grpc.NewClient(s.grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	unary = append(unary, s.unaryShutdown())
+	stream = append(stream, s.streamShutdown())
+	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...)}
+}
+
+func (s *Server) serve(what string, serve func() error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := serve(); err != nil && !errors.Is(err, grpc.ErrServerStopped) && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error(what+" server stopped", "error", err)
+		}
+	}()
+}
+
+func (s *Server) listen(addr, what string, o Options, nextProtos ...string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		s.httpLis.Close()
+		return nil, fmt.Errorf("server: %s listen on %s: %w", what, addr, err)
+	}
+	if o.TLS != nil {
+		l = tlsListener(l, o.TLS.config(nextProtos...))
+	}
+	return l, nil
+}
+
+func (s *Server) startHTTP(ctx context.Context, o Options) error {
+	// The gateway calls an in-process gRPC server (same service and
+	// interceptors) that trusts the principal the HTTP middleware admitted.
+	s.gwLis = bufconn.Listen(1 << 20)
+	s.gwGRPC = grpc.NewServer(s.chain(o, o.Guard.GatewayUnaryInterceptor(), o.Guard.GatewayStreamInterceptor())...)
+	espprovv1.RegisterProvisioningServiceServer(s.gwGRPC, o.Service)
+	s.serve("gateway gRPC", func() error { return s.gwGRPC.Serve(s.gwLis) })
+	var err error
+	s.gwConn, err = grpc.NewClient("passthrough:///espprovd-gateway",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.gwLis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
 		return fmt.Errorf("server: gateway client: %w", err)
 	}
 	// Omit unset fields (the default emits every field as null or zero) and
 	// reject unknown request fields, so that a typo is an error, not a no-op.
 	gw := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
 		Marshaler: &runtime.JSONPb{MarshalOptions: protojson.MarshalOptions{}, UnmarshalOptions: protojson.UnmarshalOptions{}},
-	}))
+	}), runtime.WithMetadata(auth.GatewayMetadata), runtime.WithMetadata(logging.GatewayMetadata))
 	if err := espprovv1.RegisterProvisioningServiceHandler(ctx, gw, s.gwConn); err != nil {
-		s.httpLis.Close()
-		s.gwConn.Close()
 		return fmt.Errorf("server: gateway: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/v1/", gw)
-	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(espprovv1.OpenAPI)
-	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if err := s.http.Serve(s.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("HTTP gateway stopped", "error", err)
+	writeErr := func(w http.ResponseWriter, r *http.Request, err error) {
+		_, out := runtime.MarshalerForRequest(gw, r)
+		runtime.HTTPError(r.Context(), gw, out, w, r, err)
+	}
+	metricsOpen := func(r *http.Request) bool { return o.MetricsOpen && r.URL.Path == "/metrics" }
+	wrap := func(h http.Handler, open func(*http.Request) bool) http.Handler {
+		return logging.HTTP(o.Guard.HTTP(h, open, writeErr))
+	}
+	if o.HTTPListen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/v1/", gw)
+		mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(espprovv1.OpenAPI)
+		})
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte("ok\n"))
+		})
+		if o.Metrics != nil && o.MetricsListen == "" {
+			mux.Handle("GET /metrics", o.Metrics.Handler())
 		}
-	}()
+		open := func(r *http.Request) bool {
+			return r.URL.Path == "/healthz" || r.URL.Path == "/openapi.json" || metricsOpen(r)
+		}
+		if s.httpLis, err = s.listen(o.HTTPListen, "HTTP", o, "http/1.1"); err != nil {
+			return err
+		}
+		s.http = &http.Server{Handler: wrap(mux, open), ReadHeaderTimeout: 10 * time.Second}
+		s.serve("HTTP gateway", func() error { return s.http.Serve(s.httpLis) })
+	}
+	if o.Metrics != nil && o.MetricsListen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", o.Metrics.Handler())
+		if s.metLis, err = s.listen(o.MetricsListen, "metrics", o, "http/1.1"); err != nil {
+			return err
+		}
+		s.metrics = &http.Server{Handler: wrap(mux, metricsOpen), ReadHeaderTimeout: 10 * time.Second}
+		s.serve("metrics", func() error { return s.metrics.Serve(s.metLis) })
+	}
 	return nil
 }
 
@@ -138,51 +225,11 @@ func (s *Server) HTTPAddr() string {
 	return s.httpLis.Addr().String()
 }
 
-// Shutdown stops accepting work, lets running calls finish until ctx ends,
-// then stops everything.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.stopOnce.Do(func() {
-		s.health.Shutdown()
-		if s.http != nil {
-			_ = s.http.Shutdown(ctx)
-		}
-		done := make(chan struct{})
-		go func() { s.grpc.GracefulStop(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			s.grpc.Stop()
-			<-done
-		}
-		if s.gwConn != nil {
-			_ = s.gwConn.Close()
-		}
-		s.wg.Wait()
-	})
-	return ctx.Err()
-}
-
-func logUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		start := time.Now()
-		resp, err := h(ctx, req)
-		log.InfoContext(ctx, "rpc", "method", info.FullMethod, "elapsed", time.Since(start), "error", errString(err))
-		return resp, err
-	}
-}
-
-func logStream(log *slog.Logger) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-		start := time.Now()
-		err := h(srv, ss)
-		log.InfoContext(ss.Context(), "rpc", "method", info.FullMethod, "elapsed", time.Since(start), "error", errString(err))
-		return err
-	}
-}
-
-func errString(err error) string {
-	if err == nil {
+// MetricsAddr is the separate metrics listener's address ("" when
+// metrics are served on the HTTP listener or not at all).
+func (s *Server) MetricsAddr() string {
+	if s.metLis == nil {
 		return ""
 	}
-	return err.Error()
+	return s.metLis.Addr().String()
 }
