@@ -66,7 +66,10 @@ func TestFlags(t *testing.T) {
 		{[]string{"extra"}, 2},
 		{[]string{"--cloud", "lab"}, 2},
 		{[]string{"--cloud", "lab=ftp://x"}, 2},
-		{[]string{"--grpc-listen", "256.0.0.1:x"}, 1},
+		{[]string{"--grpc-listen", "127.0.0.1:x"}, 1},
+		{[]string{"--grpc-listen", "0.0.0.0:0"}, 2},
+		{[]string{"--log-format", "xml"}, 2},
+		{[]string{"--tls-cert", "x.pem"}, 2},
 	}
 	for _, tc := range tests {
 		var out, errs bytes.Buffer

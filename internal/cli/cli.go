@@ -13,13 +13,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
+
+	"github.com/espprov/espprov/internal/version"
 )
 
 // Exit codes. They are part of the command line contract (README, --help).
@@ -44,19 +45,6 @@ const exitCodesHelp = `Exit codes:
   5    Wi-Fi failure: the device could not join the network (wrong passphrase, SSID not found, timeout)
   6    cloud failure: ESP RainMaker login, mapping or account problem
   130  interrupted (Ctrl-C)`
-
-// Version is the espprov version; cmd/espprov may set it with -ldflags.
-var Version = ""
-
-func version() string {
-	if Version != "" {
-		return Version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
 
 // exitError carries an exit code and the message printed as "Error: ...".
 type exitError struct {
@@ -113,6 +101,9 @@ type app struct {
 	tlsCA         string
 	tlsServerName string
 	tlsInsecure   bool
+	token         string
+	tlsCert       string
+	tlsKey        string
 	output        string
 	noInput       bool
 	verbose       bool
@@ -241,7 +232,7 @@ func (a *app) rootCommand() *cobra.Command {
 		Use:           "espprov",
 		Short:         "Provision ESP32 devices (ESP-IDF protocomm, ESP RainMaker)",
 		Long:          rootLong,
-		Version:       version(),
+		Version:       version.Get().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Example: `  espprov provision --pop abcd1234 --transport softap
@@ -257,8 +248,11 @@ func (a *app) rootCommand() *cobra.Command {
 			default:
 				return usageErr("--output must be text or json (got %q)", a.output)
 			}
-			if a.server == "" && (a.useTLS || a.tlsCA != "" || a.tlsServerName != "" || a.tlsInsecure) {
-				return usageErr("--tls, --tls-ca, --tls-server-name and --tls-insecure need --server")
+			if a.server == "" && (a.useTLS || a.tlsCA != "" || a.tlsServerName != "" || a.tlsInsecure || a.tlsCert != "" || a.token != "") {
+				return usageErr("--tls, --tls-ca, --tls-server-name, --tls-insecure, --tls-cert and --token need --server")
+			}
+			if (a.tlsCert == "") != (a.tlsKey == "") {
+				return usageErr("--tls-cert and --tls-key go together")
 			}
 			return nil
 		},
@@ -274,6 +268,9 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.tlsCA, "tls-ca", "", "trust this PEM CA `FILE` for --server (implies --tls)")
 	pf.StringVar(&a.tlsServerName, "tls-server-name", "", "expected server certificate `NAME` (implies --tls)")
 	pf.BoolVar(&a.tlsInsecure, "tls-insecure", false, "TLS without certificate verification (testing only; implies --tls)")
+	pf.StringVar(&a.token, "token", "", "bearer token for --server (prefer ESPPROV_TOKEN: a command line is visible to every local user)")
+	pf.StringVar(&a.tlsCert, "tls-cert", "", "client certificate `FILE` (PEM) for a --server with --tls-client-ca (implies --tls)")
+	pf.StringVar(&a.tlsKey, "tls-key", "", "client private key `FILE` (PEM) for --tls-cert")
 	pf.StringVarP(&a.output, "output", "o", "text", "output format: text, or json (one JSON object per line; never prompts)")
 	pf.BoolVar(&a.noInput, "no-input", false, "never prompt; missing input is an error")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log the engine's steps to stderr")

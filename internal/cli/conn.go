@@ -82,7 +82,7 @@ func (a *app) connectRemote() (*client, error) {
 		return nil, usageErr("--server %q is not HOST:PORT: %v", a.server, err)
 	}
 	creds := insecure.NewCredentials()
-	if a.useTLS || a.tlsCA != "" || a.tlsServerName != "" || a.tlsInsecure {
+	if a.useTLS || a.tlsCA != "" || a.tlsServerName != "" || a.tlsInsecure || a.tlsCert != "" {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: a.tlsServerName, InsecureSkipVerify: a.tlsInsecure} //nolint:gosec // opt-in flag for testing
 		if a.tlsCA != "" {
 			pem, err := os.ReadFile(a.tlsCA)
@@ -95,9 +95,24 @@ func (a *app) connectRemote() (*client, error) {
 			}
 			cfg.RootCAs = pool
 		}
+		if a.tlsCert != "" {
+			cert, err := tls.LoadX509KeyPair(a.tlsCert, a.tlsKey)
+			if err != nil {
+				return nil, usageErr("--tls-cert/--tls-key: %v", err)
+			}
+			cfg.Certificates = []tls.Certificate{cert}
+		}
 		creds = credentials.NewTLS(cfg)
 	}
-	conn, err := grpc.NewClient(a.server, grpc.WithTransportCredentials(creds))
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	token := a.token
+	if token == "" {
+		token = a.getenv("ESPPROV_TOKEN")
+	}
+	if token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer(token)))
+	}
+	conn, err := grpc.NewClient(a.server, opts...)
 	if err != nil {
 		return nil, codeErr(ExitDevice, "connecting to --server %s: %v", a.server, err)
 	}
@@ -107,3 +122,14 @@ func (a *app) connectRemote() (*client, error) {
 		close:                     func() { _ = conn.Close() },
 	}, nil
 }
+
+// bearer sends "authorization: Bearer <token>" with every call. It is
+// allowed without TLS (a server on loopback); espprovd warns when a token
+// would cross a network in plaintext.
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearer) RequireTransportSecurity() bool { return false }

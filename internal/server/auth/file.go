@@ -127,7 +127,7 @@ func checkScopes(s []Scope) error {
 	}
 	for _, sc := range s {
 		if !slices.Contains(AllScopes, sc) {
-			return fmt.Errorf("unknown scope %q (valid: %s)", sc, scopeList(AllScopes))
+			return fmt.Errorf("unknown scope %q (valid: %s)", sc, JoinScopes(AllScopes))
 		}
 	}
 	return nil
@@ -156,7 +156,13 @@ func WriteFile(path string, f *File) error {
 		return fmt.Errorf("auth: tokens file: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
+	mode := os.FileMode(0o600)
+	old, statErr := os.Stat(path)
+	if statErr == nil {
+		mode = old.Mode().Perm()
+		keepOwner(tmp, old) // an operator's root:espprov 0640 file stays readable by the service
+	}
+	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
 		return fmt.Errorf("auth: tokens file: %w", err)
 	}

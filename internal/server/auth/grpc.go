@@ -89,7 +89,7 @@ func scopeListOrNone(s []Scope) string {
 	if len(s) == 0 {
 		return "none; add the identity to the tokens file"
 	}
-	return scopeList(s)
+	return JoinScopes(s)
 }
 
 // UnaryInterceptor guards unary calls on the public listener.
@@ -187,5 +187,5 @@ func GatewayMetadata(ctx context.Context, _ *http.Request) metadata.MD {
 	if !ok {
 		return nil
 	}
-	return metadata.Pairs(mdKind, string(p.Kind), mdName, p.Name, mdScopes, scopeList(p.Scopes))
+	return metadata.Pairs(mdKind, string(p.Kind), mdName, p.Name, mdScopes, JoinScopes(p.Scopes))
 }

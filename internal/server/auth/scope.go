@@ -34,19 +34,20 @@ func ParseScopes(s string) ([]Scope, error) {
 		}
 		sc := Scope(f)
 		if !slices.Contains(AllScopes, sc) {
-			return nil, fmt.Errorf("unknown scope %q (valid: %s)", f, scopeList(AllScopes))
+			return nil, fmt.Errorf("unknown scope %q (valid: %s)", f, JoinScopes(AllScopes))
 		}
 		if !slices.Contains(out, sc) {
 			out = append(out, sc)
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no scopes given (valid: %s)", scopeList(AllScopes))
+		return nil, fmt.Errorf("no scopes given (valid: %s)", JoinScopes(AllScopes))
 	}
 	return out, nil
 }
 
-func scopeList(s []Scope) string {
+// JoinScopes is "provision,map".
+func JoinScopes(s []Scope) string {
 	parts := make([]string, len(s))
 	for i, sc := range s {
 		parts[i] = string(sc)
