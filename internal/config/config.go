@@ -74,7 +74,7 @@ func Apply(fs *flag.FlagSet, path string, getenv func(string) string, o Options)
 		l.secret = LooksSecret
 	}
 	fs.Visit(func(f *flag.Flag) { l.sources[f.Name] = SourceFlag })
-	fileVals := map[string]string{}
+	fileVals := map[string][]string{}
 	if path != "" {
 		var err error
 		if fileVals, err = readFile(path, fs, skip); err != nil {
@@ -93,9 +93,17 @@ func Apply(fs *flag.FlagSet, path string, getenv func(string) string, o Options)
 			l.sources[f.Name] = SourceEnv
 			return
 		}
-		if v, ok := fileVals[f.Name]; ok {
-			if err := f.Value.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("config file %s: %s: %q: %w", path, f.Name, l.show(f.Name, v), err))
+		if vs, ok := fileVals[f.Name]; ok {
+			// A list sets a repeatable flag (a custom flag.Value) once per
+			// item; a plain flag (string, bool, duration…) gets it
+			// comma-joined.
+			if _, plain := f.Value.(flag.Getter); plain {
+				vs = []string{strings.Join(vs, ",")}
+			}
+			for _, v := range vs {
+				if err := f.Value.Set(v); err != nil {
+					errs = append(errs, fmt.Errorf("config file %s: %s: %q: %w", path, f.Name, l.show(f.Name, v), err))
+				}
 			}
 			l.sources[f.Name] = SourceFile
 			return
@@ -118,7 +126,7 @@ func (l *Layers) show(name, v string) string {
 // Source is where the flag's value came from.
 func (l *Layers) Source(name string) Source { return l.sources[name] }
 
-func readFile(path string, fs *flag.FlagSet, skip map[string]bool) (map[string]string, error) {
+func readFile(path string, fs *flag.FlagSet, skip map[string]bool) (map[string][]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config file: %w", err)
@@ -126,7 +134,7 @@ func readFile(path string, fs *flag.FlagSet, skip map[string]bool) (map[string]s
 	var doc yaml.Node
 	if err := yaml.NewDecoder(bytes.NewReader(b)).Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return map[string]string{}, nil
+			return map[string][]string{}, nil
 		}
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
@@ -134,7 +142,7 @@ func readFile(path string, fs *flag.FlagSet, skip map[string]bool) (map[string]s
 	if root.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("config file %s: line %d: want a mapping of settings (key: value)", path, root.Line)
 	}
-	vals := map[string]string{}
+	vals := map[string][]string{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		if fs.Lookup(k.Value) == nil || skip[k.Value] {
@@ -145,7 +153,7 @@ func readFile(path string, fs *flag.FlagSet, skip map[string]bool) (map[string]s
 		}
 		switch v.Kind {
 		case yaml.ScalarNode:
-			vals[k.Value] = v.Value
+			vals[k.Value] = []string{v.Value}
 		case yaml.SequenceNode:
 			var items []string
 			for _, it := range v.Content {
@@ -154,7 +162,7 @@ func readFile(path string, fs *flag.FlagSet, skip map[string]bool) (map[string]s
 				}
 				items = append(items, it.Value)
 			}
-			vals[k.Value] = strings.Join(items, ",")
+			vals[k.Value] = items
 		default:
 			return nil, fmt.Errorf("config file %s: line %d: %s: want a value or a list of values", path, v.Line, k.Value)
 		}

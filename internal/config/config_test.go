@@ -18,13 +18,14 @@ func newFS() (*flag.FlagSet, *string, *string, *time.Duration, *bool, *string) {
 	o := fs.Bool("metrics-open", false, "")
 	p := fs.String("rainmaker-password", "", "")
 	fs.String("config", "", "")
+	fs.Var(&multi{}, "cloud", "")
 	return fs, a, b, d, o, p
 }
 
 func TestPrecedence(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "espprovd.yaml")
-	os.WriteFile(path, []byte("grpc-listen: 0.0.0.0:1\nhttp-listen: 0.0.0.0:2\nshutdown-grace: 30s\nmetrics-open: true\nrainmaker-password: hunter2-file\n"), 0o600)
+	os.WriteFile(path, []byte("grpc-listen: 0.0.0.0:1\nhttp-listen: 0.0.0.0:2\nshutdown-grace: 30s\nmetrics-open: true\nrainmaker-password: hunter2-file\ncloud: [a=1, b=2]\n"), 0o600)
 	fs, grpcL, httpL, grace, open, pw := newFS()
 	if err := fs.Parse([]string{"--grpc-listen", "10.0.0.1:3"}); err != nil {
 		t.Fatal(err)
@@ -36,6 +37,9 @@ func TestPrecedence(t *testing.T) {
 	}
 	if *grpcL != "10.0.0.1:3" || *httpL != "10.0.0.2:4" || *grace != 30*time.Second || !*open || *pw != "hunter2-file" {
 		t.Fatalf("values: %s %s %v %v", *grpcL, *httpL, *grace, *open)
+	}
+	if got := fs.Lookup("cloud").Value.(*multi); len(*got) != 2 || (*got)[1] != "b=2" {
+		t.Errorf("repeatable flag from a list: %v", *got)
 	}
 	for name, want := range map[string]Source{"grpc-listen": SourceFlag, "http-listen": SourceEnv, "shutdown-grace": SourceFile} {
 		if got := l.Source(name); got != want {
@@ -92,3 +96,8 @@ func TestFileErrors(t *testing.T) {
 		t.Errorf("bad env value: %v", err)
 	}
 }
+
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ";") }
+func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
