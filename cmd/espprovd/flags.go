@@ -10,6 +10,7 @@ import (
 
 	"github.com/espprov/espprov/internal/config"
 	"github.com/espprov/espprov/internal/rainmaker"
+	"github.com/espprov/espprov/internal/server"
 	"github.com/espprov/espprov/internal/server/logging"
 )
 
@@ -26,6 +27,7 @@ type settings struct {
 	shutdownGrace                                 time.Duration
 	clouds                                        cloudFlag
 	cloudAllowHTTP, cloudRefuseURLs               bool
+	limits                                        func() (server.HTTPOptions, server.GRPCLimits)
 
 	layers *config.Layers
 }
@@ -39,7 +41,7 @@ func newSettings(name string, stderr io.Writer) *settings {
 	fs.SetOutput(stderr)
 	fs.StringVar(&s.config, "config", "", "YAML config `FILE`: keys are these flag names (default $ESPPROV_CONFIG); precedence: flag > ESPPROV_* env > file > default")
 	fs.StringVar(&s.grpcListen, "grpc-listen", "127.0.0.1:50051", "gRPC listen address `HOST:PORT`")
-	fs.StringVar(&s.httpListen, "http-listen", "127.0.0.1:8081", "REST gateway listen address `HOST:PORT` (empty disables it)")
+	fs.StringVar(&s.httpListen, "http-listen", "127.0.0.1:8090", "REST gateway listen address `HOST:PORT` (empty disables it)")
 	fs.StringVar(&s.metricsListen, "metrics-listen", "", "serve /metrics on this `HOST:PORT` instead of the REST gateway's")
 	fs.BoolVar(&s.metricsOpen, "metrics-open", false, "serve /metrics without authentication")
 	fs.StringVar(&s.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -58,6 +60,7 @@ func newSettings(name string, stderr io.Writer) *settings {
 	fs.Var(s.clouds, "cloud", "add a named RainMaker cloud `NAME=URL` that calls may pick with mapping.cloud_url (repeatable; \"global\" and \"china\" are built in). Only the server's own cloud (--rainmaker-url) receives the server's account; the others need per-call x-rainmaker-* credentials")
 	fs.BoolVar(&s.cloudAllowHTTP, "cloud-allow-http", false, "let calls with per-call credentials name an unconfigured plain-http cloud_url (default: https only)")
 	fs.BoolVar(&s.cloudRefuseURLs, "cloud-refuse-urls", false, "refuse every cloud_url that is not a configured cloud, even with per-call credentials")
+	s.limits = limitFlags(fs)
 	fs.BoolVar(&s.demo, "demo", false, "start a simulated device and this server on loopback, provision the device through the gRPC API and print the progress")
 	fs.BoolVar(&s.version, "version", false, "print the version and exit")
 	return s

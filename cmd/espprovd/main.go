@@ -1,7 +1,7 @@
 // Command espprovd serves the espprov.v1 provisioning API over gRPC (with
 // reflection and health) and as a REST gateway.
 //
-//	espprovd --grpc-listen 127.0.0.1:50051 --http-listen 127.0.0.1:8081
+//	espprovd --grpc-listen 127.0.0.1:50051 --http-listen 127.0.0.1:8090
 //	espprovd --config /etc/espprov/espprovd.yaml
 //	espprovd token create --file /etc/espprov/tokens.yaml --name mes --scopes provision,map
 //	espprovd config print --config /etc/espprov/espprovd.yaml

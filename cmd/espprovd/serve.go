@@ -57,7 +57,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Cloud: provisioning.CloudConfig{Server: rm, Client: rainmaker.Config{Logger: log,
 			HTTPClient: &http.Client{Transport: met.CloudTransport(nil)}},
 			Clouds: s.clouds, AllowHTTP: s.cloudAllowHTTP, RefuseCustomURLs: s.cloudRefuseURLs}})
-	srv, err := server.Start(ctx, server.Options{
+	httpOpts, grpcLimits := s.limits()
+	srv, err := server.Start(ctx, server.Options{HTTP: httpOpts, GRPC: grpcLimits,
 		GRPCListen: s.grpcListen, HTTPListen: s.httpListen, Service: svc, Logger: log,
 		Guard: guard, TLS: tlsFiles, Metrics: met, MetricsListen: s.metricsListen, MetricsOpen: s.metricsOpen,
 	})

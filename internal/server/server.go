@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -52,6 +51,11 @@ type Options struct {
 	Metrics       *metrics.Metrics
 	MetricsListen string
 	MetricsOpen   bool
+	// HTTP hardens the REST gateway (origins, hosts, body and header caps,
+	// timeouts, connection bound); see httpguard.go.
+	HTTP HTTPOptions
+	// GRPC caps request and header sizes; see limits.go.
+	GRPC GRPCLimits
 }
 
 // Server is a running espprov server.
@@ -93,6 +97,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS.config("h2"))))
 	}
+	opts = append(opts, o.GRPC.serverOptions()...)
 	s.grpc = grpc.NewServer(append(opts, o.GRPCOptions...)...)
 	espprovv1.RegisterProvisioningServiceServer(s.grpc, o.Service)
 	s.health = health.NewServer()
@@ -144,6 +149,8 @@ func (s *Server) listen(addr, what string, o Options, nextProtos ...string) (net
 	if err != nil {
 		return nil, fmt.Errorf("server: %s listen on %s: %w", what, addr, err)
 	}
+	// The bound is under TLS, so that the server still sees *tls.Conn.
+	l = limitConns(l, o.HTTP.withDefaults().MaxConns)
 	if o.TLS != nil {
 		l = tlsListener(l, o.TLS.config(nextProtos...))
 	}
@@ -166,9 +173,16 @@ func (s *Server) startHTTP(ctx context.Context, o Options) error {
 	}
 	// Omit unset fields (the default emits every field as null or zero) and
 	// reject unknown request fields, so that a typo is an error, not a no-op.
-	gw := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
+	ho := o.HTTP.withDefaults()
+	rt, err := newRoutes(espprovv1.OpenAPI, map[string][]string{"/openapi.json": {http.MethodGet}, "/healthz": {http.MethodGet}, "/metrics": {http.MethodGet}})
+	if err != nil {
+		return err
+	}
+	hg := &guard{o: ho, routes: rt}
+	gw := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, errorShapeMarshaler{&runtime.HTTPBodyMarshaler{
 		Marshaler: &runtime.JSONPb{MarshalOptions: protojson.MarshalOptions{}, UnmarshalOptions: protojson.UnmarshalOptions{}},
-	}), runtime.WithMetadata(auth.GatewayMetadata), runtime.WithMetadata(logging.GatewayMetadata))
+	}}), runtime.WithMetadata(auth.GatewayMetadata), runtime.WithMetadata(logging.GatewayMetadata),
+		runtime.WithErrorHandler(gatewayError), runtime.WithRoutingErrorHandler(hg.routingError))
 	if err := espprovv1.RegisterProvisioningServiceHandler(ctx, gw, s.gwConn); err != nil {
 		return fmt.Errorf("server: gateway: %w", err)
 	}
@@ -199,7 +213,8 @@ func (s *Server) startHTTP(ctx context.Context, o Options) error {
 		if s.httpLis, err = s.listen(o.HTTPListen, "HTTP", o, "http/1.1"); err != nil {
 			return err
 		}
-		s.http = &http.Server{Handler: wrap(mux, open), ReadHeaderTimeout: 10 * time.Second}
+		*hg = *newGuard(ho, s.httpLis.Addr(), rt)
+		s.http = ho.httpServer(logging.HTTP(hg.wrap(o.Guard.HTTP(mux, open, writeErr))))
 		s.serve("HTTP gateway", func() error { return s.http.Serve(s.httpLis) })
 	}
 	if o.Metrics != nil && o.MetricsListen != "" {
@@ -208,7 +223,7 @@ func (s *Server) startHTTP(ctx context.Context, o Options) error {
 		if s.metLis, err = s.listen(o.MetricsListen, "metrics", o, "http/1.1"); err != nil {
 			return err
 		}
-		s.metrics = &http.Server{Handler: wrap(mux, metricsOpen), ReadHeaderTimeout: 10 * time.Second}
+		s.metrics = ho.httpServer(wrap(mux, metricsOpen))
 		s.serve("metrics", func() error { return s.metrics.Serve(s.metLis) })
 	}
 	return nil

@@ -121,7 +121,7 @@ func TestCurlProvision(t *testing.T) {
 	for _, tc := range schemeCases {
 		t.Run(tc.name, func(t *testing.T) {
 			d := startDevice(t, tc.cfg, simhttpd.Options{})
-			out, err := exec.Command(curl, "-sS", "-N", "--max-time", "30", "-X", "POST", url, "-d", requestJSON(d.addr, tc.sec, testPass)).Output()
+			out, err := exec.Command(curl, "-sS", "-N", "--max-time", "30", "-X", "POST", "-H", "Content-Type: application/json", url, "-d", requestJSON(d.addr, tc.sec, testPass)).Output()
 			if err != nil {
 				t.Fatalf("curl: %v\n%s", err, out)
 			}
@@ -138,7 +138,7 @@ func TestCurlProvision(t *testing.T) {
 	}
 	t.Run("wifi failure ends with an error line", func(t *testing.T) {
 		d := startDevice(t, device.Config{SecVer: 0}, simhttpd.Options{})
-		out, err := exec.Command(curl, "-sS", "-N", "--max-time", "30", "-X", "POST", url, "-d", requestJSON(d.addr, `{}`, "bad-passphrase")).Output()
+		out, err := exec.Command(curl, "-sS", "-N", "--max-time", "30", "-X", "POST", "-H", "Content-Type: application/json", url, "-d", requestJSON(d.addr, `{}`, "bad-passphrase")).Output()
 		if err != nil {
 			t.Fatalf("curl: %v", err)
 		}
@@ -194,7 +194,7 @@ func TestCurlRejectsUnknownFields(t *testing.T) {
 		t.Fatal("curl is not installed")
 	}
 	h := startServer(t)
-	out, err := exec.Command(curl, "-sS", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}", "-X", "POST",
+	out, err := exec.Command(curl, "-sS", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}", "-X", "POST", "-H", "Content-Type: application/json",
 		"http://"+h.srv.HTTPAddr()+"/v1/devices:scanWifi", "-d", `{"device":{"transport":"TRANSPORT_HTTPD","adress":"127.0.0.1:1"}}`).Output()
 	if err != nil {
 		t.Fatal(err)
