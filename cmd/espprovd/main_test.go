@@ -85,14 +85,29 @@ func TestFlags(t *testing.T) {
 }
 
 type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu     sync.Mutex
+	b      bytes.Buffer
+	notify chan struct{}
 }
 
 func (s *syncBuf) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.notify != nil {
+		close(s.notify)
+		s.notify = nil
+	}
 	return s.b.Write(p)
+}
+
+// changed is closed at the next Write.
+func (s *syncBuf) changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.notify == nil {
+		s.notify = make(chan struct{})
+	}
+	return s.notify
 }
 
 func (s *syncBuf) String() string {

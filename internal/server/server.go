@@ -120,14 +120,20 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 }
 
 // chain is the interceptor order of both gRPC servers: request id, access
-// log (sees refusals too), authentication, caller noted for the log,
-// metrics, and the shutdown canceller closest to the service.
+// log and call metrics (they see refusals too), authentication, caller noted
+// for the log, provisioning metrics, and the shutdown canceller closest to
+// the service.
 func (s *Server) chain(o Options, authU grpc.UnaryServerInterceptor, authS grpc.StreamServerInterceptor) []grpc.ServerOption {
-	unary := []grpc.UnaryServerInterceptor{logging.UnaryRequestID(), logging.UnaryAccessLog(s.log), authU, logging.UnaryNoteCaller()}
-	stream := []grpc.StreamServerInterceptor{logging.StreamRequestID(), logging.StreamAccessLog(s.log), authS, logging.StreamNoteCaller()}
+	unary := []grpc.UnaryServerInterceptor{logging.UnaryRequestID(s.log), logging.UnaryAccessLog(s.log)}
+	stream := []grpc.StreamServerInterceptor{logging.StreamRequestID(s.log), logging.StreamAccessLog(s.log)}
 	if o.Metrics != nil {
 		unary = append(unary, o.Metrics.UnaryInterceptor())
 		stream = append(stream, o.Metrics.StreamInterceptor())
+	}
+	unary = append(unary, authU, logging.UnaryNoteCaller())
+	stream = append(stream, authS, logging.StreamNoteCaller())
+	if o.Metrics != nil {
+		stream = append(stream, o.Metrics.ProvisionInterceptor())
 	}
 	unary = append(unary, s.unaryShutdown())
 	stream = append(stream, s.streamShutdown())

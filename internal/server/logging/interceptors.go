@@ -8,8 +8,16 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
+
+func peerAddr(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return p.Addr.String()
+	}
+	return ""
+}
 
 func incomingID(ctx context.Context) string {
 	md, _ := metadata.FromIncomingContext(ctx)
@@ -21,21 +29,26 @@ func incomingID(ctx context.Context) string {
 }
 
 // UnaryRequestID gives a unary call its request id (sent back as header
-// metadata x-request-id).
-func UnaryRequestID() grpc.UnaryServerInterceptor {
+// metadata x-request-id) and logs its start at debug level.
+func UnaryRequestID(log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		id := incomingID(ctx)
 		_ = grpc.SetHeader(ctx, metadata.Pairs(HeaderName, id))
-		return h(WithRequestID(ctx, id), req)
+		ctx = WithRequestID(ctx, id)
+		log.DebugContext(ctx, "rpc started", "method", info.FullMethod, "peer", peerAddr(ctx))
+		return h(ctx, req)
 	}
 }
 
-// StreamRequestID gives a streaming call its request id.
-func StreamRequestID() grpc.StreamServerInterceptor {
+// StreamRequestID gives a streaming call its request id and logs its
+// start at debug level.
+func StreamRequestID(log *slog.Logger) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 		id := incomingID(ss.Context())
 		_ = ss.SetHeader(metadata.Pairs(HeaderName, id))
-		return h(srv, &ctxStream{ServerStream: ss, ctx: WithRequestID(ss.Context(), id)})
+		ctx := WithRequestID(ss.Context(), id)
+		log.DebugContext(ctx, "rpc started", "method", info.FullMethod, "peer", peerAddr(ctx))
+		return h(srv, &ctxStream{ServerStream: ss, ctx: ctx})
 	}
 }
 

@@ -20,7 +20,8 @@ func shortMethod(full string) string {
 	return full[strings.LastIndex(full, "/")+1:]
 }
 
-// UnaryInterceptor counts and times unary calls.
+// UnaryInterceptor counts and times unary calls; it goes before
+// authentication so that refused calls are counted.
 func (m *Metrics) UnaryInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		name := shortMethod(info.FullMethod)
@@ -31,20 +32,27 @@ func (m *Metrics) UnaryInterceptor() grpc.UnaryServerInterceptor {
 	}
 }
 
-// StreamInterceptor counts and times streaming calls and reads Provision
-// and ProvisionInteractive progress events as they are sent.
+// StreamInterceptor counts and times streaming calls; it goes before
+// authentication so that refused calls are counted.
 func (m *Metrics) StreamInterceptor() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-		name := shortMethod(info.FullMethod)
-		done := m.begin(name)
-		if name != "Provision" && name != "ProvisionInteractive" {
-			err := h(srv, ss)
-			done(err)
-			return err
+		done := m.begin(shortMethod(info.FullMethod))
+		err := h(srv, ss)
+		done(err)
+		return err
+	}
+}
+
+// ProvisionInterceptor reads the requests and progress events of Provision
+// and ProvisionInteractive as they pass; it goes after authentication, so
+// that only provisionings that started are counted.
+func (m *Metrics) ProvisionInterceptor() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		if name := shortMethod(info.FullMethod); name != "Provision" && name != "ProvisionInteractive" {
+			return h(srv, ss)
 		}
 		ps := &provisionStream{ServerStream: ss, m: m, start: time.Now(), last: time.Now(), transport: "unknown", scheme: "unknown"}
 		err := h(srv, ps)
-		done(err)
 		ps.finish(err)
 		return err
 	}
@@ -105,7 +113,7 @@ func (p *provisionStream) SendMsg(msg any) error {
 		p.m.steps.WithLabelValues(label(ev.GetStep().String(), "STEP_")).Observe(now.Sub(p.last).Seconds())
 		p.last = now
 		if di := ev.GetDeviceInfo(); di != nil && di.GetSecurity() != espprovv1.SecurityScheme_SECURITY_SCHEME_UNSPECIFIED {
-			p.scheme = label(di.GetSecurity().String(), "SECURITY_SCHEME_")
+			p.scheme = "sec" + label(di.GetSecurity().String(), "SECURITY_SCHEME_")
 		}
 	}
 	return p.ServerStream.SendMsg(msg)
