@@ -271,7 +271,6 @@ func grpcConn(t *testing.T, addr string) *grpc.ClientConn {
 	return conn
 }
 
-
 func grepLines(text, sub string) string {
 	var out []string
 	for _, l := range strings.Split(text, "\n") {
