@@ -80,7 +80,20 @@ lint: tools
 # with the race detector, and a short run of every fuzz target.
 test: tools checkgenerate lint
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(MAKE) test-clients
 	$(MAKE) fuzz
+
+# The Python and TypeScript client suites (and examples/mes), each against a
+# real espprovd + espsim that the tests start on loopback; the binaries are
+# built here into a temporary directory. Debian's python3 (python3-grpcio,
+# python3-protobuf), not a pyenv/venv one.
+PYTHON ?= /usr/bin/python3
+test-clients: client-tools
+	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
+	echo "go build espprovd espsim -> $$d"; $(GO) build -o "$$d" ./cmd/espprovd ./cmd/espsim; \
+	export ESPPROV_BIN_DIR="$$d"; \
+	echo "== Python client (python3 -m unittest)"; (cd clients/python && $(PYTHON) -m unittest discover -s tests -v); \
+	echo "== TypeScript client (node --test)"; (cd $(TS_CLIENT) && npm test --silent)
 
 # package:target:executions. Every decoder that reads device bytes has a
 # target. Counts, not durations: each runs a few seconds here, and a count
