@@ -109,6 +109,11 @@ type Config struct {
 
 	// NoAutoStop disables the firmware auto-stop (and enables CtrlReprov).
 	NoAutoStop bool
+	// Recycle makes the device stand for a production line: a new transport
+	// session after credentials were applied finds a fresh device in
+	// factory state (counters are kept). Benchmarks use it to provision one
+	// simulated device many times.
+	Recycle bool
 	// CleanupDelay is the delay between a GetStatus that answered Connected
 	// and the stop (default 1 s).
 	CleanupDelay time.Duration
@@ -429,6 +434,9 @@ func (d *Device) Handle(session, endpoint string, request []byte) ([]byte, error
 
 	d.mu.Lock()
 	now := d.cfg.Now()
+	if d.cfg.Recycle && (!d.sessOpen || d.sessID != session) && (d.wifi.applied != nil || d.wifi.pending != nil) {
+		d.wifi = wifiState{}
+	}
 	if d.stoppedLocked(now) {
 		d.mu.Unlock()
 		return nil, ErrStopped

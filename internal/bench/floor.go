@@ -1,0 +1,106 @@
+package bench
+
+import (
+	"crypto/rand"
+	"fmt"
+	"time"
+
+	"github.com/espprov/espprov/security"
+	"github.com/espprov/espprov/security/sec0"
+	"github.com/espprov/espprov/security/sec1"
+	"github.com/espprov/espprov/security/sec2"
+)
+
+// floorExchanges is how many encrypted request/reply pairs one provision
+// carries at least: SetConfig, ApplyConfig and one GetStatus.
+const floorExchanges = 3
+
+// floorPayload is the size of a typical encrypted provisioning message.
+const floorPayload = 64
+
+// cryptoOnce runs the pure cryptography of one provision of scheme secVer,
+// both roles: the handshake (client and device) and the encryption and
+// decryption of floorExchanges request/reply pairs on both sides.
+type cryptoOnce func() error
+
+func newCryptoOnce(secVer int) (cryptoOnce, error) {
+	var newPair func() (security.Handshaker, security.Handshaker)
+	switch secVer {
+	case 0:
+		newPair = func() (security.Handshaker, security.Handshaker) { return sec0.NewClient(), sec0.NewDevice() }
+	case 1:
+		pop := []byte(PoP)
+		newPair = func() (security.Handshaker, security.Handshaker) { return sec1.NewClient(pop), sec1.NewDevice(pop) }
+	case 2:
+		salt, err := sec2.NewSalt(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		ver := sec2.Verifier(SRPUsername, SRPPassword, salt) // device provisioning time, not per session
+		newPair = func() (security.Handshaker, security.Handshaker) {
+			return sec2.NewClient(SRPUsername, SRPPassword), sec2.NewDevice(salt, ver, 1)
+		}
+	default:
+		return nil, fmt.Errorf("bench: security %d: want 0, 1 or 2", secVer)
+	}
+	msg := make([]byte, floorPayload)
+	return func() error {
+		c, d := newPair()
+		if err := handshake(c, d); err != nil {
+			return err
+		}
+		cc, dc := c.Cipher(), d.Cipher()
+		for range floorExchanges {
+			for _, p := range [][2]security.Cipher{{cc, dc}, {dc, cc}} {
+				ct, err := p[0].Encrypt(msg)
+				if err != nil {
+					return err
+				}
+				if _, err := p[1].Decrypt(ct); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}, nil
+}
+
+// handshake runs a client and a device handshaker against each other.
+func handshake(c, d security.Handshaker) error {
+	var in []byte
+	for range 8 {
+		out, done, err := c.Step(in)
+		if err != nil {
+			return fmt.Errorf("bench: client handshake: %w", err)
+		}
+		if done {
+			return nil
+		}
+		if in, _, err = d.Step(out); err != nil {
+			return fmt.Errorf("bench: device handshake: %w", err)
+		}
+	}
+	return fmt.Errorf("bench: handshake did not finish")
+}
+
+// MeasureFloor returns the CPU seconds of the pure cryptography of one
+// provision of scheme secVer (both roles), measured on this process for
+// at least minTime and at least 3 iterations.
+func MeasureFloor(secVer int, minTime time.Duration) (float64, error) {
+	once, err := newCryptoOnce(secVer)
+	if err != nil {
+		return 0, err
+	}
+	if err := once(); err != nil { // warm up (tables, pools)
+		return 0, err
+	}
+	start, wall := processCPU(), time.Now()
+	n := 0
+	for n < 3 || time.Since(wall) < minTime {
+		if err := once(); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return (processCPU() - start) / float64(n), nil
+}
