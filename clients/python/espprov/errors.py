@@ -70,13 +70,14 @@ def classify(
     """
     lower = message.lower()
     cloudish = "rainmaker" in lower or "cloud" in lower
+    # espprovd's own authentication and authorization (token, certificate).
+    server = lower.startswith("espprovd:") or "authorization" in lower
     if code in (_C.INVALID_ARGUMENT, _C.OUT_OF_RANGE):
         return ErrorClass.USAGE
     if code == _C.PERMISSION_DENIED:
-        # espprovd's own authorization (token scopes) says "espprovd: ...".
-        return ErrorClass.ACCESS if lower.startswith("espprovd:") else ErrorClass.CREDENTIALS
+        return ErrorClass.ACCESS if server else ErrorClass.CREDENTIALS
     if code == _C.UNAUTHENTICATED:
-        return ErrorClass.ACCESS if lower.startswith("espprovd:") else ErrorClass.CLOUD
+        return ErrorClass.ACCESS if server else ErrorClass.CLOUD
     if code in (_C.FAILED_PRECONDITION, _C.DEADLINE_EXCEEDED):
         if is_wifi_result(result):
             return ErrorClass.WIFI

@@ -159,3 +159,53 @@ def rainmaker_env(cloud_url: str) -> Dict[str, str]:
         "ESPPROV_RAINMAKER_USER": "maker@example.com",
         "ESPPROV_RAINMAKER_PASSWORD": "makerpass",
     }
+
+
+@dataclass
+class SecureServer:
+    """espprovd with TLS and bearer tokens (--auth-tokens, --tls-cert/--tls-key)."""
+
+    server: Server
+    dir: str
+    tokens: Dict[str, str]  # name -> token
+
+    @property
+    def grpc(self) -> str:
+        return self.server.grpc
+
+    @property
+    def http(self) -> str:
+        return self.server.http
+
+    def pem(self, name: str) -> str:
+        """Path of ca.pem or other-ca.pem (a CA that did not sign the server)."""
+        return os.path.join(self.dir, name)
+
+    def stop(self) -> None:
+        self.server.stop()
+        shutil.rmtree(self.dir, True)
+
+
+def start_secure_espprovd(scopes: Dict[str, str], env: Optional[Dict[str, str]] = None) -> SecureServer:
+    """espprovd over TLS (a throw-away CA) with one token per name -> scopes."""
+    d = tempfile.mkdtemp(prefix="espprovd-tls-")
+    try:
+        subprocess.run(["sh", os.path.join(REPO, "clients", "testdata", "mkcerts.sh"), d], check=True)
+        tokens_file = os.path.join(d, "tokens.yaml")
+        tokens = {}
+        for name, sc in scopes.items():
+            out = subprocess.run(
+                [os.path.join(bin_dir(), "espprovd"), "token", "create", "--file", tokens_file, "--name", name, "--scopes", sc],
+                check=True, capture_output=True, text=True,
+            ).stdout
+            tokens[name] = out.strip().splitlines()[-1]  # the token alone on the last line
+        server = start_espprovd(
+            "--auth-tokens", tokens_file,
+            "--tls-cert", os.path.join(d, "server.pem"),
+            "--tls-key", os.path.join(d, "server.key"),
+            env=env,
+        )
+    except BaseException:
+        shutil.rmtree(d, True)
+        raise
+    return SecureServer(server, d, tokens)

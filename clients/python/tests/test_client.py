@@ -18,29 +18,32 @@ SEC2 = pb.Security(sec2_username="wifiprov", sec2_password="abcd1234")
 FAST = pb.Timeouts(status_poll=Duration(nanos=20_000_000), overall=Duration(seconds=120))
 CALL_TIMEOUT = 120.0
 
-fleet = slow = sec1 = server = None
+fleet = slow = sec1 = server = secure = None
 _next = 1  # device 0: Discover, ScanWifi and the Wi-Fi failure (which resets it)
 
 
 def setUpModule():
-    global fleet, slow, sec1, server
+    global fleet, slow, sec1, server, secure
     try:
         # Security 2 RainMaker (challenge-response) devices and the simulated cloud.
         fleet = h.start_espsim("--ap", f"{SSID}:{PASS}", "--connect-delay", "50ms",
-                               "--rainmaker", "chal-resp", devices=6, cloud=True)
+                               "--rainmaker", "chal-resp", devices=8, cloud=True)
         # A device that takes an hour to join Wi-Fi: a call to it is still running when cancelled.
         # One per cancel test: a cancelled device is left applying its config.
         slow = h.start_espsim("--ap", f"{SSID}:{PASS}", "--connect-delay", "1h", devices=2)
         # Security 1 with a proof of possession.
         sec1 = h.start_espsim("--ap", f"{SSID}:{PASS}", "--sec-ver", "1", "--pop", "pop-1234")
         server = h.start_espprovd(env=h.rainmaker_env(fleet.cloud_url))
+        # TLS and tokens: "station" may do everything, "viewer" only discover.
+        secure = h.start_secure_espprovd({"station": "discover,provision,map", "viewer": "discover"},
+                                         env=h.rainmaker_env(fleet.cloud_url))
     except BaseException:
         tearDownModule()
         raise
 
 
 def tearDownModule():
-    for p in (server, fleet, slow, sec1):
+    for p in (secure, server, fleet, slow, sec1):
         if p is not None:
             p.stop()
 
@@ -192,6 +195,70 @@ class AsyncClientTest(unittest.IsolatedAsyncioTestCase):
                                                       mapping=pb.Mapping(enabled=True), timeouts=FAST),
                                     timeout=CALL_TIMEOUT)
         self.assertEqual(res.node_id, d.node_id)
+
+
+class SecureServerTest(unittest.IsolatedAsyncioTestCase):
+    """espprovd with --auth-tokens and TLS: the client's token and CA options."""
+
+    def client(self, **kw):
+        c = AsyncClient(secure.grpc, **kw)
+        self.addAsyncCleanup(c.close)
+        return c
+
+    async def test_token_and_ca_provision(self):
+        c = self.client(token=secure.tokens["station"], ca=secure.pem("ca.pem"))
+        d = next_device()
+        steps = [ev.step async for ev in c.provision(provision_request(d.address), timeout=CALL_TIMEOUT)]
+        self.assertEqual(steps[-1], pb.STEP_RESULT)
+        res = await c.map_node(pb.MapNodeRequest(device=httpd(next_device().address), security=SEC2,
+                                                 mapping=pb.Mapping(enabled=True), timeouts=FAST), timeout=CALL_TIMEOUT)
+        self.assertTrue(res.node_id)
+
+    async def test_ca_as_pem_bytes(self):
+        with open(secure.pem("ca.pem"), "rb") as f:
+            c = self.client(token=secure.tokens["viewer"], ca=f.read())
+        res = await c.scan_wifi(pb.ScanWifiRequest(device=httpd(fleet.devices[0].address), security=SEC2,
+                                                   timeouts=FAST), timeout=CALL_TIMEOUT)
+        self.assertIn(SSID, [ap.ssid for ap in res.access_points])
+
+    async def test_missing_token_is_an_access_error(self):
+        c = self.client(ca=secure.pem("ca.pem"))
+        with self.assertRaises(EspprovError) as cm:
+            await c.scan_wifi(pb.ScanWifiRequest(device=httpd(fleet.devices[0].address), security=SEC2),
+                              timeout=CALL_TIMEOUT)
+        self.assertEqual(cm.exception.code.name, "UNAUTHENTICATED")
+        self.assertEqual(cm.exception.error_class, ErrorClass.ACCESS, cm.exception)
+
+    async def test_wrong_token_is_an_access_error(self):
+        c = self.client(token="not-a-token", ca=secure.pem("ca.pem"))
+        with self.assertRaises(EspprovError) as cm:
+            await c.scan_wifi(pb.ScanWifiRequest(device=httpd(fleet.devices[0].address), security=SEC2),
+                              timeout=CALL_TIMEOUT)
+        self.assertEqual(cm.exception.error_class, ErrorClass.ACCESS, cm.exception)
+        self.assertNotIn("not-a-token", str(cm.exception))
+
+    async def test_scope_missing_is_an_access_error(self):
+        # A viewer token may discover but not provision; the device is untouched.
+        c = self.client(token=secure.tokens["viewer"], ca=secure.pem("ca.pem"))
+        with self.assertRaises(EspprovError) as cm:
+            async for _ in c.provision(provision_request(fleet.devices[0].address), timeout=CALL_TIMEOUT):
+                self.fail("an event for a refused call")
+        self.assertEqual(cm.exception.code.name, "PERMISSION_DENIED")
+        self.assertEqual(cm.exception.error_class, ErrorClass.ACCESS, cm.exception)
+
+    async def test_server_not_signed_by_the_ca_is_refused(self):
+        c = self.client(token=secure.tokens["station"], ca=secure.pem("other-ca.pem"))
+        with self.assertRaises(EspprovError) as cm:
+            await c.scan_wifi(pb.ScanWifiRequest(device=httpd(fleet.devices[0].address), security=SEC2),
+                              timeout=CALL_TIMEOUT)
+        self.assertEqual(cm.exception.code.name, "UNAVAILABLE", cm.exception)
+
+    async def test_plaintext_to_a_tls_server_fails(self):
+        c = self.client(token=secure.tokens["station"])
+        with self.assertRaises(EspprovError) as cm:
+            await c.scan_wifi(pb.ScanWifiRequest(device=httpd(fleet.devices[0].address), security=SEC2),
+                              timeout=CALL_TIMEOUT)
+        self.assertEqual(cm.exception.code.name, "UNAVAILABLE", cm.exception)
 
 
 if __name__ == "__main__":

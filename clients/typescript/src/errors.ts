@@ -55,7 +55,8 @@ export function isWifiResult(r: Result | undefined): boolean {
 export function classify(code: Code, message: string, result?: Result, mapping = false): ErrorClass {
   const lower = message.toLowerCase();
   const cloudish = lower.includes("rainmaker") || lower.includes("cloud");
-  const server = lower.startsWith("espprovd:"); // espprovd's own authentication
+  // espprovd's own authentication and authorization (token, certificate).
+  const server = lower.startsWith("espprovd:") || lower.includes("authorization");
   switch (code) {
     case Code.InvalidArgument:
     case Code.OutOfRange:

@@ -1,7 +1,10 @@
 // The TypeScript client against a real espprovd and espsim devices on loopback.
 import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import {
+  type ClientOptions,
+  Code,
   ErrorClass,
   EspprovClient,
   EspprovError,
@@ -12,7 +15,15 @@ import {
   WifiFailReason,
   WifiStationState,
 } from "../src/index.js";
-import { rainmakerEnv, type Server, type Sim, startEspprovd, startEspsim } from "./harness.js";
+import {
+  rainmakerEnv,
+  type SecureServer,
+  type Server,
+  type Sim,
+  startEspprovd,
+  startEspsim,
+  startSecureEspprovd,
+} from "./harness.js";
 
 const ssid = "HomeNet";
 const pass = "secret-pass";
@@ -21,7 +32,7 @@ const sec2 = { sec2Username: "wifiprov", sec2Password: "abcd1234" };
 const fast = { statusPoll: { nanos: 20_000_000 }, overall: { seconds: 120n } };
 const callOpts = { timeoutMs: 120_000 };
 
-let fleet: Sim, slow: Sim, sec1: Sim, server: Server;
+let fleet: Sim, slow: Sim, sec1: Sim, server: Server, secure: SecureServer;
 let client: EspprovClient;
 let next = 1; // device 0: Discover, ScanWifi and the Wi-Fi failure (which resets it)
 /** A fresh fleet device (a simulated device stops provisioning after success). */
@@ -55,7 +66,7 @@ describe("EspprovClient against espprovd + espsim", { timeout: 600_000 }, () => 
     const started: { proc: { stop(): Promise<void> } }[] = [];
     try {
       // Security 2 RainMaker (challenge-response) devices and the simulated cloud.
-      fleet = await startEspsim(["--ap", `${ssid}:${pass}`, "--connect-delay", "50ms", "--rainmaker", "chal-resp"], 6, true);
+      fleet = await startEspsim(["--ap", `${ssid}:${pass}`, "--connect-delay", "50ms", "--rainmaker", "chal-resp"], 8, true);
       started.push(fleet);
       // Devices that take an hour to join Wi-Fi: a call is still running when cancelled.
       slow = await startEspsim(["--ap", `${ssid}:${pass}`, "--connect-delay", "1h"], 2);
@@ -63,6 +74,9 @@ describe("EspprovClient against espprovd + espsim", { timeout: 600_000 }, () => 
       sec1 = await startEspsim(["--ap", `${ssid}:${pass}`, "--sec-ver", "1", "--pop", "pop-1234"]);
       started.push(sec1);
       server = await startEspprovd([], rainmakerEnv(fleet.cloudUrl));
+      started.push(server);
+      // TLS and tokens: "station" may do everything, "viewer" only discover.
+      secure = await startSecureEspprovd({ station: "discover,provision,map", viewer: "discover" }, rainmakerEnv(fleet.cloudUrl));
     } catch (err) {
       await Promise.all(started.map((s) => s.proc.stop()));
       throw err;
@@ -72,7 +86,8 @@ describe("EspprovClient against espprovd + espsim", { timeout: 600_000 }, () => 
 
   after(async () => {
     client?.close();
-    await Promise.all([server, fleet, slow, sec1].filter((s) => s).map((s) => s.proc.stop()));
+    await Promise.all([secure, server, fleet, slow, sec1].filter((s) => s).map((s) => s.proc.stop()));
+    if (secure) rmSync(secure.dir, { recursive: true, force: true });
   });
 
   test("Discover probes the device", async () => {
@@ -163,5 +178,55 @@ describe("EspprovClient against espprovd + espsim", { timeout: 600_000 }, () => 
     const res = await client.mapNode({ device: httpd(d.address), security: sec2, mapping: { enabled: true }, timeouts: fast }, callOpts);
     assert.equal(res.nodeId, d.nodeId);
     assert.notEqual(res.requestId, "");
+  });
+
+  describe("espprovd with tokens and TLS", () => {
+    const scan = (c: EspprovClient) =>
+      c.scanWifi({ device: httpd(fleet.devices[0]!.address), security: sec2, timeouts: fast }, callOpts);
+    const withClient = async <T>(opts: Omit<ClientOptions, "address">, f: (c: EspprovClient) => Promise<T>) => {
+      const c = new EspprovClient({ address: secure.grpc, ...opts });
+      try {
+        return await f(c);
+      } finally {
+        c.close();
+      }
+    };
+
+    test("token and CA: Provision and MapNode", () =>
+      withClient({ token: secure.tokens["station"]!, ca: secure.pem("ca.pem") }, async (c) => {
+        const events = await drain(c.provision(provisionRequest(nextDevice().address), callOpts));
+        assert.equal(events.at(-1)?.result?.success, true);
+        const d = nextDevice();
+        const res = await c.mapNode({ device: httpd(d.address), security: sec2, mapping: { enabled: true }, timeouts: fast }, callOpts);
+        assert.equal(res.nodeId, d.nodeId);
+      }));
+
+    test("no token is an access error", () =>
+      withClient({ ca: secure.pem("ca.pem") }, async (c) => {
+        const e = await expectError(scan(c));
+        assert.equal(e.code, Code.Unauthenticated);
+        assert.equal(e.errorClass, ErrorClass.Access, e.message);
+      }));
+
+    test("a wrong token is an access error", () =>
+      withClient({ token: "not-a-token", ca: secure.pem("ca.pem") }, async (c) => {
+        const e = await expectError(scan(c));
+        assert.equal(e.errorClass, ErrorClass.Access, e.message);
+        assert.ok(!e.message.includes("not-a-token"));
+      }));
+
+    test("a token without the provision scope is an access error", () =>
+      withClient({ token: secure.tokens["viewer"]!, ca: secure.pem("ca.pem") }, async (c) => {
+        assert.ok((await scan(c)).accessPoints.length > 0); // discover scope: allowed
+        const e = await expectError(drain(c.provision(provisionRequest(fleet.devices[0]!.address), callOpts)));
+        assert.equal(e.code, Code.PermissionDenied);
+        assert.equal(e.errorClass, ErrorClass.Access, e.message);
+      }));
+
+    test("a server not signed by the CA is refused", () =>
+      withClient({ token: secure.tokens["station"]!, ca: secure.pem("other-ca.pem") }, async (c) => {
+        const e = await expectError(scan(c)); // Node's TLS check: "unable to verify the first certificate"
+        assert.match(e.message, /certificate/);
+      }));
   });
 });

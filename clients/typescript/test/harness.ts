@@ -3,7 +3,7 @@
 // them there) or are built once with `go build` into a temporary directory.
 // Every process listens on port 0 and the harness reads the addresses it prints.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -158,4 +158,36 @@ export function rainmakerEnv(cloudUrl: string): Record<string, string> {
     ESPPROV_RAINMAKER_USER: "maker@example.com",
     ESPPROV_RAINMAKER_PASSWORD: "makerpass",
   };
+}
+
+export interface SecureServer extends Server {
+  dir: string;
+  /** name -> token */
+  tokens: Record<string, string>;
+  /** PEM of ca.pem or other-ca.pem (a CA that did not sign the server). */
+  pem(name: "ca.pem" | "other-ca.pem"): string;
+}
+
+/** espprovd over TLS (a throw-away CA) with one token per name -> scopes. */
+export async function startSecureEspprovd(scopes: Record<string, string>, env?: Record<string, string>): Promise<SecureServer> {
+  const dir = mkdtempSync(join(tmpdir(), "espprovd-tls-"));
+  try {
+    execFileSync("sh", [join(repo, "clients", "testdata", "mkcerts.sh"), dir], { stdio: "inherit" });
+    const file = join(dir, "tokens.yaml");
+    const tokens: Record<string, string> = {};
+    for (const [name, sc] of Object.entries(scopes)) {
+      const out = execFileSync(join(binDir(), "espprovd"), ["token", "create", "--file", file, "--name", name, "--scopes", sc], {
+        encoding: "utf8",
+      });
+      tokens[name] = out.trim().split("\n").at(-1)!; // the token alone on the last line
+    }
+    const srv = await startEspprovd(
+      ["--auth-tokens", file, "--tls-cert", join(dir, "server.pem"), "--tls-key", join(dir, "server.key")],
+      env,
+    );
+    return { ...srv, dir, tokens, pem: (name) => readFileSync(join(dir, name), "utf8") };
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
 }
