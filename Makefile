@@ -83,7 +83,8 @@ test: tools checkgenerate lint
 	$(MAKE) test-clients
 	$(MAKE) fuzz
 
-# The Python and TypeScript client suites (and examples/mes), each against a
+# The Python and TypeScript client suites (with README's curl + jq block) and
+# examples/mes, each against a
 # real espprovd + espsim that the tests start on loopback; the binaries are
 # built here into a temporary directory. Debian's python3 (python3-grpcio,
 # python3-protobuf), not a pyenv/venv one.
@@ -93,7 +94,8 @@ test-clients: client-tools
 	echo "go build espprovd espsim -> $$d"; $(GO) build -o "$$d" ./cmd/espprovd ./cmd/espsim; \
 	export ESPPROV_BIN_DIR="$$d"; \
 	echo "== Python client (python3 -m unittest)"; (cd clients/python && $(PYTHON) -m unittest discover -s tests -v); \
-	echo "== TypeScript client (node --test)"; (cd $(TS_CLIENT) && npm test --silent)
+	echo "== TypeScript client (node --test)"; (cd $(TS_CLIENT) && npm test --silent); \
+	echo "== examples/mes (python3 -m unittest)"; (cd examples/mes && $(PYTHON) -m unittest -v)
 
 # package:target:executions. Every decoder that reads device bytes has a
 # target. Counts, not durations: each runs a few seconds here, and a count

@@ -1,0 +1,124 @@
+"""examples/mes against a simulated fleet: 23 devices behind a real espprovd,
+a few units faulty (wrong PoP, wrong passphrase, SSID out of range, nothing
+at the address). Run from this directory: python3 -m unittest -v
+"""
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python", "tests"))
+import espprovtest as h  # noqa: E402
+
+GOOD_UNITS = 20
+
+
+class MESTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sim = h.start_espsim("--ap", "HomeNet:secret-pass", "--ap", "LabNet:lab-pass-1", "--connect-delay", "50ms",
+                                 "--rainmaker", "chal-resp", devices=GOOD_UNITS + 3, cloud=True)
+        try:
+            cls.server = h.start_espprovd(env=h.rainmaker_env(cls.sim.cloud_url))
+        except BaseException:
+            cls.sim.stop()
+            raise
+        cls.dir = tempfile.mkdtemp(prefix="mes-test-")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.sim.stop()
+        shutil.rmtree(cls.dir, True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def write_csv(self, name, header, rows):
+        with open(self.path(name), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            w.writerows(rows)
+        return self.path(name)
+
+    def run_mes(self, *args):
+        return subprocess.run([sys.executable, os.path.join(HERE, "mes.py"), *args],
+                              capture_output=True, text=True, timeout=600)
+
+    def test_fleet(self):
+        devs = self.sim.devices
+        units, want = [], {}
+        for i, d in enumerate(devs[:GOOD_UNITS]):
+            serial = f"SN{i:04d}"
+            if i % 4 == 0:  # some units carry the QR payload printed on the label
+                secret = json.dumps({"ver": "v1", "name": d.name, "username": "wifiprov", "pop": "abcd1234",
+                                     "transport": "softap"})
+            else:
+                secret = "abcd1234"
+            ssid = "HomeNet"
+            units.append((serial, d.address, secret, ssid))
+            want[serial] = ("ok", "", d.node_id, 1)
+        faulty = [
+            ("SN-BADPOP", devs[GOOD_UNITS].address, "not-the-pop", "HomeNet", "credentials", 1),
+            ("SN-WRONGPASS", devs[GOOD_UNITS + 1].address, "abcd1234", "LabNet", "wifi", 1),
+            ("SN-NOAP", devs[GOOD_UNITS + 2].address, "abcd1234", "OtherNet", "wifi", 1),
+            ("SN-GONE", "127.0.0.1:1", "abcd1234", "HomeNet", "device", 2),  # retried once
+        ]
+        for serial, addr, secret, ssid, cls, attempts in faulty:
+            units.append((serial, addr, secret, ssid))
+            want[serial] = ("failed", cls, "", attempts)
+        units_csv = self.write_csv("units.csv", ["serial", "device", "pop", "ssid"], units)
+        # LabNet's passphrase here is not the one the access point has.
+        nets_csv = self.write_csv("networks.csv", ["ssid", "passphrase"],
+                                  [("HomeNet", "secret-pass"), ("LabNet", "not-lab-pass"), ("OtherNet", "whatever1")])
+        out = self.path("results.csv")
+
+        p = self.run_mes("--server", self.server.grpc, "--units", units_csv, "--networks", nets_csv, "--out", out,
+                         "--concurrency", "6", "--map", "--status-poll", "20", "--retry-delay", "0.1")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)  # some units failed
+
+        with open(out, newline="") as f:
+            rows = {r["unit"]: r for r in csv.DictReader(f)}
+        self.assertEqual(set(rows), set(want))
+        for serial, (result, cls, node, attempts) in want.items():
+            r = rows[serial]
+            with self.subTest(unit=serial):
+                self.assertEqual(r["result"], result, r)
+                self.assertEqual(r["error_class"], cls, r)
+                self.assertEqual(int(r["attempts"]), attempts, r)
+                if node:
+                    self.assertEqual(r["node_id"], node, r)
+                self.assertGreater(float(r["duration_s"]), 0)
+        self.assertIn("passphrase", rows["SN-WRONGPASS"]["error"])
+
+        # One progress line per unit, a retry line for the unreachable one,
+        # and no secret anywhere in the output or the results.
+        lines = p.stdout.splitlines()
+        for serial in want:
+            self.assertEqual(sum(1 for l in lines if l.startswith("[") and f" {serial} " in l), 1, (serial, p.stdout))
+        self.assertTrue(any("SN-GONE retry" in l for l in lines), p.stdout)
+        self.assertIn(f"{GOOD_UNITS} ok, 4 failed", p.stdout)
+        with open(out) as f:
+            text = f.read() + p.stdout + p.stderr
+        for secret in ("secret-pass", "not-lab-pass", "abcd1234", "not-the-pop"):
+            self.assertNotIn(secret, text)
+
+    def test_bad_input_exits_2_and_touches_nothing(self):
+        units_csv = self.write_csv("bad-units.csv", ["serial", "device", "pop", "ssid"],
+                                   [("SN1", self.sim.devices[0].address, "abcd1234", "Unknown")])
+        nets_csv = self.write_csv("bad-nets.csv", ["ssid", "passphrase"], [("HomeNet", "secret-pass")])
+        p = self.run_mes("--server", self.server.grpc, "--units", units_csv, "--networks", nets_csv,
+                         "--out", self.path("bad-results.csv"))
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("no passphrase", p.stderr)
+        self.assertFalse(os.path.exists(self.path("bad-results.csv")))
+
+
+if __name__ == "__main__":
+    unittest.main()
