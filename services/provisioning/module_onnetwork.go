@@ -26,7 +26,11 @@ type onNetTransport struct {
 	*onnetwork.Transport
 	found    onnetwork.Found
 	hasFound bool
+	addr     string // the resolved IP:port
 }
+
+// Address is the resolved IP:port (the device's identity for the lock).
+func (t *onNetTransport) Address() string { return t.addr }
 
 // AdjustVersion fills the session layer's view of the device from the
 // on-network version reply and the mDNS TXT record: the service's version
@@ -141,7 +145,7 @@ func (m OnNetworkModule) Dial(ctx context.Context, d *espprovv1.Device, exchange
 	if err != nil {
 		return nil, err
 	}
-	return &onNetTransport{Transport: t, found: f, hasFound: ok}, nil
+	return &onNetTransport{Transport: t, found: f, hasFound: ok, addr: addr}, nil
 }
 
 // Discover implements Discoverer: an mDNS browse for the requested time.

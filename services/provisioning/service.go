@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -70,6 +68,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Cloud configures RainMaker mapping.
 	Cloud CloudConfig
+	// ResolveHost resolves device host names for the one-call-per-device
+	// lock (default ResolveHost).
+	ResolveHost HostResolver
 }
 
 // Service implements espprovv1.ProvisioningServiceServer.
@@ -79,9 +80,10 @@ type Service struct {
 	log     *slog.Logger
 	cloud   CloudConfig
 	clouds  cloudClients
-	// busy holds the devices with an operation in progress: protocomm has
+	// locks holds the devices with an operation in progress: protocomm has
 	// one session per device, so a second client would break the first.
-	busy sync.Map
+	locks   deviceLocks
+	resolve HostResolver
 }
 
 // New returns a Service.
@@ -96,7 +98,11 @@ func New(cfg Config) *Service {
 			mods[k] = v
 		}
 	}
-	return &Service{modules: mods, log: log, cloud: cfg.Cloud}
+	res := cfg.ResolveHost
+	if res == nil {
+		res = ResolveHost
+	}
+	return &Service{modules: mods, log: log, cloud: cfg.Cloud, resolve: res}
 }
 
 type timeouts struct {
@@ -243,46 +249,6 @@ func (c *conn) close() {
 	}
 }
 
-// deviceKey names the device a request addresses, "" when it cannot be told
-// before connecting (BLE by prefix, on-network by browsing).
-func deviceKey(d *espprovv1.Device) string {
-	switch d.GetTransport() {
-	case espprovv1.Transport_TRANSPORT_SOFTAP, espprovv1.Transport_TRANSPORT_HTTPD:
-		if a := d.GetAddress(); a != "" {
-			return "http:" + a
-		}
-		if d.GetTransport() == espprovv1.Transport_TRANSPORT_SOFTAP {
-			return "http:default-softap"
-		}
-	case espprovv1.Transport_TRANSPORT_BLE:
-		if d.GetName() != "" {
-			return "ble:" + d.GetAdapter() + "/" + d.GetName()
-		}
-	case espprovv1.Transport_TRANSPORT_CONSOLE:
-		return "console:" + d.GetSerialPort()
-	case espprovv1.Transport_TRANSPORT_ON_NETWORK:
-		if d.GetAddress() != "" {
-			return "onnet:" + d.GetAddress()
-		}
-		if d.GetName() != "" {
-			return "onnet:" + strings.ToLower(d.GetName())
-		}
-	}
-	return ""
-}
-
-// claim marks the device busy; the returned func releases it.
-func (s *Service) claim(d *espprovv1.Device) (func(), error) {
-	key := deviceKey(d)
-	if key == "" {
-		return func() {}, nil
-	}
-	if _, taken := s.busy.LoadOrStore(key, struct{}{}); taken {
-		return nil, status.Errorf(codes.Aborted, "another operation is using this device (%s) right now: a device serves one secure session at a time; retry when it has finished", key)
-	}
-	return func() { s.busy.Delete(key) }, nil
-}
-
 func (c *conn) deviceInfo() *espprovv1.DeviceInfo {
 	v := c.version
 	info := &espprovv1.DeviceInfo{
@@ -329,7 +295,7 @@ func (s *Service) open(ctx context.Context, d *espprovv1.Device, sec *espprovv1.
 	if req == protocomm.Scheme2 && (sec.GetSec2Username() == "" || sec.GetSec2Password() == "") {
 		return nil, invalid("Security 2 needs security.sec2_username and security.sec2_password (RainMaker firmware: username \"wifiprov\", password = the PoP)")
 	}
-	release, err := s.claim(d)
+	holder, release, err := s.claim(ctx, d)
 	if err != nil {
 		return nil, err
 	}
@@ -343,6 +309,11 @@ func (s *Service) open(ctx context.Context, d *espprovv1.Device, sec *espprovv1.
 		c.close()
 		return nil, err
 	}
+	releaseDialed, err := s.claimDialed(holder, t)
+	if err != nil {
+		return fail(err)
+	}
+	c.release = func() { releaseDialed(); release() }
 	if c.version, err = protocomm.ReadVersion(ctx, c.t); err != nil {
 		return fail(err)
 	}
