@@ -127,6 +127,8 @@ type options struct {
 	connAttempts int
 	noAutoStop   bool
 	stationIP    string
+	nagle        bool
+	customEPs    customFlag
 
 	// RainMaker (see rainmaker.go).
 	cloudListen     string
@@ -151,13 +153,15 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.StringVar(&o.srpUser, "sec2-username", device.DefaultSRPUsername, "Security 2 SRP username")
 	fs.StringVar(&o.srpPass, "sec2-password", "", "Security 2 SRP password (default: the ESP-IDF example password)")
 	fs.Var(&o.aps, "ap", "access point in range, SSID:PASSPHRASE split at the first colon (SSID: = open); repeatable")
-	fs.DurationVar(&o.connectDelay, "connect-delay", device.DefaultConnectDelay, "time from ApplyConfig to each connection attempt's outcome")
+	fs.DurationVar(&o.connectDelay, "connect-delay", device.DefaultConnectDelay, "association time: from ApplyConfig to each connection attempt's outcome (0: instant)")
 	fs.StringVar(&o.name, "name", "", "service name (default PROV_ + last MAC bytes)")
 	fs.StringVar(&o.nodeID, "node-id", "", "RainMaker node id (default the MAC)")
 	fs.IntVar(&o.fleetN, "fleet", 1, "number of devices, on consecutive ports from the listen port")
 	fs.IntVar(&o.connAttempts, "wifi-conn-attempts", 0, "connection attempts before failing (0: unlimited, firmware default)")
 	fs.BoolVar(&o.noAutoStop, "no-auto-stop", false, "keep provisioning running after success (enables CtrlReprov)")
 	fs.StringVar(&o.stationIP, "station-ip", "", "IPv4 address reported when connected (single device)")
+	fs.BoolVar(&o.nagle, "nagle", false, "answer like esp_http_server on lwIP: each HTTP reply in two TCP writes (headers, then body) with Nagle on and delayed ACKs (default: one write, Nagle off)")
+	fs.Var(&o.customEPs, "custom-endpoint", "application endpoint NAME (like wifi_prov_mgr_endpoint_create); it answers \""+customReplyPrefix+"\" + the request; repeatable")
 	addRainMakerFlags(fs, o)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -206,8 +210,11 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	if o.fleetN > 1 && (o.name != "" || o.nodeID != "" || o.stationIP != "") {
 		return nil, errors.New("--name, --node-id and --station-ip need --fleet 1 (fleet devices get their own identities)")
 	}
-	if o.connectDelay <= 0 {
-		return nil, fmt.Errorf("--connect-delay %v: want > 0", o.connectDelay)
+	switch {
+	case o.connectDelay < 0:
+		return nil, fmt.Errorf("--connect-delay %v: want >= 0", o.connectDelay)
+	case o.connectDelay == 0:
+		o.connectDelay = time.Nanosecond // the first status read sees the outcome
 	}
 	if o.connAttempts < 0 {
 		return nil, fmt.Errorf("--wifi-conn-attempts %d: want >= 0", o.connAttempts)

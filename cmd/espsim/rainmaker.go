@@ -14,6 +14,7 @@ import (
 	simcloud "github.com/espprov/espprov/internal/sim/cloud"
 	"github.com/espprov/espprov/internal/sim/device"
 	"github.com/espprov/espprov/internal/sim/fleet"
+	simhttpd "github.com/espprov/espprov/internal/sim/httpd"
 	simonnetwork "github.com/espprov/espprov/internal/sim/onnetwork"
 	simrmaker "github.com/espprov/espprov/internal/sim/rmaker"
 )
@@ -158,10 +159,21 @@ func startSim(ctx context.Context, o *options, tmpl device.Config, host string, 
 		s.cloud = simcloud.New(simcloud.Options{Listener: l})
 		s.cloud.AddUser(o.cloudUser, o.cloudPass)
 	}
-	fo := fleet.Options{N: o.fleetN, Host: host, Port: port, Template: tmpl}
+	fo := fleet.Options{N: o.fleetN, Host: host, Port: port, Template: tmpl,
+		HTTP: simhttpd.Options{Nagle: o.nagle}}
 	if o.rainmaker != rmNone {
 		fo.Configure = s.configure
-		fo.Setup = s.setup
+	}
+	fo.Setup = func(i int, d *device.Device) error {
+		for _, name := range o.customEPs.names {
+			if err := d.RegisterEndpoint(name, device.EchoHandler(name)); err != nil {
+				return fmt.Errorf("--custom-endpoint: %w", err)
+			}
+		}
+		if o.rainmaker != rmNone {
+			return s.setup(i, d)
+		}
+		return nil
 	}
 	s.fleet, err = fleet.Start(ctx, fo)
 	if err != nil {
@@ -253,6 +265,7 @@ func (s *sim) startOnNetwork(ctx context.Context) error {
 			SecPatchVer:      m.Config.SecPatchVer,
 			ChalRespDisabled: node.Disabled,
 			NoMDNS:           s.o.noMDNS,
+			HTTP:             simhttpd.Options{Nagle: s.o.nagle},
 		}
 		if m.Config.SecVer == 1 && m.Config.PoP != "" {
 			opts.PoP = []byte(m.Config.PoP) // only inspected for TXT pop_required

@@ -376,7 +376,7 @@ func (f *timeoutFlags) register(fs *pflag.FlagSet, withWifi bool) {
 	fs.DurationVar(&f.exchange, "exchange-timeout", 10*time.Second, "limit for one request/response with the device")
 	if withWifi {
 		fs.DurationVar(&f.wifi, "wifi-timeout", 60*time.Second, "limit for the device to join Wi-Fi after the credentials were applied")
-		fs.DurationVar(&f.statusPoll, "status-poll", time.Second, "interval between Wi-Fi status polls (at least 50ms)")
+		fs.DurationVar(&f.statusPoll, "status-poll", 0, "longest interval between Wi-Fi status polls (default 500ms; polls start 10ms after the config is applied and back off; at least 50ms)")
 	}
 }
 

@@ -32,6 +32,15 @@ var (
 	ErrReply = errors.New("malformed reply from device")
 	// ErrInvalidCredentials: SSID or passphrase outside the firmware limits.
 	ErrInvalidCredentials = errors.New("invalid Wi-Fi credentials")
+	// ErrAlreadyApplied: ApplyConfig answered InternalError right after a
+	// successful SetConfig. The firmware does that when credentials were
+	// already applied in this provisioning run: the device is provisioned
+	// (auto-stop disabled, or not yet stopped) or still applying them. It
+	// accepts new ones only after Reprov (or Reset after a failure).
+	ErrAlreadyApplied = errors.New("the device already applied Wi-Fi credentials in this provisioning run (it is provisioned, or still applying them)")
+	// ErrReprovRefused: the device answered Reprov with InternalError, which
+	// firmware does unless the application disabled auto-stop.
+	ErrReprovRefused = errors.New("the device refused to re-provision (prov-ctrl reprov): its firmware keeps auto-stop enabled")
 )
 
 var marshal = proto.MarshalOptions{Deterministic: true}
@@ -220,7 +229,11 @@ func ApplyConfig(ctx context.Context, c Caller) error {
 	if err != nil {
 		return fmt.Errorf("wifi apply config: %w", err)
 	}
-	if s := resp.GetRespApplyConfig().GetStatus(); s != devicepb.Status_Success {
+	switch s := resp.GetRespApplyConfig().GetStatus(); s {
+	case devicepb.Status_Success:
+	case devicepb.Status_InternalError:
+		return fmt.Errorf("wifi apply config: %w: status %s: %w", ErrDevice, s, ErrAlreadyApplied)
+	default:
 		return fmt.Errorf("wifi apply config: %w: status %s", ErrDevice, s)
 	}
 	return nil
@@ -286,11 +299,18 @@ func ctrlCall(ctx context.Context, c Caller, req *devicepb.WiFiCtrlPayload, want
 	if resp.GetMsg() != want {
 		return fmt.Errorf("%s: %w: message type %d, want %d", EndpointCtrl, ErrReply, resp.GetMsg(), want)
 	}
-	if resp.GetStatus() != devicepb.Status_Success {
-		return fmt.Errorf("%s: %w: status %s", EndpointCtrl, ErrDevice, resp.GetStatus())
+	switch resp.GetStatus() {
+	case devicepb.Status_Success:
+		return nil
+	case devicepb.Status_InternalError:
+		return fmt.Errorf("%s: %w: status %s%w", EndpointCtrl, ErrDevice, resp.GetStatus(), errInternal)
 	}
-	return nil
+	return fmt.Errorf("%s: %w: status %s", EndpointCtrl, ErrDevice, resp.GetStatus())
 }
+
+// errInternal marks a prov-ctrl InternalError status; its text is empty so
+// that it adds nothing to the message it is wrapped in.
+var errInternal = errors.New("")
 
 // Reset returns a device whose connection failed to the provisioning state.
 func Reset(ctx context.Context, c Caller) error {
@@ -303,11 +323,16 @@ func Reset(ctx context.Context, c Caller) error {
 	return nil
 }
 
-// Reprov asks a provisioned device (auto-stop disabled) to accept new credentials.
+// Reprov asks a provisioned device (auto-stop disabled) to forget its
+// station configuration and accept new credentials. A refusal
+// (InternalError) wraps ErrReprovRefused.
 func Reprov(ctx context.Context, c Caller) error {
 	err := ctrlCall(ctx, c, &devicepb.WiFiCtrlPayload{
 		Msg: devicepb.WiFiCtrlMsgType_TypeCmdCtrlReprov, // 08 03
 	}, devicepb.WiFiCtrlMsgType_TypeRespCtrlReprov)
+	if errors.Is(err, errInternal) {
+		return fmt.Errorf("wifi ctrl reprov: %w: %w", err, ErrReprovRefused)
+	}
 	if err != nil {
 		return fmt.Errorf("wifi ctrl reprov: %w", err)
 	}

@@ -4,8 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/types/known/durationpb"
-
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
 	"github.com/espprov/espprov/internal/sim/device"
 	simhttpd "github.com/espprov/espprov/internal/sim/httpd"
@@ -13,36 +11,40 @@ import (
 
 // BenchmarkProvision measures one full Provision through the gRPC server
 // against a simulated device over loopback HTTP: proto-ver, handshake,
-// SetConfig, ApplyConfig and status polling (10 ms poll, 1 ms connect delay).
+// SetConfig, ApplyConfig and status polling with the default schedule,
+// against a device that joins at once. device=nagle answers like
+// esp_http_server on lwIP (two writes, Nagle on); device=fast in one write.
+// exchanges/op is the round trips per provisioning (MinExchanges is the
+// protocol minimum).
 func BenchmarkProvision(b *testing.B) {
-	cases := []struct {
-		name string
-		cfg  device.Config
-		sec  *espprovv1.Security
-	}{
-		{"sec0", device.Config{SecVer: 0}, nil},
-		{"sec1", device.Config{SecVer: 1, PoP: testPoP}, &espprovv1.Security{Pop: testPoP}},
-		{"sec2", device.Config{SecVer: 2, SecPatchVer: 1, SRPUsername: testUser, SRPPassword: testPoP}, &espprovv1.Security{Sec2Username: testUser, Sec2Password: testPoP}},
-	}
 	h := startServer(b)
-	for _, tc := range cases {
-		b.Run(tc.name, func(b *testing.B) {
-			tc.cfg.ConnectDelay = time.Millisecond
-			tc.cfg.NoAutoStop = true
-			d := startDevice(b, tc.cfg, simhttpd.Options{})
-			req := provisionReq(d.addr, tc.sec, testSSID, testPass)
-			req.Timeouts.StatusPoll = durationpb.New(10 * time.Millisecond)
-			b.ReportAllocs()
-			for b.Loop() {
-				b.StopTimer()
-				d.dev.Reset()
-				b.StartTimer()
-				events, err := collect(b, h.client, req)
-				if err != nil || !events[len(events)-1].GetResult().GetSuccess() {
-					b.Fatalf("provision: %v", err)
-				}
+	for _, tc := range rtCases() {
+		for _, nagle := range []bool{true, false} {
+			name := tc.name + "/device=fast"
+			if nagle {
+				name = tc.name + "/device=nagle"
 			}
-		})
+			b.Run(name, func(b *testing.B) {
+				tc.cfg.ConnectDelay = time.Nanosecond
+				tc.cfg.NoAutoStop = true
+				d := startDevice(b, tc.cfg, simhttpd.Options{Nagle: nagle})
+				req := provisionReq(d.addr, tc.sec, testSSID, testPass)
+				req.Timeouts = nil
+				b.ReportAllocs()
+				exchanges := 0
+				for b.Loop() {
+					b.StopTimer()
+					d.dev.Reset()
+					b.StartTimer()
+					events, err := collect(b, h.client, req)
+					if err != nil || !events[len(events)-1].GetResult().GetSuccess() {
+						b.Fatalf("provision: %v", err)
+					}
+					exchanges += totalExchanges(d.dev)
+				}
+				b.ReportMetric(float64(exchanges)/float64(b.N), "exchanges/op")
+			})
+		}
 	}
 }
 

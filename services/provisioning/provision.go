@@ -12,6 +12,7 @@ import (
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
 	"github.com/espprov/espprov/internal/mapping"
+	"github.com/espprov/espprov/internal/poll"
 	"github.com/espprov/espprov/internal/wifiprov"
 	"github.com/espprov/espprov/internal/wire/devicepb"
 )
@@ -32,6 +33,12 @@ func (e *emitter) emit(ev *espprovv1.ProvisionResponse) error {
 }
 
 func validateProvision(req *espprovv1.ProvisionRequest) error {
+	if err := validateCustomData(req.GetCustomData()); err != nil {
+		return err
+	}
+	if req.GetReprovision() && (req.GetNoWifi() || req.GetDevice().GetTransport() == espprovv1.Transport_TRANSPORT_ON_NETWORK) {
+		return invalid("reprovision gives the device new Wi-Fi credentials: it needs wifi (unset no_wifi, and use softap, httpd, ble or console)")
+	}
 	if req.GetDevice().GetTransport() == espprovv1.Transport_TRANSPORT_ON_NETWORK && !req.GetNoWifi() {
 		return invalid("on-network devices are already on the network: set no_wifi (RainMaker mapping only), or use softap, httpd, ble or console to provision Wi-Fi")
 	}
@@ -175,6 +182,11 @@ func (s *Service) provision(streamCtx context.Context, req *espprovv1.ProvisionR
 	if err := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_SESSION_ESTABLISHED, Message: "Secure session established"}); err != nil {
 		return nil, err
 	}
+	// Application endpoints first: a missing one stops the flow before any
+	// credential (mapping secret, Wi-Fi) is sent.
+	if err := s.sendCustomData(ctx, c, req.GetCustomData(), em); err != nil {
+		return nil, err
+	}
 	// Mapping before Wi-Fi: challenge-response, or the traditional flow's
 	// user information (its cloud half follows Wi-Fi success).
 	var nodeID, secretKey string
@@ -207,9 +219,18 @@ func (s *Service) provision(streamCtx context.Context, req *espprovv1.ProvisionR
 		return &espprovv1.Result{NodeId: nodeID, Mapped: mapped}, nil
 	}
 	creds := req.GetWifi()
+	reprovRefused := false
+	if req.GetReprovision() {
+		if reprovRefused, err = s.reprovision(ctx, c, em); err != nil {
+			return nil, err
+		}
+	}
 	var res *espprovv1.Result
 	for {
 		res, err = s.wifiAttempt(ctx, c, req, creds, to, em)
+		if errors.Is(err, wifiprov.ErrAlreadyApplied) {
+			return nil, alreadyApplied(err, req.GetReprovision(), reprovRefused)
+		}
 		if err == nil || retry == nil || !res.GetDeviceReset() || em.err != nil {
 			break
 		}
@@ -372,22 +393,20 @@ func failText(st wifiprov.State) string {
 }
 
 // waitWifi polls GetStatus until the device is connected or has failed,
-// reporting every change of state.
+// reporting every change of state. Polls follow poll.Schedule: 10 ms after
+// the config was applied, then further apart (at most to.poll).
 func (s *Service) waitWifi(ctx context.Context, c *conn, to timeouts, em *emitter) (wifiprov.State, error) {
 	ctx, cancel := context.WithTimeout(ctx, to.wifi)
 	defer cancel()
 	var last *espprovv1.WifiState
 	errorsInRow := 0
-	tick := time.NewTimer(to.poll)
-	defer tick.Stop()
+	tick := poll.Schedule{Max: to.poll}.Start()
 	for {
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if err := tick.Wait(ctx); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
 				return wifiprov.State{}, status.Errorf(codes.DeadlineExceeded, "the device did not connect to Wi-Fi within %s", to.wifi)
 			}
-			return wifiprov.State{}, ctx.Err()
-		case <-tick.C:
+			return wifiprov.State{}, err
 		}
 		st, err := wifiprov.GetStatus(ctx, c.sess)
 		if err != nil {
@@ -396,7 +415,6 @@ func (s *Service) waitWifi(ctx context.Context, c *conn, to timeouts, em *emitte
 				return wifiprov.State{}, fmt.Errorf("reading Wi-Fi status: %w", err)
 			}
 			s.log.WarnContext(ctx, "wifi status read failed; retrying", "error", err)
-			tick.Reset(to.poll)
 			continue
 		}
 		errorsInRow = 0
@@ -413,7 +431,6 @@ func (s *Service) waitWifi(ctx context.Context, c *conn, to timeouts, em *emitte
 		case devicepb.WifiStationState_ConnectionFailed, devicepb.WifiStationState_Disconnected:
 			return st, fmt.Errorf("%w: %s", ErrWifiFailed, failText(st))
 		}
-		tick.Reset(to.poll)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
+	"github.com/espprov/espprov/internal/poll"
 	"github.com/espprov/espprov/internal/protocomm"
 	"github.com/espprov/espprov/internal/wifiprov"
 	"github.com/espprov/espprov/transports"
@@ -52,9 +53,11 @@ const (
 	DefaultExchangeTimeout = 10 * time.Second
 	DefaultOverallTimeout  = 3 * time.Minute
 	DefaultWifiTimeout     = 60 * time.Second
-	DefaultStatusPoll      = time.Second
-	MinStatusPoll          = 10 * time.Millisecond
-	MaxTimeout             = time.Hour
+	// DefaultStatusPoll is the longest gap between Wi-Fi status polls
+	// (they start 10 ms apart: see internal/poll).
+	DefaultStatusPoll = poll.DefaultMax
+	MinStatusPoll     = 10 * time.Millisecond
+	MaxTimeout        = time.Hour
 	// pollErrorBudget is how many failed status reads in a row are tolerated
 	// (esp_prov tolerates 3).
 	pollErrorBudget = 3

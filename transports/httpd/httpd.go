@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/espprov/espprov/internal/tcpopt"
 	"github.com/espprov/espprov/transports"
 )
 
@@ -63,6 +64,12 @@ type Options struct {
 	DialContext func(ctx context.Context, network, address string) (net.Conn, error)
 	// Logf, when set, receives connection events. Bodies are never logged.
 	Logf func(format string, args ...any)
+	// NoQuickAck leaves the kernel's delayed ACK alone. By default the
+	// client acknowledges every segment at once (Linux TCP_QUICKACK,
+	// re-armed after each read): a device that answers in two writes with
+	// Nagle on (esp_http_server on lwIP) would otherwise hold the body of
+	// every reply until the client's delayed ACK, ~40 ms a request.
+	NoQuickAck bool
 }
 
 // Transport is a protocomm HTTP client bound to one device address.
@@ -72,6 +79,7 @@ type Transport struct {
 	timeout time.Duration
 	dial    func(ctx context.Context, network, address string) (net.Conn, error)
 	logf    func(format string, args ...any)
+	quick   bool
 
 	exMu   sync.Mutex // serialises exchanges
 	cookie string     // last Set-Cookie value; guarded by exMu
@@ -100,6 +108,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Transport, error) {
 		timeout: opts.ExchangeTimeout,
 		dial:    opts.DialContext,
 		logf:    opts.Logf,
+		quick:   !opts.NoQuickAck,
 	}
 	if t.timeout <= 0 {
 		t.timeout = DefaultExchangeTimeout
@@ -207,6 +216,9 @@ func (t *Transport) connect(ctx context.Context, deadline time.Time) (net.Conn, 
 			msg:  fmt.Sprintf("httpd: cannot reach device at %s: %s", t.addr, causeText(err)),
 			errs: []error{transports.ErrUnreachable, err},
 		}
+	}
+	if t.quick {
+		c = tcpopt.WithQuickAck(c, true)
 	}
 	br := bufio.NewReader(c)
 	t.mu.Lock()

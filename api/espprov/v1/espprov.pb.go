@@ -291,6 +291,10 @@ const (
 	// ProvisionInteractive only: Wi-Fi failed, the device was reset and the
 	// session waits for new credentials or give_up.
 	Step_STEP_AWAITING_RETRY Step = 10
+	// An application endpoint answered; see custom_data.
+	Step_STEP_CUSTOM_DATA Step = 11
+	// The device accepted prov-ctrl reprov (ProvisionRequest.reprovision).
+	Step_STEP_REPROVISIONED Step = 12
 )
 
 // Enum value maps for Step.
@@ -307,6 +311,8 @@ var (
 		8:  "STEP_DEVICE_RESET",
 		9:  "STEP_RESULT",
 		10: "STEP_AWAITING_RETRY",
+		11: "STEP_CUSTOM_DATA",
+		12: "STEP_REPROVISIONED",
 	}
 	Step_value = map[string]int32{
 		"STEP_UNSPECIFIED":         0,
@@ -320,6 +326,8 @@ var (
 		"STEP_DEVICE_RESET":        8,
 		"STEP_RESULT":              9,
 		"STEP_AWAITING_RETRY":      10,
+		"STEP_CUSTOM_DATA":         11,
+		"STEP_REPROVISIONED":       12,
 	}
 )
 
@@ -698,7 +706,9 @@ type Timeouts struct {
 	Overall *durationpb.Duration `protobuf:"bytes,2,opt,name=overall,proto3" json:"overall,omitempty"`
 	// Waiting for the device to join Wi-Fi after the config was applied. Default 60 s.
 	WifiConnect *durationpb.Duration `protobuf:"bytes,3,opt,name=wifi_connect,json=wifiConnect,proto3" json:"wifi_connect,omitempty"`
-	// Interval between Wi-Fi status polls. Default 1 s; at least 10 ms.
+	// Longest interval between Wi-Fi status polls: polls start 10 ms after the
+	// config is applied and the interval doubles up to this value (never past
+	// the deadline). Default 500 ms; at least 10 ms.
 	StatusPoll    *durationpb.Duration `protobuf:"bytes,4,opt,name=status_poll,json=statusPoll,proto3" json:"status_poll,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1319,8 +1329,21 @@ type ProvisionRequest struct {
 	// Reset the device through prov-ctrl after a Wi-Fi failure so it can be
 	// provisioned again. Unset means true.
 	ResetOnFailure *bool `protobuf:"varint,7,opt,name=reset_on_failure,json=resetOnFailure,proto3,oneof" json:"reset_on_failure,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Re-provision a device that was already given credentials in this
+	// provisioning run (it is provisioned, or still applying them, and still in
+	// provisioning mode): prov-ctrl reprov before the credentials are sent,
+	// then the normal flow. Firmware accepts reprov only when the application
+	// disabled auto-stop. Without it such a device fails with
+	// FAILED_PRECONDITION naming this field.
+	Reprovision bool `protobuf:"varint,8,opt,name=reprovision,proto3" json:"reprovision,omitempty"`
+	// Application endpoints (wifi_prov_mgr_endpoint_create, e.g. "custom-data")
+	// and the bytes to send to each, over the secure session, after mapping and
+	// before the Wi-Fi credentials, in endpoint-name order. Each reply is a
+	// STEP_CUSTOM_DATA event. An endpoint the device lacks fails the call with
+	// FAILED_PRECONDITION naming it, before any credential is sent.
+	CustomData    map[string][]byte `protobuf:"bytes,9,rep,name=custom_data,json=customData,proto3" json:"custom_data,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProvisionRequest) Reset() {
@@ -1400,6 +1423,20 @@ func (x *ProvisionRequest) GetResetOnFailure() bool {
 		return *x.ResetOnFailure
 	}
 	return false
+}
+
+func (x *ProvisionRequest) GetReprovision() bool {
+	if x != nil {
+		return x.Reprovision
+	}
+	return false
+}
+
+func (x *ProvisionRequest) GetCustomData() map[string][]byte {
+	if x != nil {
+		return x.CustomData
+	}
+	return nil
 }
 
 // DeviceInfo is what the device says about itself in proto-ver.
@@ -1868,11 +1905,13 @@ type ProvisionResponse struct {
 	Step  Step                   `protobuf:"varint,1,opt,name=step,proto3,enum=espprov.v1.Step" json:"step,omitempty"`
 	Time  *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
 	// Human-readable description; machines use step and the details.
-	Message       string        `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
-	DeviceInfo    *DeviceInfo   `protobuf:"bytes,4,opt,name=device_info,json=deviceInfo,proto3" json:"device_info,omitempty"`
-	WifiState     *WifiState    `protobuf:"bytes,5,opt,name=wifi_state,json=wifiState,proto3" json:"wifi_state,omitempty"`
-	Mapping       *MappingEvent `protobuf:"bytes,6,opt,name=mapping,proto3" json:"mapping,omitempty"`
-	Result        *Result       `protobuf:"bytes,7,opt,name=result,proto3" json:"result,omitempty"`
+	Message    string        `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	DeviceInfo *DeviceInfo   `protobuf:"bytes,4,opt,name=device_info,json=deviceInfo,proto3" json:"device_info,omitempty"`
+	WifiState  *WifiState    `protobuf:"bytes,5,opt,name=wifi_state,json=wifiState,proto3" json:"wifi_state,omitempty"`
+	Mapping    *MappingEvent `protobuf:"bytes,6,opt,name=mapping,proto3" json:"mapping,omitempty"`
+	Result     *Result       `protobuf:"bytes,7,opt,name=result,proto3" json:"result,omitempty"`
+	// STEP_CUSTOM_DATA: the endpoint and its reply.
+	CustomData    *CustomDataReply `protobuf:"bytes,8,opt,name=custom_data,json=customData,proto3" json:"custom_data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1956,6 +1995,66 @@ func (x *ProvisionResponse) GetResult() *Result {
 	return nil
 }
 
+func (x *ProvisionResponse) GetCustomData() *CustomDataReply {
+	if x != nil {
+		return x.CustomData
+	}
+	return nil
+}
+
+// CustomDataReply is an application endpoint's reply to ProvisionRequest.custom_data.
+type CustomDataReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Endpoint      string                 `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	Reply         []byte                 `protobuf:"bytes,2,opt,name=reply,proto3" json:"reply,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CustomDataReply) Reset() {
+	*x = CustomDataReply{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CustomDataReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CustomDataReply) ProtoMessage() {}
+
+func (x *CustomDataReply) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CustomDataReply.ProtoReflect.Descriptor instead.
+func (*CustomDataReply) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CustomDataReply) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *CustomDataReply) GetReply() []byte {
+	if x != nil {
+		return x.Reply
+	}
+	return nil
+}
+
 // ProvisionInteractiveRequest drives ProvisionInteractive.
 type ProvisionInteractiveRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1971,7 +2070,7 @@ type ProvisionInteractiveRequest struct {
 
 func (x *ProvisionInteractiveRequest) Reset() {
 	*x = ProvisionInteractiveRequest{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[17]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1983,7 +2082,7 @@ func (x *ProvisionInteractiveRequest) String() string {
 func (*ProvisionInteractiveRequest) ProtoMessage() {}
 
 func (x *ProvisionInteractiveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[17]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1996,7 +2095,7 @@ func (x *ProvisionInteractiveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionInteractiveRequest.ProtoReflect.Descriptor instead.
 func (*ProvisionInteractiveRequest) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{17}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ProvisionInteractiveRequest) GetAction() isProvisionInteractiveRequest_Action {
@@ -2068,7 +2167,7 @@ type ProvisionInteractiveResponse struct {
 
 func (x *ProvisionInteractiveResponse) Reset() {
 	*x = ProvisionInteractiveResponse{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[18]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2080,7 +2179,7 @@ func (x *ProvisionInteractiveResponse) String() string {
 func (*ProvisionInteractiveResponse) ProtoMessage() {}
 
 func (x *ProvisionInteractiveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[18]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2093,7 +2192,7 @@ func (x *ProvisionInteractiveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionInteractiveResponse.ProtoReflect.Descriptor instead.
 func (*ProvisionInteractiveResponse) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{18}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ProvisionInteractiveResponse) GetEvent() *ProvisionResponse {
@@ -2116,7 +2215,7 @@ type MapNodeRequest struct {
 
 func (x *MapNodeRequest) Reset() {
 	*x = MapNodeRequest{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[19]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2128,7 +2227,7 @@ func (x *MapNodeRequest) String() string {
 func (*MapNodeRequest) ProtoMessage() {}
 
 func (x *MapNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[19]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2141,7 +2240,7 @@ func (x *MapNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapNodeRequest.ProtoReflect.Descriptor instead.
 func (*MapNodeRequest) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{19}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *MapNodeRequest) GetDevice() *Device {
@@ -2184,7 +2283,7 @@ type MapNodeResponse struct {
 
 func (x *MapNodeResponse) Reset() {
 	*x = MapNodeResponse{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[20]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2196,7 +2295,7 @@ func (x *MapNodeResponse) String() string {
 func (*MapNodeResponse) ProtoMessage() {}
 
 func (x *MapNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[20]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2209,7 +2308,7 @@ func (x *MapNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapNodeResponse.ProtoReflect.Descriptor instead.
 func (*MapNodeResponse) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{20}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *MapNodeResponse) GetNodeId() string {
@@ -2245,7 +2344,7 @@ type DisableChallengeResponseRequest struct {
 
 func (x *DisableChallengeResponseRequest) Reset() {
 	*x = DisableChallengeResponseRequest{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[21]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2257,7 +2356,7 @@ func (x *DisableChallengeResponseRequest) String() string {
 func (*DisableChallengeResponseRequest) ProtoMessage() {}
 
 func (x *DisableChallengeResponseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[21]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2270,7 +2369,7 @@ func (x *DisableChallengeResponseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableChallengeResponseRequest.ProtoReflect.Descriptor instead.
 func (*DisableChallengeResponseRequest) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{21}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DisableChallengeResponseRequest) GetDevice() *Device {
@@ -2306,7 +2405,7 @@ type DisableChallengeResponseResponse struct {
 
 func (x *DisableChallengeResponseResponse) Reset() {
 	*x = DisableChallengeResponseResponse{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[22]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2318,7 +2417,7 @@ func (x *DisableChallengeResponseResponse) String() string {
 func (*DisableChallengeResponseResponse) ProtoMessage() {}
 
 func (x *DisableChallengeResponseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[22]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2331,7 +2430,7 @@ func (x *DisableChallengeResponseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableChallengeResponseResponse.ProtoReflect.Descriptor instead.
 func (*DisableChallengeResponseResponse) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{22}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DisableChallengeResponseResponse) GetDisabledNow() bool {
@@ -2422,7 +2521,7 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\x10ScanWifiResponse\x12<\n" +
 	"\raccess_points\x18\x01 \x03(\v2\x17.espprov.v1.AccessPointR\faccessPoints\x127\n" +
 	"\vdevice_info\x18\x02 \x01(\v2\x16.espprov.v1.DeviceInfoR\n" +
-	"deviceInfo\"\xdf\x02\n" +
+	"deviceInfo\"\x8f\x04\n" +
 	"\x10ProvisionRequest\x12*\n" +
 	"\x06device\x18\x01 \x01(\v2\x12.espprov.v1.DeviceR\x06device\x120\n" +
 	"\bsecurity\x18\x02 \x01(\v2\x14.espprov.v1.SecurityR\bsecurity\x12/\n" +
@@ -2430,7 +2529,13 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\ano_wifi\x18\x04 \x01(\bR\x06noWifi\x12-\n" +
 	"\amapping\x18\x05 \x01(\v2\x13.espprov.v1.MappingR\amapping\x120\n" +
 	"\btimeouts\x18\x06 \x01(\v2\x14.espprov.v1.TimeoutsR\btimeouts\x12-\n" +
-	"\x10reset_on_failure\x18\a \x01(\bH\x00R\x0eresetOnFailure\x88\x01\x01B\x13\n" +
+	"\x10reset_on_failure\x18\a \x01(\bH\x00R\x0eresetOnFailure\x88\x01\x01\x12 \n" +
+	"\vreprovision\x18\b \x01(\bR\vreprovision\x12M\n" +
+	"\vcustom_data\x18\t \x03(\v2,.espprov.v1.ProvisionRequest.CustomDataEntryR\n" +
+	"customData\x1a=\n" +
+	"\x0fCustomDataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01B\x13\n" +
 	"\x11_reset_on_failure\"\xd3\x02\n" +
 	"\n" +
 	"DeviceInfo\x12\x18\n" +
@@ -2481,7 +2586,7 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\vfail_reason\x18\n" +
 	" \x01(\x0e2\x1a.espprov.v1.WifiFailReasonR\n" +
 	"failReason\x12!\n" +
-	"\fdevice_reset\x18\v \x01(\bR\vdeviceReset\"\xd2\x02\n" +
+	"\fdevice_reset\x18\v \x01(\bR\vdeviceReset\"\x90\x03\n" +
 	"\x11ProvisionResponse\x12$\n" +
 	"\x04step\x18\x01 \x01(\x0e2\x10.espprov.v1.StepR\x04step\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
@@ -2491,7 +2596,12 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\n" +
 	"wifi_state\x18\x05 \x01(\v2\x15.espprov.v1.WifiStateR\twifiState\x122\n" +
 	"\amapping\x18\x06 \x01(\v2\x18.espprov.v1.MappingEventR\amapping\x12*\n" +
-	"\x06result\x18\a \x01(\v2\x12.espprov.v1.ResultR\x06result\"\xad\x01\n" +
+	"\x06result\x18\a \x01(\v2\x12.espprov.v1.ResultR\x06result\x12<\n" +
+	"\vcustom_data\x18\b \x01(\v2\x1b.espprov.v1.CustomDataReplyR\n" +
+	"customData\"C\n" +
+	"\x0fCustomDataReply\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x14\n" +
+	"\x05reply\x18\x02 \x01(\fR\x05reply\"\xad\x01\n" +
 	"\x1bProvisionInteractiveRequest\x124\n" +
 	"\x05start\x18\x01 \x01(\v2\x1c.espprov.v1.ProvisionRequestH\x00R\x05start\x123\n" +
 	"\x05retry\x18\x02 \x01(\v2\x1b.espprov.v1.WifiCredentialsH\x00R\x05retry\x12\x19\n" +
@@ -2547,7 +2657,7 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\x12WIFI_AUTH_MODE_DPP\x10\x0e\x12\"\n" +
 	"\x1eWIFI_AUTH_MODE_WPA3_ENTERPRISE\x10\x0f\x12'\n" +
 	"#WIFI_AUTH_MODE_WPA2_WPA3_ENTERPRISE\x10\x10\x12!\n" +
-	"\x1dWIFI_AUTH_MODE_WPA_ENTERPRISE\x10\x11*\x87\x02\n" +
+	"\x1dWIFI_AUTH_MODE_WPA_ENTERPRISE\x10\x11*\xb5\x02\n" +
 	"\x04Step\x12\x14\n" +
 	"\x10STEP_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSTEP_CONNECTING\x10\x01\x12\x1a\n" +
@@ -2560,7 +2670,9 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\x11STEP_DEVICE_RESET\x10\b\x12\x0f\n" +
 	"\vSTEP_RESULT\x10\t\x12\x17\n" +
 	"\x13STEP_AWAITING_RETRY\x10\n" +
-	"*\xca\x01\n" +
+	"\x12\x14\n" +
+	"\x10STEP_CUSTOM_DATA\x10\v\x12\x16\n" +
+	"\x12STEP_REPROVISIONED\x10\f*\xca\x01\n" +
 	"\x10WifiStationState\x12\"\n" +
 	"\x1eWIFI_STATION_STATE_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dWIFI_STATION_STATE_CONNECTING\x10\x01\x12 \n" +
@@ -2596,7 +2708,7 @@ func file_espprov_v1_espprov_proto_rawDescGZIP() []byte {
 }
 
 var file_espprov_v1_espprov_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_espprov_v1_espprov_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_espprov_v1_espprov_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_espprov_v1_espprov_proto_goTypes = []any{
 	(Transport)(0),                           // 0: espprov.v1.Transport
 	(SecurityScheme)(0),                      // 1: espprov.v1.SecurityScheme
@@ -2622,30 +2734,32 @@ var file_espprov_v1_espprov_proto_goTypes = []any{
 	(*MappingEvent)(nil),                     // 21: espprov.v1.MappingEvent
 	(*Result)(nil),                           // 22: espprov.v1.Result
 	(*ProvisionResponse)(nil),                // 23: espprov.v1.ProvisionResponse
-	(*ProvisionInteractiveRequest)(nil),      // 24: espprov.v1.ProvisionInteractiveRequest
-	(*ProvisionInteractiveResponse)(nil),     // 25: espprov.v1.ProvisionInteractiveResponse
-	(*MapNodeRequest)(nil),                   // 26: espprov.v1.MapNodeRequest
-	(*MapNodeResponse)(nil),                  // 27: espprov.v1.MapNodeResponse
-	(*DisableChallengeResponseRequest)(nil),  // 28: espprov.v1.DisableChallengeResponseRequest
-	(*DisableChallengeResponseResponse)(nil), // 29: espprov.v1.DisableChallengeResponseResponse
-	nil,                                      // 30: espprov.v1.DeviceInfo.AppsEntry
-	(*durationpb.Duration)(nil),              // 31: google.protobuf.Duration
-	(*structpb.Struct)(nil),                  // 32: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),            // 33: google.protobuf.Timestamp
+	(*CustomDataReply)(nil),                  // 24: espprov.v1.CustomDataReply
+	(*ProvisionInteractiveRequest)(nil),      // 25: espprov.v1.ProvisionInteractiveRequest
+	(*ProvisionInteractiveResponse)(nil),     // 26: espprov.v1.ProvisionInteractiveResponse
+	(*MapNodeRequest)(nil),                   // 27: espprov.v1.MapNodeRequest
+	(*MapNodeResponse)(nil),                  // 28: espprov.v1.MapNodeResponse
+	(*DisableChallengeResponseRequest)(nil),  // 29: espprov.v1.DisableChallengeResponseRequest
+	(*DisableChallengeResponseResponse)(nil), // 30: espprov.v1.DisableChallengeResponseResponse
+	nil,                                      // 31: espprov.v1.ProvisionRequest.CustomDataEntry
+	nil,                                      // 32: espprov.v1.DeviceInfo.AppsEntry
+	(*durationpb.Duration)(nil),              // 33: google.protobuf.Duration
+	(*structpb.Struct)(nil),                  // 34: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),            // 35: google.protobuf.Timestamp
 }
 var file_espprov_v1_espprov_proto_depIdxs = []int32{
 	0,  // 0: espprov.v1.Device.transport:type_name -> espprov.v1.Transport
-	31, // 1: espprov.v1.Device.discovery_timeout:type_name -> google.protobuf.Duration
+	33, // 1: espprov.v1.Device.discovery_timeout:type_name -> google.protobuf.Duration
 	1,  // 2: espprov.v1.Security.scheme:type_name -> espprov.v1.SecurityScheme
-	31, // 3: espprov.v1.Timeouts.exchange:type_name -> google.protobuf.Duration
-	31, // 4: espprov.v1.Timeouts.overall:type_name -> google.protobuf.Duration
-	31, // 5: espprov.v1.Timeouts.wifi_connect:type_name -> google.protobuf.Duration
-	31, // 6: espprov.v1.Timeouts.status_poll:type_name -> google.protobuf.Duration
-	32, // 7: espprov.v1.Mapping.metadata:type_name -> google.protobuf.Struct
-	31, // 8: espprov.v1.Mapping.poll_interval:type_name -> google.protobuf.Duration
-	31, // 9: espprov.v1.Mapping.max_wait:type_name -> google.protobuf.Duration
+	33, // 3: espprov.v1.Timeouts.exchange:type_name -> google.protobuf.Duration
+	33, // 4: espprov.v1.Timeouts.overall:type_name -> google.protobuf.Duration
+	33, // 5: espprov.v1.Timeouts.wifi_connect:type_name -> google.protobuf.Duration
+	33, // 6: espprov.v1.Timeouts.status_poll:type_name -> google.protobuf.Duration
+	34, // 7: espprov.v1.Mapping.metadata:type_name -> google.protobuf.Struct
+	33, // 8: espprov.v1.Mapping.poll_interval:type_name -> google.protobuf.Duration
+	33, // 9: espprov.v1.Mapping.max_wait:type_name -> google.protobuf.Duration
 	7,  // 10: espprov.v1.DiscoverRequest.device:type_name -> espprov.v1.Device
-	31, // 11: espprov.v1.DiscoverRequest.timeout:type_name -> google.protobuf.Duration
+	33, // 11: espprov.v1.DiscoverRequest.timeout:type_name -> google.protobuf.Duration
 	0,  // 12: espprov.v1.DiscoverResponse.transport:type_name -> espprov.v1.Transport
 	1,  // 13: espprov.v1.DiscoverResponse.security:type_name -> espprov.v1.SecurityScheme
 	7,  // 14: espprov.v1.ScanWifiRequest.device:type_name -> espprov.v1.Device
@@ -2659,47 +2773,49 @@ var file_espprov_v1_espprov_proto_depIdxs = []int32{
 	10, // 22: espprov.v1.ProvisionRequest.wifi:type_name -> espprov.v1.WifiCredentials
 	11, // 23: espprov.v1.ProvisionRequest.mapping:type_name -> espprov.v1.Mapping
 	9,  // 24: espprov.v1.ProvisionRequest.timeouts:type_name -> espprov.v1.Timeouts
-	1,  // 25: espprov.v1.DeviceInfo.security:type_name -> espprov.v1.SecurityScheme
-	30, // 26: espprov.v1.DeviceInfo.apps:type_name -> espprov.v1.DeviceInfo.AppsEntry
-	4,  // 27: espprov.v1.WifiState.state:type_name -> espprov.v1.WifiStationState
-	5,  // 28: espprov.v1.WifiState.fail_reason:type_name -> espprov.v1.WifiFailReason
-	2,  // 29: espprov.v1.WifiState.auth:type_name -> espprov.v1.WifiAuthMode
-	6,  // 30: espprov.v1.MappingEvent.flow:type_name -> espprov.v1.MappingFlow
-	5,  // 31: espprov.v1.Result.fail_reason:type_name -> espprov.v1.WifiFailReason
-	3,  // 32: espprov.v1.ProvisionResponse.step:type_name -> espprov.v1.Step
-	33, // 33: espprov.v1.ProvisionResponse.time:type_name -> google.protobuf.Timestamp
-	18, // 34: espprov.v1.ProvisionResponse.device_info:type_name -> espprov.v1.DeviceInfo
-	20, // 35: espprov.v1.ProvisionResponse.wifi_state:type_name -> espprov.v1.WifiState
-	21, // 36: espprov.v1.ProvisionResponse.mapping:type_name -> espprov.v1.MappingEvent
-	22, // 37: espprov.v1.ProvisionResponse.result:type_name -> espprov.v1.Result
-	17, // 38: espprov.v1.ProvisionInteractiveRequest.start:type_name -> espprov.v1.ProvisionRequest
-	10, // 39: espprov.v1.ProvisionInteractiveRequest.retry:type_name -> espprov.v1.WifiCredentials
-	23, // 40: espprov.v1.ProvisionInteractiveResponse.event:type_name -> espprov.v1.ProvisionResponse
-	7,  // 41: espprov.v1.MapNodeRequest.device:type_name -> espprov.v1.Device
-	8,  // 42: espprov.v1.MapNodeRequest.security:type_name -> espprov.v1.Security
-	11, // 43: espprov.v1.MapNodeRequest.mapping:type_name -> espprov.v1.Mapping
-	9,  // 44: espprov.v1.MapNodeRequest.timeouts:type_name -> espprov.v1.Timeouts
-	7,  // 45: espprov.v1.DisableChallengeResponseRequest.device:type_name -> espprov.v1.Device
-	8,  // 46: espprov.v1.DisableChallengeResponseRequest.security:type_name -> espprov.v1.Security
-	9,  // 47: espprov.v1.DisableChallengeResponseRequest.timeouts:type_name -> espprov.v1.Timeouts
-	19, // 48: espprov.v1.DeviceInfo.AppsEntry.value:type_name -> espprov.v1.AppInfo
-	12, // 49: espprov.v1.ProvisioningService.Discover:input_type -> espprov.v1.DiscoverRequest
-	14, // 50: espprov.v1.ProvisioningService.ScanWifi:input_type -> espprov.v1.ScanWifiRequest
-	17, // 51: espprov.v1.ProvisioningService.Provision:input_type -> espprov.v1.ProvisionRequest
-	24, // 52: espprov.v1.ProvisioningService.ProvisionInteractive:input_type -> espprov.v1.ProvisionInteractiveRequest
-	26, // 53: espprov.v1.ProvisioningService.MapNode:input_type -> espprov.v1.MapNodeRequest
-	28, // 54: espprov.v1.ProvisioningService.DisableChallengeResponse:input_type -> espprov.v1.DisableChallengeResponseRequest
-	13, // 55: espprov.v1.ProvisioningService.Discover:output_type -> espprov.v1.DiscoverResponse
-	16, // 56: espprov.v1.ProvisioningService.ScanWifi:output_type -> espprov.v1.ScanWifiResponse
-	23, // 57: espprov.v1.ProvisioningService.Provision:output_type -> espprov.v1.ProvisionResponse
-	25, // 58: espprov.v1.ProvisioningService.ProvisionInteractive:output_type -> espprov.v1.ProvisionInteractiveResponse
-	27, // 59: espprov.v1.ProvisioningService.MapNode:output_type -> espprov.v1.MapNodeResponse
-	29, // 60: espprov.v1.ProvisioningService.DisableChallengeResponse:output_type -> espprov.v1.DisableChallengeResponseResponse
-	55, // [55:61] is the sub-list for method output_type
-	49, // [49:55] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	31, // 25: espprov.v1.ProvisionRequest.custom_data:type_name -> espprov.v1.ProvisionRequest.CustomDataEntry
+	1,  // 26: espprov.v1.DeviceInfo.security:type_name -> espprov.v1.SecurityScheme
+	32, // 27: espprov.v1.DeviceInfo.apps:type_name -> espprov.v1.DeviceInfo.AppsEntry
+	4,  // 28: espprov.v1.WifiState.state:type_name -> espprov.v1.WifiStationState
+	5,  // 29: espprov.v1.WifiState.fail_reason:type_name -> espprov.v1.WifiFailReason
+	2,  // 30: espprov.v1.WifiState.auth:type_name -> espprov.v1.WifiAuthMode
+	6,  // 31: espprov.v1.MappingEvent.flow:type_name -> espprov.v1.MappingFlow
+	5,  // 32: espprov.v1.Result.fail_reason:type_name -> espprov.v1.WifiFailReason
+	3,  // 33: espprov.v1.ProvisionResponse.step:type_name -> espprov.v1.Step
+	35, // 34: espprov.v1.ProvisionResponse.time:type_name -> google.protobuf.Timestamp
+	18, // 35: espprov.v1.ProvisionResponse.device_info:type_name -> espprov.v1.DeviceInfo
+	20, // 36: espprov.v1.ProvisionResponse.wifi_state:type_name -> espprov.v1.WifiState
+	21, // 37: espprov.v1.ProvisionResponse.mapping:type_name -> espprov.v1.MappingEvent
+	22, // 38: espprov.v1.ProvisionResponse.result:type_name -> espprov.v1.Result
+	24, // 39: espprov.v1.ProvisionResponse.custom_data:type_name -> espprov.v1.CustomDataReply
+	17, // 40: espprov.v1.ProvisionInteractiveRequest.start:type_name -> espprov.v1.ProvisionRequest
+	10, // 41: espprov.v1.ProvisionInteractiveRequest.retry:type_name -> espprov.v1.WifiCredentials
+	23, // 42: espprov.v1.ProvisionInteractiveResponse.event:type_name -> espprov.v1.ProvisionResponse
+	7,  // 43: espprov.v1.MapNodeRequest.device:type_name -> espprov.v1.Device
+	8,  // 44: espprov.v1.MapNodeRequest.security:type_name -> espprov.v1.Security
+	11, // 45: espprov.v1.MapNodeRequest.mapping:type_name -> espprov.v1.Mapping
+	9,  // 46: espprov.v1.MapNodeRequest.timeouts:type_name -> espprov.v1.Timeouts
+	7,  // 47: espprov.v1.DisableChallengeResponseRequest.device:type_name -> espprov.v1.Device
+	8,  // 48: espprov.v1.DisableChallengeResponseRequest.security:type_name -> espprov.v1.Security
+	9,  // 49: espprov.v1.DisableChallengeResponseRequest.timeouts:type_name -> espprov.v1.Timeouts
+	19, // 50: espprov.v1.DeviceInfo.AppsEntry.value:type_name -> espprov.v1.AppInfo
+	12, // 51: espprov.v1.ProvisioningService.Discover:input_type -> espprov.v1.DiscoverRequest
+	14, // 52: espprov.v1.ProvisioningService.ScanWifi:input_type -> espprov.v1.ScanWifiRequest
+	17, // 53: espprov.v1.ProvisioningService.Provision:input_type -> espprov.v1.ProvisionRequest
+	25, // 54: espprov.v1.ProvisioningService.ProvisionInteractive:input_type -> espprov.v1.ProvisionInteractiveRequest
+	27, // 55: espprov.v1.ProvisioningService.MapNode:input_type -> espprov.v1.MapNodeRequest
+	29, // 56: espprov.v1.ProvisioningService.DisableChallengeResponse:input_type -> espprov.v1.DisableChallengeResponseRequest
+	13, // 57: espprov.v1.ProvisioningService.Discover:output_type -> espprov.v1.DiscoverResponse
+	16, // 58: espprov.v1.ProvisioningService.ScanWifi:output_type -> espprov.v1.ScanWifiResponse
+	23, // 59: espprov.v1.ProvisioningService.Provision:output_type -> espprov.v1.ProvisionResponse
+	26, // 60: espprov.v1.ProvisioningService.ProvisionInteractive:output_type -> espprov.v1.ProvisionInteractiveResponse
+	28, // 61: espprov.v1.ProvisioningService.MapNode:output_type -> espprov.v1.MapNodeResponse
+	30, // 62: espprov.v1.ProvisioningService.DisableChallengeResponse:output_type -> espprov.v1.DisableChallengeResponseResponse
+	57, // [57:63] is the sub-list for method output_type
+	51, // [51:57] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_espprov_v1_espprov_proto_init() }
@@ -2710,7 +2826,7 @@ func file_espprov_v1_espprov_proto_init() {
 	file_espprov_v1_espprov_proto_msgTypes[4].OneofWrappers = []any{}
 	file_espprov_v1_espprov_proto_msgTypes[10].OneofWrappers = []any{}
 	file_espprov_v1_espprov_proto_msgTypes[13].OneofWrappers = []any{}
-	file_espprov_v1_espprov_proto_msgTypes[17].OneofWrappers = []any{
+	file_espprov_v1_espprov_proto_msgTypes[18].OneofWrappers = []any{
 		(*ProvisionInteractiveRequest_Start)(nil),
 		(*ProvisionInteractiveRequest_Retry)(nil),
 		(*ProvisionInteractiveRequest_GiveUp)(nil),
@@ -2721,7 +2837,7 @@ func file_espprov_v1_espprov_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_espprov_v1_espprov_proto_rawDesc), len(file_espprov_v1_espprov_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -563,3 +563,17 @@ func (d *Device) protoVer() []byte {
 	}
 	return protoVerJSON(apps, d.cfg.SecVer, patch, d.cfg.PoP == "")
 }
+
+// EchoReplyPrefix starts every reply of an EchoHandler endpoint.
+const EchoReplyPrefix = "espsim-echo:"
+
+// EchoHandler is an application endpoint (like one made with
+// wifi_prov_mgr_endpoint_create) that answers EchoReplyPrefix, its name, a
+// colon and the request: a client can tell its reply from any other.
+func EchoHandler(name string) func([]byte) ([]byte, error) {
+	prefix := EchoReplyPrefix + name + ":"
+	return func(req []byte) ([]byte, error) {
+		out := make([]byte, 0, len(prefix)+len(req))
+		return append(append(out, prefix...), req...), nil
+	}
+}

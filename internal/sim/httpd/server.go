@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/espprov/espprov/internal/sim/device"
+	"github.com/espprov/espprov/internal/tcpopt"
 )
 
 // Fault selects a misbehaviour for one request (tests of clients).
@@ -118,6 +119,13 @@ type Options struct {
 	// RecvTimeout bounds the reading of one started request; zero means
 	// DefaultRecvTimeout.
 	RecvTimeout time.Duration
+	// Nagle sends like esp_http_server on lwIP: Nagle's algorithm on, each
+	// reply in two writes (headers, then body: the body leaves only when
+	// the headers are acknowledged), and ACKs delayed rather than sent at
+	// once (lwIP delays them up to 250 ms; the simulation gets Linux's
+	// delayed ACK, 40 ms or more). The default sends each reply in one
+	// write with Nagle off, the fastest a client can see.
+	Nagle bool
 }
 
 // Server is a simulated esp_http_server + protocomm_httpd.
@@ -139,6 +147,7 @@ type Server struct {
 	logf        func(string, ...any)
 	newID       func() uint32
 	recvTimeout time.Duration
+	nagle       bool
 
 	mu        sync.Mutex // guards the fields below
 	closed    bool
@@ -176,6 +185,7 @@ func New(p device.Protocomm, opts Options) *Server {
 		logf:          opts.Logf,
 		newID:         opts.SessionID,
 		recvTimeout:   opts.RecvTimeout,
+		nagle:         opts.Nagle,
 		done:          make(chan struct{}),
 		listeners:     make(map[net.Listener]struct{}),
 		conns:         make(map[*conn]struct{}),
@@ -218,6 +228,13 @@ func (s *Server) log(format string, args ...any) {
 	if s.logf != nil {
 		s.logf(format, args...)
 	}
+}
+
+// Accepted counts the TCP connections accepted so far.
+func (s *Server) Accepted() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return int(s.nextSock)
 }
 
 // Addr is the address of the first listener, nil before Serve.
@@ -300,6 +317,10 @@ func (s *Server) accept(nc net.Conn) {
 			}
 		}
 		victims = append(victims, lru)
+	}
+	if s.nagle {
+		_ = tcpopt.SetNoDelay(nc, false)
+		nc = tcpopt.WithQuickAck(nc, false)
 	}
 	s.nextSock++
 	s.tick++
@@ -634,10 +655,19 @@ func (s *Server) fail(c *conn, r *request, code int) action {
 	return actClosed
 }
 
-// send writes b in one go within the send timeout.
+// send writes b within the send timeout: in one go, or with Nagle as
+// headers then body (httpd_resp_send: one send for the head, one for the
+// body).
 func (s *Server) send(c *conn, b []byte) bool {
 	c.nc.SetWriteDeadline(time.Now().Add(DefaultSendTimeout))
-	_, err := c.nc.Write(b)
+	var err error
+	if i := bytes.Index(b, []byte("\r\n\r\n")); s.nagle && i >= 0 && i+4 < len(b) {
+		if _, err = c.nc.Write(b[:i+4]); err == nil {
+			_, err = c.nc.Write(b[i+4:])
+		}
+	} else {
+		_, err = c.nc.Write(b)
+	}
 	c.nc.SetWriteDeadline(time.Time{})
 	if err != nil {
 		s.log("simhttpd: sock %d: send failed: %v", c.id, err)

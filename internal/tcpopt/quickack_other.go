@@ -1,0 +1,7 @@
+//go:build !linux
+
+package tcpopt
+
+const supported = false
+
+func (q *QuickAckConn) arm() {}
