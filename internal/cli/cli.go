@@ -307,6 +307,8 @@ func flagHint(msg string) string {
 		"device.address", "--device-ip/--device-host",
 		"device.serial_port", "--port",
 		"device.baud_rate", "--baud",
+		"with reprovision set (CLI: --reprovision)", "with --reprovision",
+		"custom_data", "--custom-data",
 	)
 	return r.Replace(msg)
 }

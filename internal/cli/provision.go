@@ -38,6 +38,8 @@ type provisionFlags struct {
 	cloudURL    string
 	mapPoll     time.Duration
 	mapWait     time.Duration
+	reprovision bool
+	customData  []string
 }
 
 const provisionLong = `Provision a device: open a secure session (Security 0, 1 or 2), link it to
@@ -125,6 +127,8 @@ func (a *app) provisionCommand() *cobra.Command {
 	fs.StringVar(&f.cloudURL, "base-url", "", "ESP RainMaker API base URL or region (global, china); default: the one you logged in to")
 	fs.DurationVar(&f.mapPoll, "mapping-poll-interval", 0, "traditional mapping: interval between status polls (default 5s)")
 	fs.DurationVar(&f.mapWait, "mapping-timeout", 0, "traditional mapping: longest wait for the cloud's confirmation (default 60s)")
+	fs.BoolVar(&f.reprovision, "reprovision", false, "re-provision a device that already has Wi-Fi credentials and is still in provisioning mode (prov-ctrl reprov, then the normal flow)")
+	fs.StringArrayVar(&f.customData, "custom-data", nil, "ENDPOINT=VALUE: send VALUE to the device's application endpoint over the secure session before the credentials (@FILE: the file's bytes); repeatable")
 	f.to.register(fs, true)
 	return cmd
 }
@@ -272,7 +276,16 @@ func (a *app) prepareProvision(cmd *cobra.Command, f *provisionFlags, positional
 	if qr != nil {
 		p.qrName = qr.Name
 	}
-	req := &espprovv1.ProvisionRequest{Device: dev, Security: sec, NoWifi: f.noWifi, Timeouts: to}
+	req := &espprovv1.ProvisionRequest{Device: dev, Security: sec, NoWifi: f.noWifi, Timeouts: to, Reprovision: f.reprovision}
+	if req.CustomData, err = parseCustomData(f.customData); err != nil {
+		return nil, err
+	}
+	if (onNet || f.noWifi) && f.reprovision {
+		return nil, usageErr("--reprovision gives the device new Wi-Fi credentials: it cannot be combined with --no-wifi or --transport on-network")
+	}
+	if onNet && len(req.CustomData) > 0 {
+		return nil, usageErr("--custom-data needs a provisioning transport (softap, httpd, ble, console): the on-network service has no application endpoints")
+	}
 	if f.mapPoll < 0 || f.mapWait < 0 || f.mapWait > time.Hour {
 		return nil, usageErr("--mapping-poll-interval and --mapping-timeout must be positive (at most 1h)")
 	}

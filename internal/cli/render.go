@@ -203,6 +203,10 @@ func (r *renderer) event(ev *espprovv1.ProvisionResponse) {
 		r.session()
 	case espprovv1.Step_STEP_MAPPING:
 		r.mapping(ev.GetMapping(), ev.GetMessage())
+	case espprovv1.Step_STEP_CUSTOM_DATA:
+		r.line("%s", customDataLine(ev.GetCustomData()))
+	case espprovv1.Step_STEP_REPROVISIONED:
+		r.line("Re-provisioning: the device forgot its earlier Wi-Fi credentials.")
 	case espprovv1.Step_STEP_CREDENTIALS_SENT:
 		r.line("Sending Wi-Fi credentials to node - Successful")
 	case espprovv1.Step_STEP_CONFIG_APPLIED:
