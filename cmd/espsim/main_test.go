@@ -68,7 +68,8 @@ func TestParseFlags(t *testing.T) {
 		{"fleet ports", []string{"--fleet", "3", "--http-listen", "127.0.0.1:65534"}, "exceeds 65535", nil},
 		{"listen", []string{"--http-listen", "nohost"}, "--http-listen", nil},
 		{"listen port", []string{"--http-listen", "127.0.0.1:99999"}, "bad port", nil},
-		{"delay", []string{"--connect-delay", "0s"}, "--connect-delay", nil},
+		{"delay", []string{"--connect-delay", "-1s"}, "--connect-delay", nil},
+		{"instant association", []string{"--connect-delay", "0s"}, "", func(o *options) bool { return o.connectDelay == time.Nanosecond }},
 		{"attempts", []string{"--wifi-conn-attempts", "-1"}, "--wifi-conn-attempts", nil},
 		{"extra args", []string{"foo"}, "unexpected arguments", nil},
 		{"rainmaker defaults", []string{"--cloud-listen", "127.0.0.1:0", "--rainmaker", "chal-resp"}, "", func(o *options) bool {

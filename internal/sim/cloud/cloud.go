@@ -32,6 +32,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -410,7 +411,34 @@ func fail(status, code int, format string, a ...any) *apiErr {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_ = json.NewEncoder(w).Encode(listsNotNull(v))
+}
+
+// listsNotNull replaces every nil slice in v (through maps and slices of
+// any) with an empty one: the real cloud answers [] where it has nothing,
+// and clients index the list.
+func listsNotNull(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = listsNotNull(e)
+		}
+		return x
+	case []any:
+		if x == nil {
+			return []any{}
+		}
+		for i, e := range x {
+			x[i] = listsNotNull(e)
+		}
+		return x
+	case json.RawMessage, []byte:
+		return v
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.IsNil() {
+		return reflect.MakeSlice(rv.Type(), 0, 0).Interface()
+	}
+	return v
 }
 
 func writeErr(w http.ResponseWriter, e *apiErr) {
@@ -711,7 +739,7 @@ func (c *Cloud) getNodes(userID string, r *http.Request, _ []byte) (any, *apiErr
 			"status": map[string]any{"connectivity": map[string]any{"connected": true}},
 		}}, "total": 1}, nil
 	}
-	var ids []string
+	ids := []string{}
 	for id, n := range c.nodes {
 		if n.UserID == userID {
 			ids = append(ids, id)
