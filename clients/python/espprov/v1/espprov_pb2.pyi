@@ -19,8 +19,10 @@ STEP_AWAITING_RETRY: Step
 STEP_CONFIG_APPLIED: Step
 STEP_CONNECTING: Step
 STEP_CREDENTIALS_SENT: Step
+STEP_CUSTOM_DATA: Step
 STEP_DEVICE_RESET: Step
 STEP_MAPPING: Step
+STEP_REPROVISIONED: Step
 STEP_RESULT: Step
 STEP_SECURITY_DETECTED: Step
 STEP_SESSION_ESTABLISHED: Step
@@ -80,6 +82,14 @@ class AppInfo(_message.Message):
     capabilities: _containers.RepeatedScalarFieldContainer[str]
     version: str
     def __init__(self, version: _Optional[str] = ..., capabilities: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CustomDataReply(_message.Message):
+    __slots__ = ["endpoint", "reply"]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    REPLY_FIELD_NUMBER: _ClassVar[int]
+    endpoint: str
+    reply: bytes
+    def __init__(self, endpoint: _Optional[str] = ..., reply: _Optional[bytes] = ...) -> None: ...
 
 class Device(_message.Message):
     __slots__ = ["adapter", "address", "baud_rate", "discovery_timeout", "name", "name_prefix", "serial_port", "transport"]
@@ -251,25 +261,37 @@ class ProvisionInteractiveResponse(_message.Message):
     def __init__(self, event: _Optional[_Union[ProvisionResponse, _Mapping]] = ...) -> None: ...
 
 class ProvisionRequest(_message.Message):
-    __slots__ = ["device", "mapping", "no_wifi", "reset_on_failure", "security", "timeouts", "wifi"]
+    __slots__ = ["custom_data", "device", "mapping", "no_wifi", "reprovision", "reset_on_failure", "security", "timeouts", "wifi"]
+    class CustomDataEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bytes
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
+    CUSTOM_DATA_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     MAPPING_FIELD_NUMBER: _ClassVar[int]
     NO_WIFI_FIELD_NUMBER: _ClassVar[int]
+    REPROVISION_FIELD_NUMBER: _ClassVar[int]
     RESET_ON_FAILURE_FIELD_NUMBER: _ClassVar[int]
     SECURITY_FIELD_NUMBER: _ClassVar[int]
     TIMEOUTS_FIELD_NUMBER: _ClassVar[int]
     WIFI_FIELD_NUMBER: _ClassVar[int]
+    custom_data: _containers.ScalarMap[str, bytes]
     device: Device
     mapping: Mapping
     no_wifi: bool
+    reprovision: bool
     reset_on_failure: bool
     security: Security
     timeouts: Timeouts
     wifi: WifiCredentials
-    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., security: _Optional[_Union[Security, _Mapping]] = ..., wifi: _Optional[_Union[WifiCredentials, _Mapping]] = ..., no_wifi: bool = ..., mapping: _Optional[_Union[Mapping, _Mapping]] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., reset_on_failure: bool = ...) -> None: ...
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., security: _Optional[_Union[Security, _Mapping]] = ..., wifi: _Optional[_Union[WifiCredentials, _Mapping]] = ..., no_wifi: bool = ..., mapping: _Optional[_Union[Mapping, _Mapping]] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., reset_on_failure: bool = ..., reprovision: bool = ..., custom_data: _Optional[_Mapping[str, bytes]] = ...) -> None: ...
 
 class ProvisionResponse(_message.Message):
-    __slots__ = ["device_info", "mapping", "message", "result", "step", "time", "wifi_state"]
+    __slots__ = ["custom_data", "device_info", "mapping", "message", "result", "step", "time", "wifi_state"]
+    CUSTOM_DATA_FIELD_NUMBER: _ClassVar[int]
     DEVICE_INFO_FIELD_NUMBER: _ClassVar[int]
     MAPPING_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -277,6 +299,7 @@ class ProvisionResponse(_message.Message):
     STEP_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     WIFI_STATE_FIELD_NUMBER: _ClassVar[int]
+    custom_data: CustomDataReply
     device_info: DeviceInfo
     mapping: MappingEvent
     message: str
@@ -284,7 +307,7 @@ class ProvisionResponse(_message.Message):
     step: Step
     time: _timestamp_pb2.Timestamp
     wifi_state: WifiState
-    def __init__(self, step: _Optional[_Union[Step, str]] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ..., device_info: _Optional[_Union[DeviceInfo, _Mapping]] = ..., wifi_state: _Optional[_Union[WifiState, _Mapping]] = ..., mapping: _Optional[_Union[MappingEvent, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ...) -> None: ...
+    def __init__(self, step: _Optional[_Union[Step, str]] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ..., device_info: _Optional[_Union[DeviceInfo, _Mapping]] = ..., wifi_state: _Optional[_Union[WifiState, _Mapping]] = ..., mapping: _Optional[_Union[MappingEvent, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., custom_data: _Optional[_Union[CustomDataReply, _Mapping]] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ["bssid", "channel", "device_reset", "error", "error_code", "fail_reason", "ip4_address", "mapped", "node_id", "ssid", "success"]
