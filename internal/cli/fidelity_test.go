@@ -164,3 +164,24 @@ func TestCLINagleDeviceRoundTrips(t *testing.T) {
 		}
 	})
 }
+
+// Keystrokes typed before the hidden passphrase prompt appears are
+// discarded (they were echoed, so they must not become part of a secret),
+// and nothing typed after the prompt is echoed: echo goes off before the
+// prompt is printed. Without the flush the device would receive
+// "typed-ahead" + the passphrase and fail to join.
+func TestHiddenPromptDiscardsTypedAhead(t *testing.T) {
+	d := startDevice(t, sec1)
+	s := startPTY(t, "provision", "--transport", "httpd", "--device-ip", "127.0.0.1", "--device-port", d.port, "--pop", testPoP,
+		"--ssid", testSSID, "--status-poll", "50ms", "--no-retry")
+	s.send("typed-ahead")
+	s.expect("Enter passphrase for HomeNet : ")
+	s.send(testPass + "\r")
+	s.expect("Wi-Fi Provisioning Successful")
+	if code := s.wait(); code != 0 {
+		t.Fatalf("exit code %d; terminal:\n%s", code, s.output())
+	}
+	if strings.Contains(s.output(), testPass) {
+		t.Errorf("the passphrase was echoed:\n%s", s.output())
+	}
+}

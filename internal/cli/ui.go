@@ -173,11 +173,14 @@ func (u *ui) ask(ctx context.Context, prompt string) (string, error) {
 	return u.readLine(ctx)
 }
 
-// askSecret prints a prompt and reads a line without echo.
+// askSecret prints a prompt and reads a line without echo. At a terminal,
+// echo is turned off and typed-ahead input discarded before the prompt is
+// printed: keystrokes typed once the prompt shows are never echoed, however
+// late the reading starts.
 func (u *ui) askSecret(ctx context.Context, prompt string) (string, error) {
 	u.stopSpinner()
-	u.print("%s", prompt)
 	if !u.inTTY {
+		u.print("%s", prompt)
 		return u.readLine(ctx)
 	}
 	st, err := term.GetState(u.inFd)
@@ -186,6 +189,10 @@ func (u *ui) askSecret(ctx context.Context, prompt string) (string, error) {
 		u.saved = st
 		u.mu.Unlock()
 	}
+	// Where echoOff is unsupported, ReadPassword turns echo off after the
+	// prompt (the old, racy order).
+	_, _ = echoOff(u.inFd)
+	u.print("%s", prompt)
 	type res struct {
 		b   []byte
 		err error
@@ -197,9 +204,7 @@ func (u *ui) askSecret(ctx context.Context, prompt string) (string, error) {
 	}()
 	select {
 	case r := <-ch:
-		u.mu.Lock()
-		u.saved = nil
-		u.mu.Unlock()
+		u.restore()
 		fmt.Fprintln(u.out)
 		if r.err != nil {
 			return "", fmt.Errorf("reading hidden input: %w", r.err)
