@@ -27,6 +27,9 @@ var binPath string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	if fuzzing() {
+		os.Exit(m.Run()) // fuzz targets need no binary
+	}
 	dir, err := os.MkdirTemp("", "espprov-cli-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -209,4 +212,11 @@ func checkGolden(t *testing.T, name, got string) {
 
 func transcript(r result) string {
 	return fmt.Sprintf("$ exit %d\n--- stdout ---\n%s--- stderr ---\n%s", r.code, normalize(r.stdout), normalize(r.stderr))
+}
+
+// fuzzing reports whether this run is a fuzzing run (or one of its workers).
+func fuzzing() bool {
+	f := flag.Lookup("test.fuzz")
+	w := flag.Lookup("test.fuzzworker")
+	return (f != nil && f.Value.String() != "") || (w != nil && w.Value.String() == "true")
 }
