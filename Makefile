@@ -109,7 +109,23 @@ FUZZ_TARGETS := \
 	./security/sec1:FuzzDeviceRequests:10000 \
 	./security/sec2:FuzzClientResponses:6000 \
 	./security/sec2:FuzzDeviceRequests:1000 \
-	./internal/sim/device:FuzzHandle:50000
+	./internal/wifiprov:FuzzScanReplies:20000 \
+	./internal/wifiprov:FuzzConfigReplies:20000 \
+	./internal/wifiprov:FuzzCtrlReplies:20000 \
+	./internal/mapping:FuzzDeviceReplies:10000 \
+	./internal/mapping:FuzzParseTags:20000 \
+	./internal/mapping:FuzzParseMetadata:20000 \
+	./internal/rainmaker:FuzzCloudReplies:10000 \
+	./internal/rainmaker:FuzzDecodeClaims:20000 \
+	./internal/cli:FuzzParseQR:10000 \
+	./transports/httpd:FuzzResponses:10000 \
+	./transports/console:FuzzParser:50000 \
+	./transports/onnetwork:FuzzBrowseMessages:20000 \
+	./internal/sim/device:FuzzHandle:50000 \
+	./internal/sim/httpd:FuzzRequests:10000 \
+	./internal/sim/console:FuzzCommand:20000 \
+	./internal/sim/cloud:FuzzServe:10000 \
+	./internal/sim/rmaker:FuzzEndpoints:10000
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; rest=$${t#*:}; fn=$${rest%%:*}; n=$$(( $${rest##*:} * $(FUZZSCALE) )); \
