@@ -9,11 +9,24 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 GRPC_GATEWAY_VERSION := v2.33.0
 GRPCURL_VERSION := v1.9.3
+NFPM_VERSION := v2.48.0
+
+# Stamped into every binary by `make build` (internal/version); `go build`
+# without them falls back to the VCS data the Go toolchain records.
+COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+DATE ?= $(shell git log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
+VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo 0.1.0-dev+$(COMMIT))
+# Debian version: a tag (without its v), else 0.1.0~git<commit time>.<commit>.
+PKG_VERSION ?= $(shell v=$$(git describe --tags --abbrev=0 2>/dev/null) && echo $${v\#v} || echo 0.1.0~git$$(git log -1 --format=%cd --date=format:%Y%m%d%H%M%S 2>/dev/null).$(COMMIT))
+LDFLAGS := -s -w -X github.com/espprov/espprov/internal/version.Version=$(VERSION) \
+	-X github.com/espprov/espprov/internal/version.Commit=$(COMMIT) \
+	-X github.com/espprov/espprov/internal/version.Date=$(DATE)
+DIST ?= $(CURDIR)/dist
 
 TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc \
-	$(BIN)/protoc-gen-grpc-gateway $(BIN)/protoc-gen-openapiv2 $(BIN)/grpcurl
+	$(BIN)/protoc-gen-grpc-gateway $(BIN)/protoc-gen-openapiv2 $(BIN)/grpcurl $(BIN)/nfpm
 
-.PHONY: client-tools test-clients all build test test-short race fuzz lint generate checkgenerate tools demo bench clean
+.PHONY: package client-tools test-clients all build test test-short race fuzz lint generate checkgenerate tools demo bench clean
 
 all: build
 
@@ -29,6 +42,8 @@ $(BIN)/protoc-gen-openapiv2:
 	GOBIN=$(BIN) $(GO) install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@$(GRPC_GATEWAY_VERSION)
 $(BIN)/grpcurl:
 	GOBIN=$(BIN) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+$(BIN)/nfpm:
+	GOBIN=$(BIN) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
 
 # Client generators (see buf.gen.clients.yaml): Debian's protoc 3.21 and
 # grpc_python_plugin must be installed (apt); protoc-gen-es comes from
@@ -50,8 +65,20 @@ client-tools: $(NPM_STAMP)
 
 tools: $(TOOLS) client-tools
 
+# Everything compiles; espprovd, espprov and espsim go to $(DIST)/bin with
+# version, commit and date stamped (`espprovd --version`).
 build:
 	$(GO) build ./...
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/bin/ ./cmd/espprovd ./cmd/espprov ./cmd/espsim
+
+# The Debian package (internal/packaging/deb): binaries, systemd unit,
+# /etc/espprov config, unprivileged espprov user. Tested by
+# internal/packaging (dpkg -i, then a provisioning through the installed
+# espprovd), which runs this target.
+package: build $(BIN)/nfpm
+	sed 's|$${PKG_BIN}|$(DIST)/bin|' internal/packaging/deb/nfpm.yaml > '$(DIST)/nfpm.yaml'
+	PKG_VERSION='$(PKG_VERSION)' PKG_ARCH=$$($(GO) env GOARCH) \
+		nfpm package --config '$(DIST)/nfpm.yaml' --packager deb --target '$(DIST)/'
 
 # Regenerate all protobuf code (committed).
 generate: tools
@@ -142,4 +169,4 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./security/... ./services/... ./internal/sim/device
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)
