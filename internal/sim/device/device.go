@@ -127,6 +127,25 @@ type Config struct {
 	// ScanStart sleeps for it in real time.
 	ScanDuration time.Duration
 
+	// NetProv makes an ESP-IDF 6 network_provisioning device: proto-ver
+	// "netprov-v1.2" with wifi_prov/wifi_scan and/or thread_prov/thread_scan,
+	// and the network_config/network_scan/network_ctrl messages.
+	NetProv bool
+	// NoWifi: a NetProv device built without Wi-Fi (Thread only); its Wi-Fi
+	// messages answer InvalidArgument.
+	NoWifi bool
+	// Thread: a NetProv device built with Thread.
+	Thread bool
+	// ThreadNetworks are the Thread networks in range.
+	ThreadNetworks []ThreadNetwork
+	// ThreadAttachDelay is the time from ApplyThreadConfig to attached for a
+	// dataset that matches a network in range (default 2 s).
+	ThreadAttachDelay time.Duration
+	// ThreadAttachTimeout is the firmware's attach timer (default 20 s): a
+	// dataset matching no network (or with a wrong network key) fails with
+	// ThreadNetworkNotFound after it.
+	ThreadAttachTimeout time.Duration
+
 	// AppInfo objects precede "prov" in the proto-ver JSON.
 	AppInfo []AppInfo
 
@@ -146,8 +165,8 @@ type Config struct {
 
 // String describes the configuration without any secret.
 func (c Config) String() string {
-	return fmt.Sprintf("Config{name=%q node=%q sec=%d patch=%d pop=%t srp_user=%q aps=%d}",
-		c.Name, c.NodeID, c.SecVer, c.SecPatchVer, c.PoP != "", c.SRPUsername, len(c.APs))
+	return fmt.Sprintf("Config{name=%q node=%q sec=%d patch=%d pop=%t srp_user=%q aps=%d netprov=%t thread_networks=%d}",
+		c.Name, c.NodeID, c.SecVer, c.SecPatchVer, c.PoP != "", c.SRPUsername, len(c.APs), c.NetProv, len(c.ThreadNetworks))
 }
 
 // Stats counts what a device saw, for tests.
@@ -190,8 +209,9 @@ type Device struct {
 	mu    sync.Mutex // guards everything below
 	apps  []AppInfo
 	eps   []appEndpoint
-	stats Stats
-	wifi  wifiState
+	stats  Stats
+	wifi   wifiState
+	thread threadState
 }
 
 // New validates cfg, fills in defaults and returns a device in factory state.
@@ -330,6 +350,9 @@ func normalize(c Config) (Config, error) {
 		}
 	}
 	c.AppInfo = slices.Clone(c.AppInfo)
+	if err := normalizeNetProv(&c); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -340,6 +363,7 @@ func (d *Device) Config() Config {
 	c := d.cfg
 	c.APs = slices.Clone(c.APs)
 	c.AppInfo = slices.Clone(c.AppInfo)
+	c.ThreadNetworks = slices.Clone(c.ThreadNetworks)
 	return c
 }
 
@@ -425,6 +449,7 @@ func (d *Device) Reset() {
 func (d *Device) resetLocked() {
 	d.stats = Stats{Exchanges: map[string]int{}}
 	d.wifi = wifiState{}
+	d.thread = threadState{}
 }
 
 // Handle implements Protocomm.
@@ -489,12 +514,18 @@ func (d *Device) exchange(endpoint string, req []byte, app func([]byte) ([]byte,
 		return nil, fmt.Errorf("device: %s: decrypt: %w", endpoint, err)
 	}
 	var resp []byte
-	switch endpoint {
-	case EndpointConfig:
+	switch {
+	case endpoint == EndpointConfig && d.cfg.NetProv:
+		resp, err = d.handleNetConfig(plain)
+	case endpoint == EndpointScan && d.cfg.NetProv:
+		resp, err = d.handleNetScan(plain)
+	case endpoint == EndpointCtrl && d.cfg.NetProv:
+		resp, err = d.handleNetCtrl(plain)
+	case endpoint == EndpointConfig:
 		resp, err = d.handleConfig(plain)
-	case EndpointScan:
+	case endpoint == EndpointScan:
 		resp, err = d.handleScan(plain)
-	case EndpointCtrl:
+	case endpoint == EndpointCtrl:
 		resp, err = d.handleCtrl(plain)
 	default:
 		resp, err = app(plain)
@@ -561,7 +592,17 @@ func (d *Device) protoVer() []byte {
 	if d.cfg.SecVer == 2 && patch == 0 {
 		patch = -1 // pre-fix firmware has no sec_patch_ver key
 	}
-	return protoVerJSON(apps, d.cfg.SecVer, patch, d.cfg.PoP == "")
+	if d.cfg.NetProv {
+		var caps []string
+		if !d.cfg.NoWifi {
+			caps = append(caps, "wifi_prov", "wifi_scan")
+		}
+		if d.cfg.Thread {
+			caps = append(caps, "thread_prov", "thread_scan")
+		}
+		return protoVerJSON(apps, netProvMgrVersion, d.cfg.SecVer, patch, d.cfg.PoP == "", caps)
+	}
+	return protoVerJSON(apps, provMgrVersion, d.cfg.SecVer, patch, d.cfg.PoP == "", []string{"wifi_scan"})
 }
 
 // EchoReplyPrefix starts every reply of an EchoHandler endpoint.

@@ -212,7 +212,7 @@ func TestConfigStateMachine(t *testing.T) {
 		{"auto-stop without GetStatus after timeout", with(func(c *Config) { c.AutoStopTimeout = 50 * ms }), []step{
 			{req: reqSetMyssid, want: respSetOK},
 			{req: reqApply, want: respApplyOK},
-			{advance: 59 * ms, ep: EndpointVersion, req: "2d2d2d", want: hex.EncodeToString(protoVerJSON(nil, 0, 0, true))},
+			{advance: 59 * ms, ep: EndpointVersion, req: "2d2d2d", want: hex.EncodeToString(protoVerJSON(nil, provMgrVersion, 0, 0, true, []string{"wifi_scan"}))},
 			{advance: 1 * ms, req: reqGetStatus, wantErr: ErrStopped},
 		}},
 		{"no auto-stop keeps answering; reprov allowed", with(func(c *Config) { c.NoAutoStop = true }), []step{

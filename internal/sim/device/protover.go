@@ -6,8 +6,12 @@ import (
 	"strings"
 )
 
-// provMgrVersion is WIFI_PROV_MGR_VERSION, the "ver" of the "prov" object.
-const provMgrVersion = "v1.1"
+// provMgrVersion is WIFI_PROV_MGR_VERSION, the "ver" of the "prov" object;
+// netProvMgrVersion is network_provisioning's NETWORK_PROV_MGR_VERSION.
+const (
+	provMgrVersion    = "v1.1"
+	netProvMgrVersion = "netprov-v1.2"
+)
 
 // AppInfo is one application object of the proto-ver JSON (what firmware
 // adds with wifi_prov_mgr_set_app_info), e.g. RainMaker's
@@ -26,8 +30,10 @@ type jsonMember struct {
 
 // protoVerJSON builds the proto-ver response the way wifi_prov_mgr does: the
 // application objects in insertion order, then "prov". secPatchVer < 0 omits
-// the "sec_patch_ver" key (pre-fix firmware).
-func protoVerJSON(apps []AppInfo, secVer, secPatchVer int, noPoP bool) []byte {
+// the "sec_patch_ver" key (pre-fix firmware). netCaps follow the security
+// capability: ["wifi_scan"] for wifi_prov_mgr; wifi_prov, wifi_scan and/or
+// thread_prov, thread_scan for network_provisioning.
+func protoVerJSON(apps []AppInfo, ver string, secVer, secPatchVer int, noPoP bool, netCaps []string) []byte {
 	root := make([]jsonMember, 0, len(apps)+1)
 	for _, a := range apps {
 		caps := a.Caps
@@ -43,8 +49,8 @@ func protoVerJSON(apps []AppInfo, secVer, secPatchVer int, noPoP bool) []byte {
 	case secVer == 1 && noPoP:
 		caps = append(caps, "no_pop")
 	}
-	caps = append(caps, "wifi_scan")
-	prov := []jsonMember{{"ver", provMgrVersion}, {"sec_ver", secVer}}
+	caps = append(caps, netCaps...)
+	prov := []jsonMember{{"ver", ver}, {"sec_ver", secVer}}
 	if secPatchVer >= 0 {
 		prov = append(prov, jsonMember{"sec_patch_ver", secPatchVer})
 	}

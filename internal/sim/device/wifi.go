@@ -175,6 +175,9 @@ func (d *Device) stoppedLocked(now time.Time) bool {
 	if d.cfg.NoAutoStop {
 		return false
 	}
+	if d.cfg.NetProv && d.threadStoppedLocked(now) {
+		return true
+	}
 	if !d.wifi.stopAt.IsZero() && !now.Before(d.wifi.stopAt) {
 		return true
 	}
