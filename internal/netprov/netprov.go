@@ -95,6 +95,24 @@ func ctrl(ctx context.Context, c wifiprov.Caller, m pb.NetworkCtrlMsgType) error
 	return nil
 }
 
+// reprov sends a reprov command; InternalError means the firmware keeps
+// auto-stop enabled.
+func reprov(ctx context.Context, c wifiprov.Caller, m pb.NetworkCtrlMsgType, network string) error {
+	var resp pb.NetworkCtrlPayload
+	err := call(ctx, c, wifiprov.EndpointCtrl, &pb.NetworkCtrlPayload{Msg: m}, &resp, m+1)
+	switch {
+	case err != nil:
+	case resp.GetStatus() == devicepb.Status_InternalError:
+		err = fmt.Errorf("%s: %w: status %s: %w", wifiprov.EndpointCtrl, ErrDevice, resp.GetStatus(), wifiprov.ErrReprovRefused)
+	default:
+		err = statusErr(resp.GetStatus())
+	}
+	if err != nil {
+		return fmt.Errorf("%s ctrl reprov: %w", network, err)
+	}
+	return nil
+}
+
 // maxResults bounds a scan's result_count (the firmware caps it at 255).
 const maxResults = 256
 

@@ -93,7 +93,7 @@ func TestWifiBytesMatchWifiProvisioning(t *testing.T) {
 	if err := w.Reset(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Reprov(ctx); !errors.Is(err, ErrDevice) || !strings.Contains(err.Error(), "InternalError") {
+	if err := w.Reprov(ctx); !errors.Is(err, ErrDevice) || !errors.Is(err, wifiprov.ErrReprovRefused) || !strings.Contains(err.Error(), "InternalError") {
 		t.Fatalf("reprov: %v", err)
 	}
 	s.done()

@@ -148,10 +148,8 @@ func ThreadReset(ctx context.Context, c wifiprov.Caller) error {
 	return nil
 }
 
-// ThreadReprov asks an attached device (auto-stop disabled) to accept a new dataset.
+// ThreadReprov asks an attached device (auto-stop disabled) to accept a new
+// dataset; a refusal (InternalError) wraps wifiprov.ErrReprovRefused.
 func ThreadReprov(ctx context.Context, c wifiprov.Caller) error {
-	if err := ctrl(ctx, c, pb.NetworkCtrlMsgType_TypeCmdCtrlThreadReprov); err != nil {
-		return fmt.Errorf("thread ctrl reprov: %w", err)
-	}
-	return nil
+	return reprov(ctx, c, pb.NetworkCtrlMsgType_TypeCmdCtrlThreadReprov, "thread")
 }

@@ -76,16 +76,22 @@ func (w Wifi) SetConfig(ctx context.Context, ssid, passphrase []byte) error {
 	return nil
 }
 
-// ApplyConfig asks the device to connect with the pending credentials.
+// ApplyConfig asks the device to connect with the pending credentials. An
+// InternalError right after a successful SetConfig wraps
+// wifiprov.ErrAlreadyApplied, as for wifi_provisioning.
 func (w Wifi) ApplyConfig(ctx context.Context) error {
 	resp, err := config(ctx, w.C, &pb.NetworkConfigPayload{Msg: pb.NetworkConfigMsgType_TypeCmdApplyWifiConfig})
-	if err == nil {
-		err = statusErr(resp.GetRespApplyWifiConfig().GetStatus())
-	}
 	if err != nil {
 		return fmt.Errorf("wifi apply config: %w", err)
 	}
-	return nil
+	switch s := resp.GetRespApplyWifiConfig().GetStatus(); s {
+	case devicepb.Status_Success:
+		return nil
+	case devicepb.Status_InternalError:
+		return fmt.Errorf("wifi apply config: %w: status %s: %w", ErrDevice, s, wifiprov.ErrAlreadyApplied)
+	default:
+		return fmt.Errorf("wifi apply config: %w: status %s", ErrDevice, s)
+	}
 }
 
 // GetStatus reads the station state. The enums carry the same numbers as
@@ -128,10 +134,8 @@ func (w Wifi) Reset(ctx context.Context) error {
 	return nil
 }
 
-// Reprov asks a provisioned device (auto-stop disabled) to accept new Wi-Fi credentials.
+// Reprov asks a provisioned device (auto-stop disabled) to accept new Wi-Fi
+// credentials; a refusal (InternalError) wraps wifiprov.ErrReprovRefused.
 func (w Wifi) Reprov(ctx context.Context) error {
-	if err := ctrl(ctx, w.C, pb.NetworkCtrlMsgType_TypeCmdCtrlWifiReprov); err != nil {
-		return fmt.Errorf("wifi ctrl reprov: %w", err)
-	}
-	return nil
+	return reprov(ctx, w.C, pb.NetworkCtrlMsgType_TypeCmdCtrlWifiReprov, "wifi")
 }

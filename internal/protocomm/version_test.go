@@ -106,3 +106,32 @@ func FuzzParseVersion(f *testing.F) {
 		}
 	})
 }
+
+func TestGeneration(t *testing.T) {
+	for _, tc := range []struct {
+		reply        string
+		gen          Generation
+		wifi, thread bool
+	}{
+		{`{"prov":{"ver":"v1.1","sec_ver":2,"cap":["wifi_scan"]}}`, GenerationWifiProv, true, false},
+		{`V0.1`, GenerationWifiProv, true, false},
+		{`{"prov":{"ver":"netprov-v1.2","sec_ver":2,"cap":["wifi_prov","wifi_scan"]}}`, GenerationNetProv, true, false},
+		{`{"prov":{"ver":"netprov-v1.2","sec_ver":2,"cap":["thread_prov","thread_scan"]}}`, GenerationNetProv, false, true},
+		{`{"prov":{"ver":"netprov-v1.2","sec_ver":2,"cap":["wifi_prov","wifi_scan","thread_prov","thread_scan"]}}`, GenerationNetProv, true, true},
+		{`{"prov":{"ver":"NETPROV-v1.0","sec_ver":0,"cap":["no_sec","wifi_scan"]}}`, GenerationNetProv, true, false},
+		{`{"prov":{"ver":"v1.1","cap":["thread_prov"]}}`, GenerationNetProv, false, true},
+	} {
+		v, err := ParseVersion([]byte(tc.reply))
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := v.Generation()
+		wifi, thread := v.Networks(g)
+		if g != tc.gen || wifi != tc.wifi || thread != tc.thread {
+			t.Errorf("%s: %v wifi=%t thread=%t, want %v %t %t", tc.reply, g, wifi, thread, tc.gen, tc.wifi, tc.thread)
+		}
+	}
+	if GenerationNetProv.String() != "network_provisioning" || Generation(0).String() != "unknown" {
+		t.Fatal("String")
+	}
+}

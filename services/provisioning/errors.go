@@ -11,6 +11,7 @@ import (
 	"github.com/espprov/espprov/internal/mapping"
 	"github.com/espprov/espprov/internal/protocomm"
 	"github.com/espprov/espprov/internal/rainmaker"
+	"github.com/espprov/espprov/internal/thread"
 	"github.com/espprov/espprov/internal/wifiprov"
 	"github.com/espprov/espprov/security"
 	"github.com/espprov/espprov/transports"
@@ -50,9 +51,9 @@ func codeOf(err error) codes.Code {
 		return codes.PermissionDenied
 	case errors.Is(err, protocomm.ErrMissingPoP), errors.Is(err, protocomm.ErrMissingSRP),
 		errors.Is(err, protocomm.ErrUnsupportedScheme), errors.Is(err, wifiprov.ErrInvalidCredentials),
-		errors.Is(err, transports.ErrTooLarge):
+		errors.Is(err, transports.ErrTooLarge), errors.Is(err, thread.ErrInvalid):
 		return codes.InvalidArgument
-	case errors.Is(err, ErrWifiFailed), errors.Is(err, transports.ErrNoEndpoint), errors.Is(err, wifiprov.ErrDevice):
+	case errors.Is(err, ErrWifiFailed), errors.Is(err, ErrThreadFailed), errors.Is(err, transports.ErrNoEndpoint), errors.Is(err, wifiprov.ErrDevice):
 		return codes.FailedPrecondition
 	case errors.Is(err, transports.ErrUnreachable), errors.Is(err, transports.ErrClosed),
 		errors.Is(err, transports.ErrProtocol), errors.Is(err, security.ErrProtocol),

@@ -98,6 +98,9 @@ func probedRecord(tr espprovv1.Transport, addr string, v protocomm.Version) *esp
 	if v.SecVer >= 0 {
 		rec.Security = apiScheme(protocomm.Scheme(v.SecVer))
 	}
+	gen := v.Generation()
+	rec.ProvGeneration = apiGeneration(gen)
+	rec.NetworkTypes = networkTypes(v.Networks(gen))
 	return rec
 }
 

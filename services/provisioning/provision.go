@@ -7,12 +7,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
 	"github.com/espprov/espprov/internal/mapping"
-	"github.com/espprov/espprov/internal/poll"
 	"github.com/espprov/espprov/internal/wifiprov"
 	"github.com/espprov/espprov/internal/wire/devicepb"
 )
@@ -43,10 +41,13 @@ func validateProvision(req *espprovv1.ProvisionRequest) error {
 		return invalid("on-network devices are already on the network: set no_wifi (RainMaker mapping only), or use softap, httpd, ble or console to provision Wi-Fi")
 	}
 	if req.GetNoWifi() {
-		if req.GetWifi().GetSsid() != "" || req.GetWifi().GetPassphrase() != "" {
-			return invalid("no_wifi is set: leave wifi empty, or unset no_wifi to provision Wi-Fi")
+		if req.GetWifi().GetSsid() != "" || req.GetWifi().GetPassphrase() != "" || req.GetThread() != nil {
+			return invalid("no_wifi is set: leave wifi and thread empty, or unset no_wifi to provision a network")
 		}
 		return nil
+	}
+	if req.GetThread() != nil {
+		return validateThreadRequest(req)
 	}
 	ssid, pass := req.GetWifi().GetSsid(), req.GetWifi().GetPassphrase()
 	if ssid == "" {
@@ -59,8 +60,14 @@ func validateProvision(req *espprovv1.ProvisionRequest) error {
 }
 
 // retryFunc asks an interactive client for new credentials after a Wi-Fi
-// failure; ok=false means give up.
-type retryFunc func(ctx context.Context) (creds *espprovv1.WifiCredentials, ok bool, err error)
+// or Thread failure; ok=false means give up.
+type retryFunc func(ctx context.Context) (creds retryCreds, ok bool, err error)
+
+// retryCreds are the credentials of an interactive retry: one is set.
+type retryCreds struct {
+	wifi   *espprovv1.WifiCredentials
+	thread *espprovv1.ThreadCredentials
+}
 
 // Provision implements the RPC: see the API documentation for the events.
 func (s *Service) Provision(req *espprovv1.ProvisionRequest, stream grpc.ServerStreamingServer[espprovv1.ProvisionResponse]) error {
@@ -80,7 +87,7 @@ func (s *Service) ProvisionInteractive(stream grpc.BidiStreamingServer[espprovv1
 	send := func(ev *espprovv1.ProvisionResponse) error {
 		return stream.Send(&espprovv1.ProvisionInteractiveResponse{Event: ev})
 	}
-	retry := func(ctx context.Context) (*espprovv1.WifiCredentials, bool, error) {
+	retry := func(ctx context.Context) (retryCreds, bool, error) {
 		type recv struct {
 			m   *espprovv1.ProvisionInteractiveRequest
 			err error
@@ -94,18 +101,20 @@ func (s *Service) ProvisionInteractive(stream grpc.BidiStreamingServer[espprovv1
 		select {
 		case r = <-ch:
 		case <-ctx.Done():
-			return nil, false, ctx.Err()
+			return retryCreds{}, false, ctx.Err()
 		}
 		if r.err != nil {
-			return nil, false, r.err
+			return retryCreds{}, false, r.err
 		}
 		switch a := r.m.GetAction().(type) {
 		case *espprovv1.ProvisionInteractiveRequest_Retry:
-			return a.Retry, true, nil
+			return retryCreds{wifi: a.Retry}, true, nil
+		case *espprovv1.ProvisionInteractiveRequest_RetryThread:
+			return retryCreds{thread: a.RetryThread}, true, nil
 		case *espprovv1.ProvisionInteractiveRequest_GiveUp:
-			return nil, false, nil
+			return retryCreds{}, false, nil
 		}
-		return nil, false, invalid("after STEP_AWAITING_RETRY send retry (new credentials) or give_up")
+		return retryCreds{}, false, invalid("after STEP_AWAITING_RETRY send retry (new credentials) or give_up")
 	}
 	return s.runProvision(stream.Context(), req, send, retry)
 }
@@ -172,8 +181,11 @@ func (s *Service) provision(streamCtx context.Context, req *espprovv1.ProvisionR
 			}
 		}
 		info := c.deviceInfo()
-		return em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_SECURITY_DETECTED, DeviceInfo: info,
-			Message: fmt.Sprintf("Security scheme %d (%s)", c.scheme, c.source)})
+		if err := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_SECURITY_DETECTED, DeviceInfo: info,
+			Message: fmt.Sprintf("Security scheme %d (%s)", c.scheme, c.source)}); err != nil {
+			return err
+		}
+		return c.needFor(req)
 	})
 	if err != nil {
 		return nil, err
@@ -218,6 +230,21 @@ func (s *Service) provision(streamCtx context.Context, req *espprovv1.ProvisionR
 	if req.GetNoWifi() || d.GetTransport() == espprovv1.Transport_TRANSPORT_ON_NETWORK {
 		return &espprovv1.Result{NodeId: nodeID, Mapped: mapped}, nil
 	}
+	if req.GetThread() != nil {
+		if req.GetReprovision() {
+			if err := s.reprovisionThread(ctx, c, em); err != nil {
+				return nil, err
+			}
+		}
+		res, tctx, err := s.provisionThread(ctx, streamCtx, c, req, to, em, retry)
+		if res != nil {
+			res.NodeId, res.Mapped = nodeID, mapped
+		}
+		if err != nil {
+			return res, err
+		}
+		return s.afterNetwork(tctx, res, plan, nodeID, secretKey, notMapped, em)
+	}
 	creds := req.GetWifi()
 	reprovRefused := false
 	if req.GetReprovision() {
@@ -234,7 +261,7 @@ func (s *Service) provision(streamCtx context.Context, req *espprovv1.ProvisionR
 		if err == nil || retry == nil || !res.GetDeviceReset() || em.err != nil {
 			break
 		}
-		if eerr := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_AWAITING_RETRY, Result: res,
+		if eerr := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_AWAITING_RETRY, Result: res, Network: espprovv1.NetworkType_NETWORK_TYPE_WIFI,
 			Message: "Wi-Fi failed: " + err.Error() + "; waiting for new credentials or give_up"}); eerr != nil {
 			return nil, eerr
 		}
@@ -246,10 +273,13 @@ func (s *Service) provision(streamCtx context.Context, req *espprovv1.ProvisionR
 		if !ok {
 			return res, err
 		}
-		if verr := wifiprov.ValidateCredentials([]byte(next.GetSsid()), []byte(next.GetPassphrase())); verr != nil {
+		if next.wifi == nil {
+			return res, invalid("retry after a Wi-Fi failure needs retry (Wi-Fi credentials)")
+		}
+		if verr := wifiprov.ValidateCredentials([]byte(next.wifi.GetSsid()), []byte(next.wifi.GetPassphrase())); verr != nil {
 			return res, invalid("retry: %v", verr)
 		}
-		creds = next
+		creds = next.wifi
 		ctx, cancel = context.WithTimeout(streamCtx, to.overall)
 		defer cancel()
 	}
@@ -259,6 +289,12 @@ func (s *Service) provision(streamCtx context.Context, req *espprovv1.ProvisionR
 	if err != nil {
 		return res, err
 	}
+	return s.afterNetwork(ctx, res, plan, nodeID, secretKey, notMapped, em)
+}
+
+// afterNetwork finishes a provisioning whose network joined: the
+// traditional mapping's cloud half, or the "not mapped" outcome.
+func (s *Service) afterNetwork(ctx context.Context, res *espprovv1.Result, plan *mapPlan, nodeID, secretKey string, notMapped error, em *emitter) (*espprovv1.Result, error) {
 	switch {
 	case notMapped != nil:
 		return res, fmt.Errorf("%w: %w", errNotMapped, notMapped)
@@ -279,30 +315,32 @@ func (s *Service) provision(streamCtx context.Context, req *espprovv1.ProvisionR
 // after a failure it resets the device through prov-ctrl (unless disabled).
 func (s *Service) wifiAttempt(ctx context.Context, c *conn, req *espprovv1.ProvisionRequest, creds *espprovv1.WifiCredentials, to timeouts, em *emitter) (*espprovv1.Result, error) {
 	ssid, pass := []byte(creds.GetSsid()), []byte(creds.GetPassphrase())
-	if err := wifiprov.SetConfig(ctx, c.sess, ssid, pass); err != nil {
+	if err := c.wifi().SetConfig(ctx, ssid, pass); err != nil {
 		return nil, err
 	}
-	if err := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_CREDENTIALS_SENT, Message: fmt.Sprintf("Wi-Fi credentials for %q sent", ssid)}); err != nil {
+	if err := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_CREDENTIALS_SENT, Message: fmt.Sprintf("Wi-Fi credentials for %q sent", ssid),
+		Network: espprovv1.NetworkType_NETWORK_TYPE_WIFI}); err != nil {
 		return nil, err
 	}
-	if err := wifiprov.ApplyConfig(ctx, c.sess); err != nil {
+	if err := c.wifi().ApplyConfig(ctx); err != nil {
 		return nil, err
 	}
-	if err := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_CONFIG_APPLIED, Message: "Wi-Fi configuration applied"}); err != nil {
+	if err := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_CONFIG_APPLIED, Message: "Wi-Fi configuration applied",
+		Network: espprovv1.NetworkType_NETWORK_TYPE_WIFI}); err != nil {
 		return nil, err
 	}
 	st, err := s.waitWifi(ctx, c, to, em)
 	if err != nil {
-		res := &espprovv1.Result{Ssid: string(ssid)}
+		res := &espprovv1.Result{Ssid: string(ssid), Network: espprovv1.NetworkType_NETWORK_TYPE_WIFI}
 		if errors.Is(err, ErrWifiFailed) {
 			res.FailReason = apiFailReason(st)
 			if req.ResetOnFailure == nil || req.GetResetOnFailure() {
-				if rerr := wifiprov.Reset(ctx, c.sess); rerr != nil {
+				if rerr := c.wifi().Reset(ctx); rerr != nil {
 					s.log.WarnContext(ctx, "prov-ctrl reset failed", "error", rerr)
 					err = fmt.Errorf("%w; resetting the device through prov-ctrl also failed (%v): reset the board to factory defaults", err, rerr)
 				} else {
 					res.DeviceReset = true
-					if eerr := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_DEVICE_RESET,
+					if eerr := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_DEVICE_RESET, Network: espprovv1.NetworkType_NETWORK_TYPE_WIFI,
 						Message: "Device reset through prov-ctrl: it can be provisioned again"}); eerr != nil {
 						return nil, eerr
 					}
@@ -313,6 +351,7 @@ func (s *Service) wifiAttempt(ctx context.Context, c *conn, req *espprovv1.Provi
 	}
 	return &espprovv1.Result{
 		Ip4Address: st.IP, Ssid: string(st.SSID), Bssid: wifiprov.FormatBSSID(st.BSSID), Channel: st.Channel,
+		Network: espprovv1.NetworkType_NETWORK_TYPE_WIFI,
 	}, nil
 }
 
@@ -393,45 +432,31 @@ func failText(st wifiprov.State) string {
 }
 
 // waitWifi polls GetStatus until the device is connected or has failed,
-// reporting every change of state. Polls follow poll.Schedule: 10 ms after
-// the config was applied, then further apart (at most to.poll).
+// reporting every change of state (pollStatus: poll.Schedule timing).
 func (s *Service) waitWifi(ctx context.Context, c *conn, to timeouts, em *emitter) (wifiprov.State, error) {
-	ctx, cancel := context.WithTimeout(ctx, to.wifi)
-	defer cancel()
 	var last *espprovv1.WifiState
-	errorsInRow := 0
-	tick := poll.Schedule{Max: to.poll}.Start()
-	for {
-		if err := tick.Wait(ctx); err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
-				return wifiprov.State{}, status.Errorf(codes.DeadlineExceeded, "the device did not connect to Wi-Fi within %s", to.wifi)
+	return pollStatus(ctx, s, statusPoll[wifiprov.State]{
+		network: "Wi-Fi", join: "connect to Wi-Fi", limit: to.wifi, interval: to.poll,
+		read: c.wifi().GetStatus,
+		report: func(st wifiprov.State) error {
+			ws := apiWifiState(st)
+			if last != nil && sameState(last, ws) {
+				return nil
 			}
-			return wifiprov.State{}, err
-		}
-		st, err := wifiprov.GetStatus(ctx, c.sess)
-		if err != nil {
-			errorsInRow++
-			if errorsInRow >= pollErrorBudget || ctx.Err() != nil {
-				return wifiprov.State{}, fmt.Errorf("reading Wi-Fi status: %w", err)
-			}
-			s.log.WarnContext(ctx, "wifi status read failed; retrying", "error", err)
-			continue
-		}
-		errorsInRow = 0
-		ws := apiWifiState(st)
-		if last == nil || !sameState(last, ws) {
 			last = ws
-			if err := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_WIFI_STATE, WifiState: ws, Message: describeState(st)}); err != nil {
-				return st, err
+			return em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_WIFI_STATE, WifiState: ws, Message: describeState(st),
+				Network: espprovv1.NetworkType_NETWORK_TYPE_WIFI})
+		},
+		final: func(st wifiprov.State) (bool, error) {
+			switch st.Station {
+			case devicepb.WifiStationState_Connected:
+				return true, nil
+			case devicepb.WifiStationState_ConnectionFailed, devicepb.WifiStationState_Disconnected:
+				return true, fmt.Errorf("%w: %s", ErrWifiFailed, failText(st))
 			}
-		}
-		switch st.Station {
-		case devicepb.WifiStationState_Connected:
-			return st, nil
-		case devicepb.WifiStationState_ConnectionFailed, devicepb.WifiStationState_Disconnected:
-			return st, fmt.Errorf("%w: %s", ErrWifiFailed, failText(st))
-		}
-	}
+			return false, nil
+		},
+	})
 }
 
 func sameState(a, b *espprovv1.WifiState) bool {

@@ -109,7 +109,7 @@ func New(cfg Config) *Service {
 }
 
 type timeouts struct {
-	exchange, overall, wifi, poll time.Duration
+	exchange, overall, wifi, poll, thread time.Duration
 }
 
 func durationField(name string, d interface{ AsDuration() time.Duration }, isNil bool, def time.Duration) (time.Duration, error) {
@@ -141,6 +141,9 @@ func parseTimeouts(t *espprovv1.Timeouts) (timeouts, error) {
 		return out, err
 	}
 	if out.poll, err = durationField("status_poll", t.GetStatusPoll(), t.GetStatusPoll() == nil, DefaultStatusPoll); err != nil {
+		return out, err
+	}
+	if out.thread, err = durationField("thread_attach", t.GetThreadAttach(), t.GetThreadAttach() == nil, DefaultThreadAttachTimeout); err != nil {
 		return out, err
 	}
 	if out.poll < MinStatusPoll {
@@ -241,6 +244,10 @@ type conn struct {
 	scheme  protocomm.Scheme
 	source  string
 	sess    *protocomm.Session
+	// gen is the provisioning generation in use; hasWifi/hasThread the
+	// network types the device offers.
+	gen                protocomm.Generation
+	hasWifi, hasThread bool
 }
 
 func (c *conn) close() {
@@ -261,6 +268,8 @@ func (c *conn) deviceInfo() *espprovv1.DeviceInfo {
 		Capabilities:   v.Caps,
 		SecuritySource: c.source,
 		Apps:           map[string]*espprovv1.AppInfo{},
+		ProvGeneration: apiGeneration(c.gen),
+		NetworkTypes:   networkTypes(c.hasWifi, c.hasThread),
 	}
 	for _, name := range v.AppOrder {
 		a := v.Apps[name]
@@ -323,6 +332,7 @@ func (s *Service) open(ctx context.Context, d *espprovv1.Device, sec *espprovv1.
 	if va, ok := t.(versionAdjuster); ok {
 		va.AdjustVersion(&c.version, sec.GetPop() != "")
 	}
+	c.setGeneration(d.GetProvGeneration())
 	if c.scheme, c.source, err = protocomm.SelectScheme(c.version, req); err != nil {
 		return fail(invalid("%v", err))
 	}
@@ -385,10 +395,13 @@ func (s *Service) ScanWifi(ctx context.Context, req *espprovv1.ScanWifiRequest) 
 		return nil, toStatus(err)
 	}
 	defer c.close()
+	if err := c.need(espprovv1.NetworkType_NETWORK_TYPE_WIFI, "scan for Wi-Fi networks"); err != nil {
+		return nil, err
+	}
 	if c.version.JSON && c.version.HasProv && !c.version.Has("wifi_scan") {
 		return nil, status.Error(codes.FailedPrecondition, "the device does not support Wi-Fi scanning (no wifi_scan capability); pass the SSID directly")
 	}
-	aps, err := wifiprov.Scan(ctx, c.sess, s.scanOptions(c))
+	aps, err := c.wifi().Scan(ctx, s.scanOptions(c))
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -109,7 +109,7 @@ func (s *Service) sendCustomData(ctx context.Context, c *conn, m map[string][]by
 // stop enabled: it had not been provisioned in this run, or it is about to
 // stop) is left to the normal flow, which reports an already-applied state.
 func (s *Service) reprovision(ctx context.Context, c *conn, em *emitter) (refused bool, err error) {
-	err = wifiprov.Reprov(ctx, c.sess)
+	err = c.wifi().Reprov(ctx)
 	switch {
 	case errors.Is(err, wifiprov.ErrReprovRefused):
 		s.log.InfoContext(ctx, "prov-ctrl reprov refused; continuing with the normal flow")

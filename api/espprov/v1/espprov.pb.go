@@ -7,6 +7,12 @@
 // ESP RainMaker account (MapNode, DisableChallengeResponse, or inside
 // Provision).
 //
+// Two device generations are served and told apart from proto-ver without
+// any option: ESP-IDF up to 5.x (wifi_provisioning, Wi-Fi) and ESP-IDF 6
+// (network_provisioning, "netprov-v1.x", Wi-Fi and/or Thread). Thread
+// networks are listed by ScanThread and provisioned by Provision with
+// ProvisionRequest.thread.
+//
 // Errors are gRPC status codes with a message a person can act on:
 //   INVALID_ARGUMENT     the request is malformed or incomplete; nothing was sent
 //                        to the device.
@@ -169,6 +175,111 @@ func (SecurityScheme) EnumDescriptor() ([]byte, []int) {
 	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{1}
 }
 
+// ProvGeneration is the device's provisioning manager.
+type ProvGeneration int32
+
+const (
+	// Detect from proto-ver: "netprov-v1.x" or a wifi_prov/thread_prov
+	// capability is network_provisioning, anything else wifi_provisioning.
+	ProvGeneration_PROV_GENERATION_UNSPECIFIED ProvGeneration = 0
+	// ESP-IDF up to 5.x wifi_provisioning (prov.ver "v1.1"): Wi-Fi only.
+	ProvGeneration_PROV_GENERATION_WIFI_PROVISIONING ProvGeneration = 1
+	// ESP-IDF 6 network_provisioning (idf-extra-components, prov.ver
+	// "netprov-v1.x"): Wi-Fi and/or Thread.
+	ProvGeneration_PROV_GENERATION_NETWORK_PROVISIONING ProvGeneration = 2
+)
+
+// Enum value maps for ProvGeneration.
+var (
+	ProvGeneration_name = map[int32]string{
+		0: "PROV_GENERATION_UNSPECIFIED",
+		1: "PROV_GENERATION_WIFI_PROVISIONING",
+		2: "PROV_GENERATION_NETWORK_PROVISIONING",
+	}
+	ProvGeneration_value = map[string]int32{
+		"PROV_GENERATION_UNSPECIFIED":          0,
+		"PROV_GENERATION_WIFI_PROVISIONING":    1,
+		"PROV_GENERATION_NETWORK_PROVISIONING": 2,
+	}
+)
+
+func (x ProvGeneration) Enum() *ProvGeneration {
+	p := new(ProvGeneration)
+	*p = x
+	return p
+}
+
+func (x ProvGeneration) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ProvGeneration) Descriptor() protoreflect.EnumDescriptor {
+	return file_espprov_v1_espprov_proto_enumTypes[2].Descriptor()
+}
+
+func (ProvGeneration) Type() protoreflect.EnumType {
+	return &file_espprov_v1_espprov_proto_enumTypes[2]
+}
+
+func (x ProvGeneration) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ProvGeneration.Descriptor instead.
+func (ProvGeneration) EnumDescriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{2}
+}
+
+// NetworkType is the kind of network a device joins.
+type NetworkType int32
+
+const (
+	NetworkType_NETWORK_TYPE_UNSPECIFIED NetworkType = 0
+	NetworkType_NETWORK_TYPE_WIFI        NetworkType = 1
+	NetworkType_NETWORK_TYPE_THREAD      NetworkType = 2
+)
+
+// Enum value maps for NetworkType.
+var (
+	NetworkType_name = map[int32]string{
+		0: "NETWORK_TYPE_UNSPECIFIED",
+		1: "NETWORK_TYPE_WIFI",
+		2: "NETWORK_TYPE_THREAD",
+	}
+	NetworkType_value = map[string]int32{
+		"NETWORK_TYPE_UNSPECIFIED": 0,
+		"NETWORK_TYPE_WIFI":        1,
+		"NETWORK_TYPE_THREAD":      2,
+	}
+)
+
+func (x NetworkType) Enum() *NetworkType {
+	p := new(NetworkType)
+	*p = x
+	return p
+}
+
+func (x NetworkType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (NetworkType) Descriptor() protoreflect.EnumDescriptor {
+	return file_espprov_v1_espprov_proto_enumTypes[3].Descriptor()
+}
+
+func (NetworkType) Type() protoreflect.EnumType {
+	return &file_espprov_v1_espprov_proto_enumTypes[3]
+}
+
+func (x NetworkType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use NetworkType.Descriptor instead.
+func (NetworkType) EnumDescriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{3}
+}
+
 // WifiAuthMode is the device's authentication mode: the raw ESP-IDF
 // wifi_auth_mode_t value plus one (0 is reserved for "not known").
 type WifiAuthMode int32
@@ -249,11 +360,11 @@ func (x WifiAuthMode) String() string {
 }
 
 func (WifiAuthMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_espprov_v1_espprov_proto_enumTypes[2].Descriptor()
+	return file_espprov_v1_espprov_proto_enumTypes[4].Descriptor()
 }
 
 func (WifiAuthMode) Type() protoreflect.EnumType {
-	return &file_espprov_v1_espprov_proto_enumTypes[2]
+	return &file_espprov_v1_espprov_proto_enumTypes[4]
 }
 
 func (x WifiAuthMode) Number() protoreflect.EnumNumber {
@@ -262,7 +373,7 @@ func (x WifiAuthMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WifiAuthMode.Descriptor instead.
 func (WifiAuthMode) EnumDescriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{2}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{4}
 }
 
 // Step names a progress event.
@@ -295,6 +406,8 @@ const (
 	Step_STEP_CUSTOM_DATA Step = 11
 	// The device accepted prov-ctrl reprov (ProvisionRequest.reprovision).
 	Step_STEP_REPROVISIONED Step = 12
+	// The device's Thread state changed; see thread_state.
+	Step_STEP_THREAD_STATE Step = 20
 )
 
 // Enum value maps for Step.
@@ -313,6 +426,7 @@ var (
 		10: "STEP_AWAITING_RETRY",
 		11: "STEP_CUSTOM_DATA",
 		12: "STEP_REPROVISIONED",
+		20: "STEP_THREAD_STATE",
 	}
 	Step_value = map[string]int32{
 		"STEP_UNSPECIFIED":         0,
@@ -328,6 +442,7 @@ var (
 		"STEP_AWAITING_RETRY":      10,
 		"STEP_CUSTOM_DATA":         11,
 		"STEP_REPROVISIONED":       12,
+		"STEP_THREAD_STATE":        20,
 	}
 )
 
@@ -342,11 +457,11 @@ func (x Step) String() string {
 }
 
 func (Step) Descriptor() protoreflect.EnumDescriptor {
-	return file_espprov_v1_espprov_proto_enumTypes[3].Descriptor()
+	return file_espprov_v1_espprov_proto_enumTypes[5].Descriptor()
 }
 
 func (Step) Type() protoreflect.EnumType {
-	return &file_espprov_v1_espprov_proto_enumTypes[3]
+	return &file_espprov_v1_espprov_proto_enumTypes[5]
 }
 
 func (x Step) Number() protoreflect.EnumNumber {
@@ -355,7 +470,7 @@ func (x Step) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Step.Descriptor instead.
 func (Step) EnumDescriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{3}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{5}
 }
 
 // WifiStationState is the device's station state.
@@ -398,11 +513,11 @@ func (x WifiStationState) String() string {
 }
 
 func (WifiStationState) Descriptor() protoreflect.EnumDescriptor {
-	return file_espprov_v1_espprov_proto_enumTypes[4].Descriptor()
+	return file_espprov_v1_espprov_proto_enumTypes[6].Descriptor()
 }
 
 func (WifiStationState) Type() protoreflect.EnumType {
-	return &file_espprov_v1_espprov_proto_enumTypes[4]
+	return &file_espprov_v1_espprov_proto_enumTypes[6]
 }
 
 func (x WifiStationState) Number() protoreflect.EnumNumber {
@@ -411,7 +526,7 @@ func (x WifiStationState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WifiStationState.Descriptor instead.
 func (WifiStationState) EnumDescriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{4}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{6}
 }
 
 // WifiFailReason is the device's reason for a failed connection.
@@ -450,11 +565,11 @@ func (x WifiFailReason) String() string {
 }
 
 func (WifiFailReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_espprov_v1_espprov_proto_enumTypes[5].Descriptor()
+	return file_espprov_v1_espprov_proto_enumTypes[7].Descriptor()
 }
 
 func (WifiFailReason) Type() protoreflect.EnumType {
-	return &file_espprov_v1_espprov_proto_enumTypes[5]
+	return &file_espprov_v1_espprov_proto_enumTypes[7]
 }
 
 func (x WifiFailReason) Number() protoreflect.EnumNumber {
@@ -463,7 +578,116 @@ func (x WifiFailReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WifiFailReason.Descriptor instead.
 func (WifiFailReason) EnumDescriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{5}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{7}
+}
+
+// ThreadAttachState is the device's Thread state.
+type ThreadAttachState int32
+
+const (
+	ThreadAttachState_THREAD_ATTACH_STATE_UNSPECIFIED      ThreadAttachState = 0
+	ThreadAttachState_THREAD_ATTACH_STATE_ATTACHING        ThreadAttachState = 1
+	ThreadAttachState_THREAD_ATTACH_STATE_ATTACHED         ThreadAttachState = 2
+	ThreadAttachState_THREAD_ATTACH_STATE_DETACHED         ThreadAttachState = 3
+	ThreadAttachState_THREAD_ATTACH_STATE_ATTACHING_FAILED ThreadAttachState = 4
+)
+
+// Enum value maps for ThreadAttachState.
+var (
+	ThreadAttachState_name = map[int32]string{
+		0: "THREAD_ATTACH_STATE_UNSPECIFIED",
+		1: "THREAD_ATTACH_STATE_ATTACHING",
+		2: "THREAD_ATTACH_STATE_ATTACHED",
+		3: "THREAD_ATTACH_STATE_DETACHED",
+		4: "THREAD_ATTACH_STATE_ATTACHING_FAILED",
+	}
+	ThreadAttachState_value = map[string]int32{
+		"THREAD_ATTACH_STATE_UNSPECIFIED":      0,
+		"THREAD_ATTACH_STATE_ATTACHING":        1,
+		"THREAD_ATTACH_STATE_ATTACHED":         2,
+		"THREAD_ATTACH_STATE_DETACHED":         3,
+		"THREAD_ATTACH_STATE_ATTACHING_FAILED": 4,
+	}
+)
+
+func (x ThreadAttachState) Enum() *ThreadAttachState {
+	p := new(ThreadAttachState)
+	*p = x
+	return p
+}
+
+func (x ThreadAttachState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ThreadAttachState) Descriptor() protoreflect.EnumDescriptor {
+	return file_espprov_v1_espprov_proto_enumTypes[8].Descriptor()
+}
+
+func (ThreadAttachState) Type() protoreflect.EnumType {
+	return &file_espprov_v1_espprov_proto_enumTypes[8]
+}
+
+func (x ThreadAttachState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ThreadAttachState.Descriptor instead.
+func (ThreadAttachState) EnumDescriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{8}
+}
+
+// ThreadFailReason is the device's reason for a failed attach.
+type ThreadFailReason int32
+
+const (
+	ThreadFailReason_THREAD_FAIL_REASON_UNSPECIFIED ThreadFailReason = 0
+	// The dataset TLVs did not parse.
+	ThreadFailReason_THREAD_FAIL_REASON_DATASET_INVALID ThreadFailReason = 1
+	// No attach within the firmware's 20 s: the network is not in range, or
+	// the network key is wrong (the device cannot tell these apart).
+	ThreadFailReason_THREAD_FAIL_REASON_NETWORK_NOT_FOUND ThreadFailReason = 2
+)
+
+// Enum value maps for ThreadFailReason.
+var (
+	ThreadFailReason_name = map[int32]string{
+		0: "THREAD_FAIL_REASON_UNSPECIFIED",
+		1: "THREAD_FAIL_REASON_DATASET_INVALID",
+		2: "THREAD_FAIL_REASON_NETWORK_NOT_FOUND",
+	}
+	ThreadFailReason_value = map[string]int32{
+		"THREAD_FAIL_REASON_UNSPECIFIED":       0,
+		"THREAD_FAIL_REASON_DATASET_INVALID":   1,
+		"THREAD_FAIL_REASON_NETWORK_NOT_FOUND": 2,
+	}
+)
+
+func (x ThreadFailReason) Enum() *ThreadFailReason {
+	p := new(ThreadFailReason)
+	*p = x
+	return p
+}
+
+func (x ThreadFailReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ThreadFailReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_espprov_v1_espprov_proto_enumTypes[9].Descriptor()
+}
+
+func (ThreadFailReason) Type() protoreflect.EnumType {
+	return &file_espprov_v1_espprov_proto_enumTypes[9]
+}
+
+func (x ThreadFailReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ThreadFailReason.Descriptor instead.
+func (ThreadFailReason) EnumDescriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{9}
 }
 
 // MappingFlow is how the node is linked to the user.
@@ -500,11 +724,11 @@ func (x MappingFlow) String() string {
 }
 
 func (MappingFlow) Descriptor() protoreflect.EnumDescriptor {
-	return file_espprov_v1_espprov_proto_enumTypes[6].Descriptor()
+	return file_espprov_v1_espprov_proto_enumTypes[10].Descriptor()
 }
 
 func (MappingFlow) Type() protoreflect.EnumType {
-	return &file_espprov_v1_espprov_proto_enumTypes[6]
+	return &file_espprov_v1_espprov_proto_enumTypes[10]
 }
 
 func (x MappingFlow) Number() protoreflect.EnumNumber {
@@ -513,7 +737,7 @@ func (x MappingFlow) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MappingFlow.Descriptor instead.
 func (MappingFlow) EnumDescriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{6}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{10}
 }
 
 // Device says where the device is and how to talk to it.
@@ -535,8 +759,11 @@ type Device struct {
 	BaudRate uint32 `protobuf:"varint,7,opt,name=baud_rate,json=baudRate,proto3" json:"baud_rate,omitempty"`
 	// How long to look for the device (BLE scan, mDNS browse). Default 5 s.
 	DiscoveryTimeout *durationpb.Duration `protobuf:"bytes,8,opt,name=discovery_timeout,json=discoveryTimeout,proto3" json:"discovery_timeout,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Provisioning generation; unset reads it from proto-ver (the right choice
+	// unless the firmware's proto-ver is wrong).
+	ProvGeneration ProvGeneration `protobuf:"varint,20,opt,name=prov_generation,json=provGeneration,proto3,enum=espprov.v1.ProvGeneration" json:"prov_generation,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Device) Reset() {
@@ -625,6 +852,13 @@ func (x *Device) GetDiscoveryTimeout() *durationpb.Duration {
 	return nil
 }
 
+func (x *Device) GetProvGeneration() ProvGeneration {
+	if x != nil {
+		return x.ProvGeneration
+	}
+	return ProvGeneration_PROV_GENERATION_UNSPECIFIED
+}
+
 // Security holds the session security choice and its secrets.
 type Security struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -709,7 +943,10 @@ type Timeouts struct {
 	// Longest interval between Wi-Fi status polls: polls start 10 ms after the
 	// config is applied and the interval doubles up to this value (never past
 	// the deadline). Default 500 ms; at least 10 ms.
-	StatusPoll    *durationpb.Duration `protobuf:"bytes,4,opt,name=status_poll,json=statusPoll,proto3" json:"status_poll,omitempty"`
+	StatusPoll *durationpb.Duration `protobuf:"bytes,4,opt,name=status_poll,json=statusPoll,proto3" json:"status_poll,omitempty"`
+	// Waiting for the device to attach to Thread after the dataset was applied.
+	// Default 60 s (the firmware itself gives up after 20 s).
+	ThreadAttach  *durationpb.Duration `protobuf:"bytes,20,opt,name=thread_attach,json=threadAttach,proto3" json:"thread_attach,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -772,6 +1009,13 @@ func (x *Timeouts) GetStatusPoll() *durationpb.Duration {
 	return nil
 }
 
+func (x *Timeouts) GetThreadAttach() *durationpb.Duration {
+	if x != nil {
+		return x.ThreadAttach
+	}
+	return nil
+}
+
 // WifiCredentials is the network the device should join.
 type WifiCredentials struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -827,6 +1071,102 @@ func (x *WifiCredentials) GetPassphrase() string {
 	return ""
 }
 
+// ThreadCredentials is the Thread network the device should attach to
+// (ESP-IDF 6 network_provisioning devices with thread_prov): either the
+// active operational dataset, or its parts from which espprov builds one.
+// The network key is a secret: never echoed back.
+type ThreadCredentials struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Active operational dataset as hex TLVs (what `ot-ctl dataset active -x`
+	// prints), at most 254 bytes; must name the network key, PAN ID,
+	// extended PAN ID and channel. Set this or the parts below, not both.
+	Dataset string `protobuf:"bytes,1,opt,name=dataset,proto3" json:"dataset,omitempty"`
+	// Network key: 32 hex digits.
+	NetworkKey string `protobuf:"bytes,2,opt,name=network_key,json=networkKey,proto3" json:"network_key,omitempty"`
+	// PAN ID, 0 to 0xfffe.
+	PanId *uint32 `protobuf:"varint,3,opt,name=pan_id,json=panId,proto3,oneof" json:"pan_id,omitempty"`
+	// Extended PAN ID: 16 hex digits.
+	ExtPanId string `protobuf:"bytes,4,opt,name=ext_pan_id,json=extPanId,proto3" json:"ext_pan_id,omitempty"`
+	// Channel, 11 to 26.
+	Channel uint32 `protobuf:"varint,5,opt,name=channel,proto3" json:"channel,omitempty"`
+	// Network name, at most 16 bytes (optional).
+	NetworkName   string `protobuf:"bytes,6,opt,name=network_name,json=networkName,proto3" json:"network_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ThreadCredentials) Reset() {
+	*x = ThreadCredentials{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ThreadCredentials) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ThreadCredentials) ProtoMessage() {}
+
+func (x *ThreadCredentials) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ThreadCredentials.ProtoReflect.Descriptor instead.
+func (*ThreadCredentials) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ThreadCredentials) GetDataset() string {
+	if x != nil {
+		return x.Dataset
+	}
+	return ""
+}
+
+func (x *ThreadCredentials) GetNetworkKey() string {
+	if x != nil {
+		return x.NetworkKey
+	}
+	return ""
+}
+
+func (x *ThreadCredentials) GetPanId() uint32 {
+	if x != nil && x.PanId != nil {
+		return *x.PanId
+	}
+	return 0
+}
+
+func (x *ThreadCredentials) GetExtPanId() string {
+	if x != nil {
+		return x.ExtPanId
+	}
+	return ""
+}
+
+func (x *ThreadCredentials) GetChannel() uint32 {
+	if x != nil {
+		return x.Channel
+	}
+	return 0
+}
+
+func (x *ThreadCredentials) GetNetworkName() string {
+	if x != nil {
+		return x.NetworkName
+	}
+	return ""
+}
+
 // Mapping configures RainMaker user-node mapping.
 type Mapping struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -855,7 +1195,7 @@ type Mapping struct {
 
 func (x *Mapping) Reset() {
 	*x = Mapping{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[4]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -867,7 +1207,7 @@ func (x *Mapping) String() string {
 func (*Mapping) ProtoMessage() {}
 
 func (x *Mapping) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[4]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -880,7 +1220,7 @@ func (x *Mapping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mapping.ProtoReflect.Descriptor instead.
 func (*Mapping) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{4}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Mapping) GetEnabled() bool {
@@ -944,7 +1284,7 @@ type DiscoverRequest struct {
 
 func (x *DiscoverRequest) Reset() {
 	*x = DiscoverRequest{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[5]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -956,7 +1296,7 @@ func (x *DiscoverRequest) String() string {
 func (*DiscoverRequest) ProtoMessage() {}
 
 func (x *DiscoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[5]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -969,7 +1309,7 @@ func (x *DiscoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverRequest.ProtoReflect.Descriptor instead.
 func (*DiscoverRequest) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{5}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DiscoverRequest) GetDevice() *Device {
@@ -1005,14 +1345,17 @@ type DiscoverResponse struct {
 	UsbPid    string `protobuf:"bytes,10,opt,name=usb_pid,json=usbPid,proto3" json:"usb_pid,omitempty"`
 	UsbSerial string `protobuf:"bytes,11,opt,name=usb_serial,json=usbSerial,proto3" json:"usb_serial,omitempty"`
 	// True when the port looks like an ESP board.
-	LikelyEsp     bool `protobuf:"varint,12,opt,name=likely_esp,json=likelyEsp,proto3" json:"likely_esp,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LikelyEsp bool `protobuf:"varint,12,opt,name=likely_esp,json=likelyEsp,proto3" json:"likely_esp,omitempty"`
+	// Provisioning generation and network types, when proto-ver was read.
+	ProvGeneration ProvGeneration `protobuf:"varint,20,opt,name=prov_generation,json=provGeneration,proto3,enum=espprov.v1.ProvGeneration" json:"prov_generation,omitempty"`
+	NetworkTypes   []NetworkType  `protobuf:"varint,21,rep,packed,name=network_types,json=networkTypes,proto3,enum=espprov.v1.NetworkType" json:"network_types,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *DiscoverResponse) Reset() {
 	*x = DiscoverResponse{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[6]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1024,7 +1367,7 @@ func (x *DiscoverResponse) String() string {
 func (*DiscoverResponse) ProtoMessage() {}
 
 func (x *DiscoverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[6]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1037,7 +1380,7 @@ func (x *DiscoverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverResponse.ProtoReflect.Descriptor instead.
 func (*DiscoverResponse) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{6}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DiscoverResponse) GetTransport() Transport {
@@ -1124,6 +1467,20 @@ func (x *DiscoverResponse) GetLikelyEsp() bool {
 	return false
 }
 
+func (x *DiscoverResponse) GetProvGeneration() ProvGeneration {
+	if x != nil {
+		return x.ProvGeneration
+	}
+	return ProvGeneration_PROV_GENERATION_UNSPECIFIED
+}
+
+func (x *DiscoverResponse) GetNetworkTypes() []NetworkType {
+	if x != nil {
+		return x.NetworkTypes
+	}
+	return nil
+}
+
 // ScanWifiRequest opens a session and asks the device to scan.
 type ScanWifiRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1136,7 +1493,7 @@ type ScanWifiRequest struct {
 
 func (x *ScanWifiRequest) Reset() {
 	*x = ScanWifiRequest{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[7]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +1505,7 @@ func (x *ScanWifiRequest) String() string {
 func (*ScanWifiRequest) ProtoMessage() {}
 
 func (x *ScanWifiRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[7]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +1518,7 @@ func (x *ScanWifiRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanWifiRequest.ProtoReflect.Descriptor instead.
 func (*ScanWifiRequest) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{7}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ScanWifiRequest) GetDevice() *Device {
@@ -1200,7 +1557,7 @@ type AccessPoint struct {
 
 func (x *AccessPoint) Reset() {
 	*x = AccessPoint{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[8]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1212,7 +1569,7 @@ func (x *AccessPoint) String() string {
 func (*AccessPoint) ProtoMessage() {}
 
 func (x *AccessPoint) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[8]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1225,7 +1582,7 @@ func (x *AccessPoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessPoint.ProtoReflect.Descriptor instead.
 func (*AccessPoint) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{8}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AccessPoint) GetSsid() string {
@@ -1274,7 +1631,7 @@ type ScanWifiResponse struct {
 
 func (x *ScanWifiResponse) Reset() {
 	*x = ScanWifiResponse{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[9]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1643,7 @@ func (x *ScanWifiResponse) String() string {
 func (*ScanWifiResponse) ProtoMessage() {}
 
 func (x *ScanWifiResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[9]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1656,7 @@ func (x *ScanWifiResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanWifiResponse.ProtoReflect.Descriptor instead.
 func (*ScanWifiResponse) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{9}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ScanWifiResponse) GetAccessPoints() []*AccessPoint {
@@ -1310,6 +1667,219 @@ func (x *ScanWifiResponse) GetAccessPoints() []*AccessPoint {
 }
 
 func (x *ScanWifiResponse) GetDeviceInfo() *DeviceInfo {
+	if x != nil {
+		return x.DeviceInfo
+	}
+	return nil
+}
+
+// ScanThreadRequest opens a session and asks the device to scan for Thread
+// networks.
+type ScanThreadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        *Device                `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	Security      *Security              `protobuf:"bytes,2,opt,name=security,proto3" json:"security,omitempty"`
+	Timeouts      *Timeouts              `protobuf:"bytes,3,opt,name=timeouts,proto3" json:"timeouts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScanThreadRequest) Reset() {
+	*x = ScanThreadRequest{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScanThreadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScanThreadRequest) ProtoMessage() {}
+
+func (x *ScanThreadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScanThreadRequest.ProtoReflect.Descriptor instead.
+func (*ScanThreadRequest) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ScanThreadRequest) GetDevice() *Device {
+	if x != nil {
+		return x.Device
+	}
+	return nil
+}
+
+func (x *ScanThreadRequest) GetSecurity() *Security {
+	if x != nil {
+		return x.Security
+	}
+	return nil
+}
+
+func (x *ScanThreadRequest) GetTimeouts() *Timeouts {
+	if x != nil {
+		return x.Timeouts
+	}
+	return nil
+}
+
+// ThreadNetwork is one Thread scan result (a beacon), strongest first.
+// Whether the network is joinable is not reported: network_provisioning's
+// ThreadScanResult does not carry it.
+type ThreadNetwork struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	PanId   uint32                 `protobuf:"varint,1,opt,name=pan_id,json=panId,proto3" json:"pan_id,omitempty"`
+	Channel uint32                 `protobuf:"varint,2,opt,name=channel,proto3" json:"channel,omitempty"`
+	// 16 lowercase hex digits; empty when the beacon carried none.
+	ExtPanId    string `protobuf:"bytes,3,opt,name=ext_pan_id,json=extPanId,proto3" json:"ext_pan_id,omitempty"`
+	NetworkName string `protobuf:"bytes,4,opt,name=network_name,json=networkName,proto3" json:"network_name,omitempty"`
+	Rssi        int32  `protobuf:"varint,5,opt,name=rssi,proto3" json:"rssi,omitempty"`
+	// Link quality indicator, 0 to 255.
+	Lqi uint32 `protobuf:"varint,6,opt,name=lqi,proto3" json:"lqi,omitempty"`
+	// Extended (MAC) address of the beaconing router, 16 hex digits.
+	ExtAddress    string `protobuf:"bytes,7,opt,name=ext_address,json=extAddress,proto3" json:"ext_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ThreadNetwork) Reset() {
+	*x = ThreadNetwork{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ThreadNetwork) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ThreadNetwork) ProtoMessage() {}
+
+func (x *ThreadNetwork) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ThreadNetwork.ProtoReflect.Descriptor instead.
+func (*ThreadNetwork) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ThreadNetwork) GetPanId() uint32 {
+	if x != nil {
+		return x.PanId
+	}
+	return 0
+}
+
+func (x *ThreadNetwork) GetChannel() uint32 {
+	if x != nil {
+		return x.Channel
+	}
+	return 0
+}
+
+func (x *ThreadNetwork) GetExtPanId() string {
+	if x != nil {
+		return x.ExtPanId
+	}
+	return ""
+}
+
+func (x *ThreadNetwork) GetNetworkName() string {
+	if x != nil {
+		return x.NetworkName
+	}
+	return ""
+}
+
+func (x *ThreadNetwork) GetRssi() int32 {
+	if x != nil {
+		return x.Rssi
+	}
+	return 0
+}
+
+func (x *ThreadNetwork) GetLqi() uint32 {
+	if x != nil {
+		return x.Lqi
+	}
+	return 0
+}
+
+func (x *ThreadNetwork) GetExtAddress() string {
+	if x != nil {
+		return x.ExtAddress
+	}
+	return ""
+}
+
+// ScanThreadResponse lists the Thread networks.
+type ScanThreadResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Networks      []*ThreadNetwork       `protobuf:"bytes,1,rep,name=networks,proto3" json:"networks,omitempty"`
+	DeviceInfo    *DeviceInfo            `protobuf:"bytes,2,opt,name=device_info,json=deviceInfo,proto3" json:"device_info,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScanThreadResponse) Reset() {
+	*x = ScanThreadResponse{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScanThreadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScanThreadResponse) ProtoMessage() {}
+
+func (x *ScanThreadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScanThreadResponse.ProtoReflect.Descriptor instead.
+func (*ScanThreadResponse) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ScanThreadResponse) GetNetworks() []*ThreadNetwork {
+	if x != nil {
+		return x.Networks
+	}
+	return nil
+}
+
+func (x *ScanThreadResponse) GetDeviceInfo() *DeviceInfo {
 	if x != nil {
 		return x.DeviceInfo
 	}
@@ -1341,14 +1911,18 @@ type ProvisionRequest struct {
 	// before the Wi-Fi credentials, in endpoint-name order. Each reply is a
 	// STEP_CUSTOM_DATA event. An endpoint the device lacks fails the call with
 	// FAILED_PRECONDITION naming it, before any credential is sent.
-	CustomData    map[string][]byte `protobuf:"bytes,9,rep,name=custom_data,json=customData,proto3" json:"custom_data,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	CustomData map[string][]byte `protobuf:"bytes,9,rep,name=custom_data,json=customData,proto3" json:"custom_data,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Thread credentials instead of wifi (ESP-IDF 6 devices with thread_prov).
+	// Set wifi or thread, not both; a device that does not offer the network
+	// type is refused before any credential is sent.
+	Thread        *ThreadCredentials `protobuf:"bytes,20,opt,name=thread,proto3" json:"thread,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProvisionRequest) Reset() {
 	*x = ProvisionRequest{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[10]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1360,7 +1934,7 @@ func (x *ProvisionRequest) String() string {
 func (*ProvisionRequest) ProtoMessage() {}
 
 func (x *ProvisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[10]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1373,7 +1947,7 @@ func (x *ProvisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionRequest.ProtoReflect.Descriptor instead.
 func (*ProvisionRequest) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{10}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ProvisionRequest) GetDevice() *Device {
@@ -1439,6 +2013,13 @@ func (x *ProvisionRequest) GetCustomData() map[string][]byte {
 	return nil
 }
 
+func (x *ProvisionRequest) GetThread() *ThreadCredentials {
+	if x != nil {
+		return x.Thread
+	}
+	return nil
+}
+
 // DeviceInfo is what the device says about itself in proto-ver.
 type DeviceInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1454,13 +2035,17 @@ type DeviceInfo struct {
 	Apps map[string]*AppInfo `protobuf:"bytes,5,rep,name=apps,proto3" json:"apps,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// How the scheme was chosen: "requested", "sec_ver", "no_sec", "default".
 	SecuritySource string `protobuf:"bytes,6,opt,name=security_source,json=securitySource,proto3" json:"security_source,omitempty"`
+	// The provisioning generation in use and the network types the device
+	// offers (wifi_provisioning: Wi-Fi).
+	ProvGeneration ProvGeneration `protobuf:"varint,20,opt,name=prov_generation,json=provGeneration,proto3,enum=espprov.v1.ProvGeneration" json:"prov_generation,omitempty"`
+	NetworkTypes   []NetworkType  `protobuf:"varint,21,rep,packed,name=network_types,json=networkTypes,proto3,enum=espprov.v1.NetworkType" json:"network_types,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *DeviceInfo) Reset() {
 	*x = DeviceInfo{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[11]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1472,7 +2057,7 @@ func (x *DeviceInfo) String() string {
 func (*DeviceInfo) ProtoMessage() {}
 
 func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[11]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1485,7 +2070,7 @@ func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceInfo.ProtoReflect.Descriptor instead.
 func (*DeviceInfo) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{11}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeviceInfo) GetVersion() string {
@@ -1530,6 +2115,20 @@ func (x *DeviceInfo) GetSecuritySource() string {
 	return ""
 }
 
+func (x *DeviceInfo) GetProvGeneration() ProvGeneration {
+	if x != nil {
+		return x.ProvGeneration
+	}
+	return ProvGeneration_PROV_GENERATION_UNSPECIFIED
+}
+
+func (x *DeviceInfo) GetNetworkTypes() []NetworkType {
+	if x != nil {
+		return x.NetworkTypes
+	}
+	return nil
+}
+
 // AppInfo is one application object of proto-ver.
 type AppInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1541,7 +2140,7 @@ type AppInfo struct {
 
 func (x *AppInfo) Reset() {
 	*x = AppInfo{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[12]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1553,7 +2152,7 @@ func (x *AppInfo) String() string {
 func (*AppInfo) ProtoMessage() {}
 
 func (x *AppInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[12]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1566,7 +2165,7 @@ func (x *AppInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppInfo.ProtoReflect.Descriptor instead.
 func (*AppInfo) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{12}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AppInfo) GetVersion() string {
@@ -1601,7 +2200,7 @@ type WifiState struct {
 
 func (x *WifiState) Reset() {
 	*x = WifiState{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[13]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1613,7 +2212,7 @@ func (x *WifiState) String() string {
 func (*WifiState) ProtoMessage() {}
 
 func (x *WifiState) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[13]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1626,7 +2225,7 @@ func (x *WifiState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WifiState.ProtoReflect.Descriptor instead.
 func (*WifiState) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{13}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WifiState) GetState() WifiStationState {
@@ -1685,6 +2284,92 @@ func (x *WifiState) GetAuth() WifiAuthMode {
 	return WifiAuthMode_WIFI_AUTH_MODE_UNSPECIFIED
 }
 
+// ThreadState is one Thread status reading.
+type ThreadState struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	State      ThreadAttachState      `protobuf:"varint,1,opt,name=state,proto3,enum=espprov.v1.ThreadAttachState" json:"state,omitempty"`
+	FailReason ThreadFailReason       `protobuf:"varint,2,opt,name=fail_reason,json=failReason,proto3,enum=espprov.v1.ThreadFailReason" json:"fail_reason,omitempty"`
+	// The attached network (state ATTACHED).
+	PanId         uint32 `protobuf:"varint,3,opt,name=pan_id,json=panId,proto3" json:"pan_id,omitempty"`
+	Channel       uint32 `protobuf:"varint,4,opt,name=channel,proto3" json:"channel,omitempty"`
+	ExtPanId      string `protobuf:"bytes,5,opt,name=ext_pan_id,json=extPanId,proto3" json:"ext_pan_id,omitempty"`
+	NetworkName   string `protobuf:"bytes,6,opt,name=network_name,json=networkName,proto3" json:"network_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ThreadState) Reset() {
+	*x = ThreadState{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ThreadState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ThreadState) ProtoMessage() {}
+
+func (x *ThreadState) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ThreadState.ProtoReflect.Descriptor instead.
+func (*ThreadState) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ThreadState) GetState() ThreadAttachState {
+	if x != nil {
+		return x.State
+	}
+	return ThreadAttachState_THREAD_ATTACH_STATE_UNSPECIFIED
+}
+
+func (x *ThreadState) GetFailReason() ThreadFailReason {
+	if x != nil {
+		return x.FailReason
+	}
+	return ThreadFailReason_THREAD_FAIL_REASON_UNSPECIFIED
+}
+
+func (x *ThreadState) GetPanId() uint32 {
+	if x != nil {
+		return x.PanId
+	}
+	return 0
+}
+
+func (x *ThreadState) GetChannel() uint32 {
+	if x != nil {
+		return x.Channel
+	}
+	return 0
+}
+
+func (x *ThreadState) GetExtPanId() string {
+	if x != nil {
+		return x.ExtPanId
+	}
+	return ""
+}
+
+func (x *ThreadState) GetNetworkName() string {
+	if x != nil {
+		return x.NetworkName
+	}
+	return ""
+}
+
 // MappingEvent reports RainMaker mapping progress.
 type MappingEvent struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -1701,7 +2386,7 @@ type MappingEvent struct {
 
 func (x *MappingEvent) Reset() {
 	*x = MappingEvent{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[14]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +2398,7 @@ func (x *MappingEvent) String() string {
 func (*MappingEvent) ProtoMessage() {}
 
 func (x *MappingEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[14]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +2411,7 @@ func (x *MappingEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappingEvent.ProtoReflect.Descriptor instead.
 func (*MappingEvent) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{14}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *MappingEvent) GetFlow() MappingFlow {
@@ -1787,14 +2472,18 @@ type Result struct {
 	Error      string         `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
 	FailReason WifiFailReason `protobuf:"varint,10,opt,name=fail_reason,json=failReason,proto3,enum=espprov.v1.WifiFailReason" json:"fail_reason,omitempty"`
 	// The device was reset through prov-ctrl and can be provisioned again.
-	DeviceReset   bool `protobuf:"varint,11,opt,name=device_reset,json=deviceReset,proto3" json:"device_reset,omitempty"`
+	DeviceReset bool `protobuf:"varint,11,opt,name=device_reset,json=deviceReset,proto3" json:"device_reset,omitempty"`
+	// The network provisioned (Wi-Fi fields above, or thread).
+	Network NetworkType `protobuf:"varint,20,opt,name=network,proto3,enum=espprov.v1.NetworkType" json:"network,omitempty"`
+	// Thread: the attached network on success, the reason on failure.
+	Thread        *ThreadState `protobuf:"bytes,21,opt,name=thread,proto3" json:"thread,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[15]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1806,7 +2495,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[15]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1819,7 +2508,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{15}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Result) GetSuccess() bool {
@@ -1899,6 +2588,20 @@ func (x *Result) GetDeviceReset() bool {
 	return false
 }
 
+func (x *Result) GetNetwork() NetworkType {
+	if x != nil {
+		return x.Network
+	}
+	return NetworkType_NETWORK_TYPE_UNSPECIFIED
+}
+
+func (x *Result) GetThread() *ThreadState {
+	if x != nil {
+		return x.Thread
+	}
+	return nil
+}
+
 // ProvisionResponse is one progress event.
 type ProvisionResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1911,14 +2614,17 @@ type ProvisionResponse struct {
 	Mapping    *MappingEvent `protobuf:"bytes,6,opt,name=mapping,proto3" json:"mapping,omitempty"`
 	Result     *Result       `protobuf:"bytes,7,opt,name=result,proto3" json:"result,omitempty"`
 	// STEP_CUSTOM_DATA: the endpoint and its reply.
-	CustomData    *CustomDataReply `protobuf:"bytes,8,opt,name=custom_data,json=customData,proto3" json:"custom_data,omitempty"`
+	CustomData *CustomDataReply `protobuf:"bytes,8,opt,name=custom_data,json=customData,proto3" json:"custom_data,omitempty"`
+	// The network type the credentials, state and result events are about.
+	Network       NetworkType  `protobuf:"varint,20,opt,name=network,proto3,enum=espprov.v1.NetworkType" json:"network,omitempty"`
+	ThreadState   *ThreadState `protobuf:"bytes,21,opt,name=thread_state,json=threadState,proto3" json:"thread_state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProvisionResponse) Reset() {
 	*x = ProvisionResponse{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[16]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1930,7 +2636,7 @@ func (x *ProvisionResponse) String() string {
 func (*ProvisionResponse) ProtoMessage() {}
 
 func (x *ProvisionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[16]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1943,7 +2649,7 @@ func (x *ProvisionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionResponse.ProtoReflect.Descriptor instead.
 func (*ProvisionResponse) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{16}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ProvisionResponse) GetStep() Step {
@@ -2002,6 +2708,20 @@ func (x *ProvisionResponse) GetCustomData() *CustomDataReply {
 	return nil
 }
 
+func (x *ProvisionResponse) GetNetwork() NetworkType {
+	if x != nil {
+		return x.Network
+	}
+	return NetworkType_NETWORK_TYPE_UNSPECIFIED
+}
+
+func (x *ProvisionResponse) GetThreadState() *ThreadState {
+	if x != nil {
+		return x.ThreadState
+	}
+	return nil
+}
+
 // CustomDataReply is an application endpoint's reply to ProvisionRequest.custom_data.
 type CustomDataReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2013,7 +2733,7 @@ type CustomDataReply struct {
 
 func (x *CustomDataReply) Reset() {
 	*x = CustomDataReply{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[17]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2025,7 +2745,7 @@ func (x *CustomDataReply) String() string {
 func (*CustomDataReply) ProtoMessage() {}
 
 func (x *CustomDataReply) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[17]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2038,7 +2758,7 @@ func (x *CustomDataReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomDataReply.ProtoReflect.Descriptor instead.
 func (*CustomDataReply) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{17}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CustomDataReply) GetEndpoint() string {
@@ -2063,6 +2783,7 @@ type ProvisionInteractiveRequest struct {
 	//	*ProvisionInteractiveRequest_Start
 	//	*ProvisionInteractiveRequest_Retry
 	//	*ProvisionInteractiveRequest_GiveUp
+	//	*ProvisionInteractiveRequest_RetryThread
 	Action        isProvisionInteractiveRequest_Action `protobuf_oneof:"action"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2070,7 +2791,7 @@ type ProvisionInteractiveRequest struct {
 
 func (x *ProvisionInteractiveRequest) Reset() {
 	*x = ProvisionInteractiveRequest{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[18]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2082,7 +2803,7 @@ func (x *ProvisionInteractiveRequest) String() string {
 func (*ProvisionInteractiveRequest) ProtoMessage() {}
 
 func (x *ProvisionInteractiveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[18]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2095,7 +2816,7 @@ func (x *ProvisionInteractiveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionInteractiveRequest.ProtoReflect.Descriptor instead.
 func (*ProvisionInteractiveRequest) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{18}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ProvisionInteractiveRequest) GetAction() isProvisionInteractiveRequest_Action {
@@ -2132,6 +2853,15 @@ func (x *ProvisionInteractiveRequest) GetGiveUp() bool {
 	return false
 }
 
+func (x *ProvisionInteractiveRequest) GetRetryThread() *ThreadCredentials {
+	if x != nil {
+		if x, ok := x.Action.(*ProvisionInteractiveRequest_RetryThread); ok {
+			return x.RetryThread
+		}
+	}
+	return nil
+}
+
 type isProvisionInteractiveRequest_Action interface {
 	isProvisionInteractiveRequest_Action()
 }
@@ -2151,11 +2881,18 @@ type ProvisionInteractiveRequest_GiveUp struct {
 	GiveUp bool `protobuf:"varint,3,opt,name=give_up,json=giveUp,proto3,oneof"`
 }
 
+type ProvisionInteractiveRequest_RetryThread struct {
+	// After STEP_AWAITING_RETRY of a Thread attach: try again with this dataset.
+	RetryThread *ThreadCredentials `protobuf:"bytes,20,opt,name=retry_thread,json=retryThread,proto3,oneof"`
+}
+
 func (*ProvisionInteractiveRequest_Start) isProvisionInteractiveRequest_Action() {}
 
 func (*ProvisionInteractiveRequest_Retry) isProvisionInteractiveRequest_Action() {}
 
 func (*ProvisionInteractiveRequest_GiveUp) isProvisionInteractiveRequest_Action() {}
+
+func (*ProvisionInteractiveRequest_RetryThread) isProvisionInteractiveRequest_Action() {}
 
 // ProvisionInteractiveResponse is one progress event.
 type ProvisionInteractiveResponse struct {
@@ -2167,7 +2904,7 @@ type ProvisionInteractiveResponse struct {
 
 func (x *ProvisionInteractiveResponse) Reset() {
 	*x = ProvisionInteractiveResponse{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[19]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2179,7 +2916,7 @@ func (x *ProvisionInteractiveResponse) String() string {
 func (*ProvisionInteractiveResponse) ProtoMessage() {}
 
 func (x *ProvisionInteractiveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[19]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2192,7 +2929,7 @@ func (x *ProvisionInteractiveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionInteractiveResponse.ProtoReflect.Descriptor instead.
 func (*ProvisionInteractiveResponse) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{19}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ProvisionInteractiveResponse) GetEvent() *ProvisionResponse {
@@ -2215,7 +2952,7 @@ type MapNodeRequest struct {
 
 func (x *MapNodeRequest) Reset() {
 	*x = MapNodeRequest{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[20]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2227,7 +2964,7 @@ func (x *MapNodeRequest) String() string {
 func (*MapNodeRequest) ProtoMessage() {}
 
 func (x *MapNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[20]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2240,7 +2977,7 @@ func (x *MapNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapNodeRequest.ProtoReflect.Descriptor instead.
 func (*MapNodeRequest) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{20}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *MapNodeRequest) GetDevice() *Device {
@@ -2283,7 +3020,7 @@ type MapNodeResponse struct {
 
 func (x *MapNodeResponse) Reset() {
 	*x = MapNodeResponse{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[21]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2295,7 +3032,7 @@ func (x *MapNodeResponse) String() string {
 func (*MapNodeResponse) ProtoMessage() {}
 
 func (x *MapNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[21]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2308,7 +3045,7 @@ func (x *MapNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapNodeResponse.ProtoReflect.Descriptor instead.
 func (*MapNodeResponse) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{21}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MapNodeResponse) GetNodeId() string {
@@ -2344,7 +3081,7 @@ type DisableChallengeResponseRequest struct {
 
 func (x *DisableChallengeResponseRequest) Reset() {
 	*x = DisableChallengeResponseRequest{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[22]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2356,7 +3093,7 @@ func (x *DisableChallengeResponseRequest) String() string {
 func (*DisableChallengeResponseRequest) ProtoMessage() {}
 
 func (x *DisableChallengeResponseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[22]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2369,7 +3106,7 @@ func (x *DisableChallengeResponseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableChallengeResponseRequest.ProtoReflect.Descriptor instead.
 func (*DisableChallengeResponseRequest) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{22}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DisableChallengeResponseRequest) GetDevice() *Device {
@@ -2405,7 +3142,7 @@ type DisableChallengeResponseResponse struct {
 
 func (x *DisableChallengeResponseResponse) Reset() {
 	*x = DisableChallengeResponseResponse{}
-	mi := &file_espprov_v1_espprov_proto_msgTypes[23]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2417,7 +3154,7 @@ func (x *DisableChallengeResponseResponse) String() string {
 func (*DisableChallengeResponseResponse) ProtoMessage() {}
 
 func (x *DisableChallengeResponseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_espprov_v1_espprov_proto_msgTypes[23]
+	mi := &file_espprov_v1_espprov_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2430,7 +3167,7 @@ func (x *DisableChallengeResponseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableChallengeResponseResponse.ProtoReflect.Descriptor instead.
 func (*DisableChallengeResponseResponse) Descriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{23}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DisableChallengeResponseResponse) GetDisabledNow() bool {
@@ -2452,7 +3189,7 @@ var File_espprov_v1_espprov_proto protoreflect.FileDescriptor
 const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\n" +
 	"\x18espprov/v1/espprov.proto\x12\n" +
-	"espprov.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\x02\n" +
+	"espprov.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x02\n" +
 	"\x06Device\x123\n" +
 	"\ttransport\x18\x01 \x01(\x0e2\x15.espprov.v1.TransportR\ttransport\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
@@ -2463,23 +3200,35 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\vserial_port\x18\x06 \x01(\tR\n" +
 	"serialPort\x12\x1b\n" +
 	"\tbaud_rate\x18\a \x01(\rR\bbaudRate\x12F\n" +
-	"\x11discovery_timeout\x18\b \x01(\v2\x19.google.protobuf.DurationR\x10discoveryTimeout\"\x9a\x01\n" +
+	"\x11discovery_timeout\x18\b \x01(\v2\x19.google.protobuf.DurationR\x10discoveryTimeout\x12C\n" +
+	"\x0fprov_generation\x18\x14 \x01(\x0e2\x1a.espprov.v1.ProvGenerationR\x0eprovGeneration\"\x9a\x01\n" +
 	"\bSecurity\x122\n" +
 	"\x06scheme\x18\x01 \x01(\x0e2\x1a.espprov.v1.SecuritySchemeR\x06scheme\x12\x10\n" +
 	"\x03pop\x18\x02 \x01(\tR\x03pop\x12#\n" +
 	"\rsec2_username\x18\x03 \x01(\tR\fsec2Username\x12#\n" +
-	"\rsec2_password\x18\x04 \x01(\tR\fsec2Password\"\xf0\x01\n" +
+	"\rsec2_password\x18\x04 \x01(\tR\fsec2Password\"\xb0\x02\n" +
 	"\bTimeouts\x125\n" +
 	"\bexchange\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\bexchange\x123\n" +
 	"\aoverall\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\aoverall\x12<\n" +
 	"\fwifi_connect\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\vwifiConnect\x12:\n" +
 	"\vstatus_poll\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\n" +
-	"statusPoll\"E\n" +
+	"statusPoll\x12>\n" +
+	"\rthread_attach\x18\x14 \x01(\v2\x19.google.protobuf.DurationR\fthreadAttach\"E\n" +
 	"\x0fWifiCredentials\x12\x12\n" +
 	"\x04ssid\x18\x01 \x01(\tR\x04ssid\x12\x1e\n" +
 	"\n" +
 	"passphrase\x18\x02 \x01(\tR\n" +
-	"passphrase\"\xc6\x02\n" +
+	"passphrase\"\xd0\x01\n" +
+	"\x11ThreadCredentials\x12\x18\n" +
+	"\adataset\x18\x01 \x01(\tR\adataset\x12\x1f\n" +
+	"\vnetwork_key\x18\x02 \x01(\tR\n" +
+	"networkKey\x12\x1a\n" +
+	"\x06pan_id\x18\x03 \x01(\rH\x00R\x05panId\x88\x01\x01\x12\x1c\n" +
+	"\n" +
+	"ext_pan_id\x18\x04 \x01(\tR\bextPanId\x12\x18\n" +
+	"\achannel\x18\x05 \x01(\rR\achannel\x12!\n" +
+	"\fnetwork_name\x18\x06 \x01(\tR\vnetworkNameB\t\n" +
+	"\a_pan_id\"\xc6\x02\n" +
 	"\aMapping\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x12\n" +
 	"\x04tags\x18\x02 \x03(\tR\x04tags\x123\n" +
@@ -2491,7 +3240,7 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\x12_disable_chal_resp\"r\n" +
 	"\x0fDiscoverRequest\x12*\n" +
 	"\x06device\x18\x01 \x01(\v2\x12.espprov.v1.DeviceR\x06device\x123\n" +
-	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\"\x91\x03\n" +
+	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\"\x94\x04\n" +
 	"\x10DiscoverResponse\x123\n" +
 	"\ttransport\x18\x01 \x01(\x0e2\x15.espprov.v1.TransportR\ttransport\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -2507,7 +3256,9 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\n" +
 	"usb_serial\x18\v \x01(\tR\tusbSerial\x12\x1d\n" +
 	"\n" +
-	"likely_esp\x18\f \x01(\bR\tlikelyEsp\"\xa1\x01\n" +
+	"likely_esp\x18\f \x01(\bR\tlikelyEsp\x12C\n" +
+	"\x0fprov_generation\x18\x14 \x01(\x0e2\x1a.espprov.v1.ProvGenerationR\x0eprovGeneration\x12<\n" +
+	"\rnetwork_types\x18\x15 \x03(\x0e2\x17.espprov.v1.NetworkTypeR\fnetworkTypes\"\xa1\x01\n" +
 	"\x0fScanWifiRequest\x12*\n" +
 	"\x06device\x18\x01 \x01(\v2\x12.espprov.v1.DeviceR\x06device\x120\n" +
 	"\bsecurity\x18\x02 \x01(\v2\x14.espprov.v1.SecurityR\bsecurity\x120\n" +
@@ -2521,7 +3272,25 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\x10ScanWifiResponse\x12<\n" +
 	"\raccess_points\x18\x01 \x03(\v2\x17.espprov.v1.AccessPointR\faccessPoints\x127\n" +
 	"\vdevice_info\x18\x02 \x01(\v2\x16.espprov.v1.DeviceInfoR\n" +
-	"deviceInfo\"\x8f\x04\n" +
+	"deviceInfo\"\xa3\x01\n" +
+	"\x11ScanThreadRequest\x12*\n" +
+	"\x06device\x18\x01 \x01(\v2\x12.espprov.v1.DeviceR\x06device\x120\n" +
+	"\bsecurity\x18\x02 \x01(\v2\x14.espprov.v1.SecurityR\bsecurity\x120\n" +
+	"\btimeouts\x18\x03 \x01(\v2\x14.espprov.v1.TimeoutsR\btimeouts\"\xc8\x01\n" +
+	"\rThreadNetwork\x12\x15\n" +
+	"\x06pan_id\x18\x01 \x01(\rR\x05panId\x12\x18\n" +
+	"\achannel\x18\x02 \x01(\rR\achannel\x12\x1c\n" +
+	"\n" +
+	"ext_pan_id\x18\x03 \x01(\tR\bextPanId\x12!\n" +
+	"\fnetwork_name\x18\x04 \x01(\tR\vnetworkName\x12\x12\n" +
+	"\x04rssi\x18\x05 \x01(\x05R\x04rssi\x12\x10\n" +
+	"\x03lqi\x18\x06 \x01(\rR\x03lqi\x12\x1f\n" +
+	"\vext_address\x18\a \x01(\tR\n" +
+	"extAddress\"\x84\x01\n" +
+	"\x12ScanThreadResponse\x125\n" +
+	"\bnetworks\x18\x01 \x03(\v2\x19.espprov.v1.ThreadNetworkR\bnetworks\x127\n" +
+	"\vdevice_info\x18\x02 \x01(\v2\x16.espprov.v1.DeviceInfoR\n" +
+	"deviceInfo\"\xc6\x04\n" +
 	"\x10ProvisionRequest\x12*\n" +
 	"\x06device\x18\x01 \x01(\v2\x12.espprov.v1.DeviceR\x06device\x120\n" +
 	"\bsecurity\x18\x02 \x01(\v2\x14.espprov.v1.SecurityR\bsecurity\x12/\n" +
@@ -2532,11 +3301,12 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\x10reset_on_failure\x18\a \x01(\bH\x00R\x0eresetOnFailure\x88\x01\x01\x12 \n" +
 	"\vreprovision\x18\b \x01(\bR\vreprovision\x12M\n" +
 	"\vcustom_data\x18\t \x03(\v2,.espprov.v1.ProvisionRequest.CustomDataEntryR\n" +
-	"customData\x1a=\n" +
+	"customData\x125\n" +
+	"\x06thread\x18\x14 \x01(\v2\x1d.espprov.v1.ThreadCredentialsR\x06thread\x1a=\n" +
 	"\x0fCustomDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01B\x13\n" +
-	"\x11_reset_on_failure\"\xd3\x02\n" +
+	"\x11_reset_on_failure\"\xd6\x03\n" +
 	"\n" +
 	"DeviceInfo\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x126\n" +
@@ -2544,7 +3314,9 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\rsec_patch_ver\x18\x03 \x01(\rR\vsecPatchVer\x12\"\n" +
 	"\fcapabilities\x18\x04 \x03(\tR\fcapabilities\x124\n" +
 	"\x04apps\x18\x05 \x03(\v2 .espprov.v1.DeviceInfo.AppsEntryR\x04apps\x12'\n" +
-	"\x0fsecurity_source\x18\x06 \x01(\tR\x0esecuritySource\x1aL\n" +
+	"\x0fsecurity_source\x18\x06 \x01(\tR\x0esecuritySource\x12C\n" +
+	"\x0fprov_generation\x18\x14 \x01(\x0e2\x1a.espprov.v1.ProvGenerationR\x0eprovGeneration\x12<\n" +
+	"\rnetwork_types\x18\x15 \x03(\x0e2\x17.espprov.v1.NetworkTypeR\fnetworkTypes\x1aL\n" +
 	"\tAppsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
 	"\x05value\x18\x02 \x01(\v2\x13.espprov.v1.AppInfoR\x05value:\x028\x01\"G\n" +
@@ -2562,7 +3334,16 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\x05bssid\x18\x06 \x01(\tR\x05bssid\x12\x18\n" +
 	"\achannel\x18\a \x01(\x05R\achannel\x12,\n" +
 	"\x04auth\x18\b \x01(\x0e2\x18.espprov.v1.WifiAuthModeR\x04authB\x15\n" +
-	"\x13_attempts_remaining\"\xe0\x01\n" +
+	"\x13_attempts_remaining\"\xf3\x01\n" +
+	"\vThreadState\x123\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x1d.espprov.v1.ThreadAttachStateR\x05state\x12=\n" +
+	"\vfail_reason\x18\x02 \x01(\x0e2\x1c.espprov.v1.ThreadFailReasonR\n" +
+	"failReason\x12\x15\n" +
+	"\x06pan_id\x18\x03 \x01(\rR\x05panId\x12\x18\n" +
+	"\achannel\x18\x04 \x01(\rR\achannel\x12\x1c\n" +
+	"\n" +
+	"ext_pan_id\x18\x05 \x01(\tR\bextPanId\x12!\n" +
+	"\fnetwork_name\x18\x06 \x01(\tR\vnetworkName\"\xe0\x01\n" +
 	"\fMappingEvent\x12+\n" +
 	"\x04flow\x18\x01 \x01(\x0e2\x17.espprov.v1.MappingFlowR\x04flow\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x1d\n" +
@@ -2570,7 +3351,7 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12%\n" +
 	"\x0erequest_status\x18\x04 \x01(\tR\rrequestStatus\x12\x16\n" +
 	"\x06mapped\x18\x05 \x01(\bR\x06mapped\x12,\n" +
-	"\x12chal_resp_disabled\x18\x06 \x01(\bR\x10chalRespDisabled\"\xcd\x02\n" +
+	"\x12chal_resp_disabled\x18\x06 \x01(\bR\x10chalRespDisabled\"\xb1\x03\n" +
 	"\x06Result\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\x1f\n" +
 	"\vip4_address\x18\x02 \x01(\tR\n" +
@@ -2586,7 +3367,9 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\vfail_reason\x18\n" +
 	" \x01(\x0e2\x1a.espprov.v1.WifiFailReasonR\n" +
 	"failReason\x12!\n" +
-	"\fdevice_reset\x18\v \x01(\bR\vdeviceReset\"\x90\x03\n" +
+	"\fdevice_reset\x18\v \x01(\bR\vdeviceReset\x121\n" +
+	"\anetwork\x18\x14 \x01(\x0e2\x17.espprov.v1.NetworkTypeR\anetwork\x12/\n" +
+	"\x06thread\x18\x15 \x01(\v2\x17.espprov.v1.ThreadStateR\x06thread\"\xff\x03\n" +
 	"\x11ProvisionResponse\x12$\n" +
 	"\x04step\x18\x01 \x01(\x0e2\x10.espprov.v1.StepR\x04step\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
@@ -2598,14 +3381,17 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\amapping\x18\x06 \x01(\v2\x18.espprov.v1.MappingEventR\amapping\x12*\n" +
 	"\x06result\x18\a \x01(\v2\x12.espprov.v1.ResultR\x06result\x12<\n" +
 	"\vcustom_data\x18\b \x01(\v2\x1b.espprov.v1.CustomDataReplyR\n" +
-	"customData\"C\n" +
+	"customData\x121\n" +
+	"\anetwork\x18\x14 \x01(\x0e2\x17.espprov.v1.NetworkTypeR\anetwork\x12:\n" +
+	"\fthread_state\x18\x15 \x01(\v2\x17.espprov.v1.ThreadStateR\vthreadState\"C\n" +
 	"\x0fCustomDataReply\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x14\n" +
-	"\x05reply\x18\x02 \x01(\fR\x05reply\"\xad\x01\n" +
+	"\x05reply\x18\x02 \x01(\fR\x05reply\"\xf1\x01\n" +
 	"\x1bProvisionInteractiveRequest\x124\n" +
 	"\x05start\x18\x01 \x01(\v2\x1c.espprov.v1.ProvisionRequestH\x00R\x05start\x123\n" +
 	"\x05retry\x18\x02 \x01(\v2\x1b.espprov.v1.WifiCredentialsH\x00R\x05retry\x12\x19\n" +
-	"\agive_up\x18\x03 \x01(\bH\x00R\x06giveUpB\b\n" +
+	"\agive_up\x18\x03 \x01(\bH\x00R\x06giveUp\x12B\n" +
+	"\fretry_thread\x18\x14 \x01(\v2\x1d.espprov.v1.ThreadCredentialsH\x00R\vretryThreadB\b\n" +
 	"\x06action\"S\n" +
 	"\x1cProvisionInteractiveResponse\x123\n" +
 	"\x05event\x18\x01 \x01(\v2\x1d.espprov.v1.ProvisionResponseR\x05event\"\xcf\x01\n" +
@@ -2637,7 +3423,15 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\x1bSECURITY_SCHEME_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11SECURITY_SCHEME_0\x10\x01\x12\x15\n" +
 	"\x11SECURITY_SCHEME_1\x10\x02\x12\x15\n" +
-	"\x11SECURITY_SCHEME_2\x10\x03*\xc7\x04\n" +
+	"\x11SECURITY_SCHEME_2\x10\x03*\x82\x01\n" +
+	"\x0eProvGeneration\x12\x1f\n" +
+	"\x1bPROV_GENERATION_UNSPECIFIED\x10\x00\x12%\n" +
+	"!PROV_GENERATION_WIFI_PROVISIONING\x10\x01\x12(\n" +
+	"$PROV_GENERATION_NETWORK_PROVISIONING\x10\x02*[\n" +
+	"\vNetworkType\x12\x1c\n" +
+	"\x18NETWORK_TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11NETWORK_TYPE_WIFI\x10\x01\x12\x17\n" +
+	"\x13NETWORK_TYPE_THREAD\x10\x02*\xc7\x04\n" +
 	"\fWifiAuthMode\x12\x1e\n" +
 	"\x1aWIFI_AUTH_MODE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13WIFI_AUTH_MODE_OPEN\x10\x01\x12\x16\n" +
@@ -2657,7 +3451,7 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\x12WIFI_AUTH_MODE_DPP\x10\x0e\x12\"\n" +
 	"\x1eWIFI_AUTH_MODE_WPA3_ENTERPRISE\x10\x0f\x12'\n" +
 	"#WIFI_AUTH_MODE_WPA2_WPA3_ENTERPRISE\x10\x10\x12!\n" +
-	"\x1dWIFI_AUTH_MODE_WPA_ENTERPRISE\x10\x11*\xb5\x02\n" +
+	"\x1dWIFI_AUTH_MODE_WPA_ENTERPRISE\x10\x11*\xcc\x02\n" +
 	"\x04Step\x12\x14\n" +
 	"\x10STEP_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSTEP_CONNECTING\x10\x01\x12\x1a\n" +
@@ -2672,7 +3466,8 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\x13STEP_AWAITING_RETRY\x10\n" +
 	"\x12\x14\n" +
 	"\x10STEP_CUSTOM_DATA\x10\v\x12\x16\n" +
-	"\x12STEP_REPROVISIONED\x10\f*\xca\x01\n" +
+	"\x12STEP_REPROVISIONED\x10\f\x12\x15\n" +
+	"\x11STEP_THREAD_STATE\x10\x14*\xca\x01\n" +
 	"\x10WifiStationState\x12\"\n" +
 	"\x1eWIFI_STATION_STATE_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dWIFI_STATION_STATE_CONNECTING\x10\x01\x12 \n" +
@@ -2682,14 +3477,26 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\x0eWifiFailReason\x12 \n" +
 	"\x1cWIFI_FAIL_REASON_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bWIFI_FAIL_REASON_AUTH_ERROR\x10\x01\x12&\n" +
-	"\"WIFI_FAIL_REASON_NETWORK_NOT_FOUND\x10\x02*n\n" +
+	"\"WIFI_FAIL_REASON_NETWORK_NOT_FOUND\x10\x02*\xc9\x01\n" +
+	"\x11ThreadAttachState\x12#\n" +
+	"\x1fTHREAD_ATTACH_STATE_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dTHREAD_ATTACH_STATE_ATTACHING\x10\x01\x12 \n" +
+	"\x1cTHREAD_ATTACH_STATE_ATTACHED\x10\x02\x12 \n" +
+	"\x1cTHREAD_ATTACH_STATE_DETACHED\x10\x03\x12(\n" +
+	"$THREAD_ATTACH_STATE_ATTACHING_FAILED\x10\x04*\x88\x01\n" +
+	"\x10ThreadFailReason\x12\"\n" +
+	"\x1eTHREAD_FAIL_REASON_UNSPECIFIED\x10\x00\x12&\n" +
+	"\"THREAD_FAIL_REASON_DATASET_INVALID\x10\x01\x12(\n" +
+	"$THREAD_FAIL_REASON_NETWORK_NOT_FOUND\x10\x02*n\n" +
 	"\vMappingFlow\x12\x1c\n" +
 	"\x18MAPPING_FLOW_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fMAPPING_FLOW_CHALLENGE_RESPONSE\x10\x01\x12\x1c\n" +
-	"\x18MAPPING_FLOW_TRADITIONAL\x10\x022\x9b\x04\n" +
+	"\x18MAPPING_FLOW_TRADITIONAL\x10\x022\xe8\x04\n" +
 	"\x13ProvisioningService\x12G\n" +
 	"\bDiscover\x12\x1b.espprov.v1.DiscoverRequest\x1a\x1c.espprov.v1.DiscoverResponse0\x01\x12E\n" +
-	"\bScanWifi\x12\x1b.espprov.v1.ScanWifiRequest\x1a\x1c.espprov.v1.ScanWifiResponse\x12J\n" +
+	"\bScanWifi\x12\x1b.espprov.v1.ScanWifiRequest\x1a\x1c.espprov.v1.ScanWifiResponse\x12K\n" +
+	"\n" +
+	"ScanThread\x12\x1d.espprov.v1.ScanThreadRequest\x1a\x1e.espprov.v1.ScanThreadResponse\x12J\n" +
 	"\tProvision\x12\x1c.espprov.v1.ProvisionRequest\x1a\x1d.espprov.v1.ProvisionResponse0\x01\x12m\n" +
 	"\x14ProvisionInteractive\x12'.espprov.v1.ProvisionInteractiveRequest\x1a(.espprov.v1.ProvisionInteractiveResponse(\x010\x01\x12B\n" +
 	"\aMapNode\x12\x1a.espprov.v1.MapNodeRequest\x1a\x1b.espprov.v1.MapNodeResponse\x12u\n" +
@@ -2707,115 +3514,145 @@ func file_espprov_v1_espprov_proto_rawDescGZIP() []byte {
 	return file_espprov_v1_espprov_proto_rawDescData
 }
 
-var file_espprov_v1_espprov_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_espprov_v1_espprov_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_espprov_v1_espprov_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
+var file_espprov_v1_espprov_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_espprov_v1_espprov_proto_goTypes = []any{
 	(Transport)(0),                           // 0: espprov.v1.Transport
 	(SecurityScheme)(0),                      // 1: espprov.v1.SecurityScheme
-	(WifiAuthMode)(0),                        // 2: espprov.v1.WifiAuthMode
-	(Step)(0),                                // 3: espprov.v1.Step
-	(WifiStationState)(0),                    // 4: espprov.v1.WifiStationState
-	(WifiFailReason)(0),                      // 5: espprov.v1.WifiFailReason
-	(MappingFlow)(0),                         // 6: espprov.v1.MappingFlow
-	(*Device)(nil),                           // 7: espprov.v1.Device
-	(*Security)(nil),                         // 8: espprov.v1.Security
-	(*Timeouts)(nil),                         // 9: espprov.v1.Timeouts
-	(*WifiCredentials)(nil),                  // 10: espprov.v1.WifiCredentials
-	(*Mapping)(nil),                          // 11: espprov.v1.Mapping
-	(*DiscoverRequest)(nil),                  // 12: espprov.v1.DiscoverRequest
-	(*DiscoverResponse)(nil),                 // 13: espprov.v1.DiscoverResponse
-	(*ScanWifiRequest)(nil),                  // 14: espprov.v1.ScanWifiRequest
-	(*AccessPoint)(nil),                      // 15: espprov.v1.AccessPoint
-	(*ScanWifiResponse)(nil),                 // 16: espprov.v1.ScanWifiResponse
-	(*ProvisionRequest)(nil),                 // 17: espprov.v1.ProvisionRequest
-	(*DeviceInfo)(nil),                       // 18: espprov.v1.DeviceInfo
-	(*AppInfo)(nil),                          // 19: espprov.v1.AppInfo
-	(*WifiState)(nil),                        // 20: espprov.v1.WifiState
-	(*MappingEvent)(nil),                     // 21: espprov.v1.MappingEvent
-	(*Result)(nil),                           // 22: espprov.v1.Result
-	(*ProvisionResponse)(nil),                // 23: espprov.v1.ProvisionResponse
-	(*CustomDataReply)(nil),                  // 24: espprov.v1.CustomDataReply
-	(*ProvisionInteractiveRequest)(nil),      // 25: espprov.v1.ProvisionInteractiveRequest
-	(*ProvisionInteractiveResponse)(nil),     // 26: espprov.v1.ProvisionInteractiveResponse
-	(*MapNodeRequest)(nil),                   // 27: espprov.v1.MapNodeRequest
-	(*MapNodeResponse)(nil),                  // 28: espprov.v1.MapNodeResponse
-	(*DisableChallengeResponseRequest)(nil),  // 29: espprov.v1.DisableChallengeResponseRequest
-	(*DisableChallengeResponseResponse)(nil), // 30: espprov.v1.DisableChallengeResponseResponse
-	nil,                                      // 31: espprov.v1.ProvisionRequest.CustomDataEntry
-	nil,                                      // 32: espprov.v1.DeviceInfo.AppsEntry
-	(*durationpb.Duration)(nil),              // 33: google.protobuf.Duration
-	(*structpb.Struct)(nil),                  // 34: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),            // 35: google.protobuf.Timestamp
+	(ProvGeneration)(0),                      // 2: espprov.v1.ProvGeneration
+	(NetworkType)(0),                         // 3: espprov.v1.NetworkType
+	(WifiAuthMode)(0),                        // 4: espprov.v1.WifiAuthMode
+	(Step)(0),                                // 5: espprov.v1.Step
+	(WifiStationState)(0),                    // 6: espprov.v1.WifiStationState
+	(WifiFailReason)(0),                      // 7: espprov.v1.WifiFailReason
+	(ThreadAttachState)(0),                   // 8: espprov.v1.ThreadAttachState
+	(ThreadFailReason)(0),                    // 9: espprov.v1.ThreadFailReason
+	(MappingFlow)(0),                         // 10: espprov.v1.MappingFlow
+	(*Device)(nil),                           // 11: espprov.v1.Device
+	(*Security)(nil),                         // 12: espprov.v1.Security
+	(*Timeouts)(nil),                         // 13: espprov.v1.Timeouts
+	(*WifiCredentials)(nil),                  // 14: espprov.v1.WifiCredentials
+	(*ThreadCredentials)(nil),                // 15: espprov.v1.ThreadCredentials
+	(*Mapping)(nil),                          // 16: espprov.v1.Mapping
+	(*DiscoverRequest)(nil),                  // 17: espprov.v1.DiscoverRequest
+	(*DiscoverResponse)(nil),                 // 18: espprov.v1.DiscoverResponse
+	(*ScanWifiRequest)(nil),                  // 19: espprov.v1.ScanWifiRequest
+	(*AccessPoint)(nil),                      // 20: espprov.v1.AccessPoint
+	(*ScanWifiResponse)(nil),                 // 21: espprov.v1.ScanWifiResponse
+	(*ScanThreadRequest)(nil),                // 22: espprov.v1.ScanThreadRequest
+	(*ThreadNetwork)(nil),                    // 23: espprov.v1.ThreadNetwork
+	(*ScanThreadResponse)(nil),               // 24: espprov.v1.ScanThreadResponse
+	(*ProvisionRequest)(nil),                 // 25: espprov.v1.ProvisionRequest
+	(*DeviceInfo)(nil),                       // 26: espprov.v1.DeviceInfo
+	(*AppInfo)(nil),                          // 27: espprov.v1.AppInfo
+	(*WifiState)(nil),                        // 28: espprov.v1.WifiState
+	(*ThreadState)(nil),                      // 29: espprov.v1.ThreadState
+	(*MappingEvent)(nil),                     // 30: espprov.v1.MappingEvent
+	(*Result)(nil),                           // 31: espprov.v1.Result
+	(*ProvisionResponse)(nil),                // 32: espprov.v1.ProvisionResponse
+	(*CustomDataReply)(nil),                  // 33: espprov.v1.CustomDataReply
+	(*ProvisionInteractiveRequest)(nil),      // 34: espprov.v1.ProvisionInteractiveRequest
+	(*ProvisionInteractiveResponse)(nil),     // 35: espprov.v1.ProvisionInteractiveResponse
+	(*MapNodeRequest)(nil),                   // 36: espprov.v1.MapNodeRequest
+	(*MapNodeResponse)(nil),                  // 37: espprov.v1.MapNodeResponse
+	(*DisableChallengeResponseRequest)(nil),  // 38: espprov.v1.DisableChallengeResponseRequest
+	(*DisableChallengeResponseResponse)(nil), // 39: espprov.v1.DisableChallengeResponseResponse
+	nil,                                      // 40: espprov.v1.ProvisionRequest.CustomDataEntry
+	nil,                                      // 41: espprov.v1.DeviceInfo.AppsEntry
+	(*durationpb.Duration)(nil),              // 42: google.protobuf.Duration
+	(*structpb.Struct)(nil),                  // 43: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),            // 44: google.protobuf.Timestamp
 }
 var file_espprov_v1_espprov_proto_depIdxs = []int32{
 	0,  // 0: espprov.v1.Device.transport:type_name -> espprov.v1.Transport
-	33, // 1: espprov.v1.Device.discovery_timeout:type_name -> google.protobuf.Duration
-	1,  // 2: espprov.v1.Security.scheme:type_name -> espprov.v1.SecurityScheme
-	33, // 3: espprov.v1.Timeouts.exchange:type_name -> google.protobuf.Duration
-	33, // 4: espprov.v1.Timeouts.overall:type_name -> google.protobuf.Duration
-	33, // 5: espprov.v1.Timeouts.wifi_connect:type_name -> google.protobuf.Duration
-	33, // 6: espprov.v1.Timeouts.status_poll:type_name -> google.protobuf.Duration
-	34, // 7: espprov.v1.Mapping.metadata:type_name -> google.protobuf.Struct
-	33, // 8: espprov.v1.Mapping.poll_interval:type_name -> google.protobuf.Duration
-	33, // 9: espprov.v1.Mapping.max_wait:type_name -> google.protobuf.Duration
-	7,  // 10: espprov.v1.DiscoverRequest.device:type_name -> espprov.v1.Device
-	33, // 11: espprov.v1.DiscoverRequest.timeout:type_name -> google.protobuf.Duration
-	0,  // 12: espprov.v1.DiscoverResponse.transport:type_name -> espprov.v1.Transport
-	1,  // 13: espprov.v1.DiscoverResponse.security:type_name -> espprov.v1.SecurityScheme
-	7,  // 14: espprov.v1.ScanWifiRequest.device:type_name -> espprov.v1.Device
-	8,  // 15: espprov.v1.ScanWifiRequest.security:type_name -> espprov.v1.Security
-	9,  // 16: espprov.v1.ScanWifiRequest.timeouts:type_name -> espprov.v1.Timeouts
-	2,  // 17: espprov.v1.AccessPoint.auth:type_name -> espprov.v1.WifiAuthMode
-	15, // 18: espprov.v1.ScanWifiResponse.access_points:type_name -> espprov.v1.AccessPoint
-	18, // 19: espprov.v1.ScanWifiResponse.device_info:type_name -> espprov.v1.DeviceInfo
-	7,  // 20: espprov.v1.ProvisionRequest.device:type_name -> espprov.v1.Device
-	8,  // 21: espprov.v1.ProvisionRequest.security:type_name -> espprov.v1.Security
-	10, // 22: espprov.v1.ProvisionRequest.wifi:type_name -> espprov.v1.WifiCredentials
-	11, // 23: espprov.v1.ProvisionRequest.mapping:type_name -> espprov.v1.Mapping
-	9,  // 24: espprov.v1.ProvisionRequest.timeouts:type_name -> espprov.v1.Timeouts
-	31, // 25: espprov.v1.ProvisionRequest.custom_data:type_name -> espprov.v1.ProvisionRequest.CustomDataEntry
-	1,  // 26: espprov.v1.DeviceInfo.security:type_name -> espprov.v1.SecurityScheme
-	32, // 27: espprov.v1.DeviceInfo.apps:type_name -> espprov.v1.DeviceInfo.AppsEntry
-	4,  // 28: espprov.v1.WifiState.state:type_name -> espprov.v1.WifiStationState
-	5,  // 29: espprov.v1.WifiState.fail_reason:type_name -> espprov.v1.WifiFailReason
-	2,  // 30: espprov.v1.WifiState.auth:type_name -> espprov.v1.WifiAuthMode
-	6,  // 31: espprov.v1.MappingEvent.flow:type_name -> espprov.v1.MappingFlow
-	5,  // 32: espprov.v1.Result.fail_reason:type_name -> espprov.v1.WifiFailReason
-	3,  // 33: espprov.v1.ProvisionResponse.step:type_name -> espprov.v1.Step
-	35, // 34: espprov.v1.ProvisionResponse.time:type_name -> google.protobuf.Timestamp
-	18, // 35: espprov.v1.ProvisionResponse.device_info:type_name -> espprov.v1.DeviceInfo
-	20, // 36: espprov.v1.ProvisionResponse.wifi_state:type_name -> espprov.v1.WifiState
-	21, // 37: espprov.v1.ProvisionResponse.mapping:type_name -> espprov.v1.MappingEvent
-	22, // 38: espprov.v1.ProvisionResponse.result:type_name -> espprov.v1.Result
-	24, // 39: espprov.v1.ProvisionResponse.custom_data:type_name -> espprov.v1.CustomDataReply
-	17, // 40: espprov.v1.ProvisionInteractiveRequest.start:type_name -> espprov.v1.ProvisionRequest
-	10, // 41: espprov.v1.ProvisionInteractiveRequest.retry:type_name -> espprov.v1.WifiCredentials
-	23, // 42: espprov.v1.ProvisionInteractiveResponse.event:type_name -> espprov.v1.ProvisionResponse
-	7,  // 43: espprov.v1.MapNodeRequest.device:type_name -> espprov.v1.Device
-	8,  // 44: espprov.v1.MapNodeRequest.security:type_name -> espprov.v1.Security
-	11, // 45: espprov.v1.MapNodeRequest.mapping:type_name -> espprov.v1.Mapping
-	9,  // 46: espprov.v1.MapNodeRequest.timeouts:type_name -> espprov.v1.Timeouts
-	7,  // 47: espprov.v1.DisableChallengeResponseRequest.device:type_name -> espprov.v1.Device
-	8,  // 48: espprov.v1.DisableChallengeResponseRequest.security:type_name -> espprov.v1.Security
-	9,  // 49: espprov.v1.DisableChallengeResponseRequest.timeouts:type_name -> espprov.v1.Timeouts
-	19, // 50: espprov.v1.DeviceInfo.AppsEntry.value:type_name -> espprov.v1.AppInfo
-	12, // 51: espprov.v1.ProvisioningService.Discover:input_type -> espprov.v1.DiscoverRequest
-	14, // 52: espprov.v1.ProvisioningService.ScanWifi:input_type -> espprov.v1.ScanWifiRequest
-	17, // 53: espprov.v1.ProvisioningService.Provision:input_type -> espprov.v1.ProvisionRequest
-	25, // 54: espprov.v1.ProvisioningService.ProvisionInteractive:input_type -> espprov.v1.ProvisionInteractiveRequest
-	27, // 55: espprov.v1.ProvisioningService.MapNode:input_type -> espprov.v1.MapNodeRequest
-	29, // 56: espprov.v1.ProvisioningService.DisableChallengeResponse:input_type -> espprov.v1.DisableChallengeResponseRequest
-	13, // 57: espprov.v1.ProvisioningService.Discover:output_type -> espprov.v1.DiscoverResponse
-	16, // 58: espprov.v1.ProvisioningService.ScanWifi:output_type -> espprov.v1.ScanWifiResponse
-	23, // 59: espprov.v1.ProvisioningService.Provision:output_type -> espprov.v1.ProvisionResponse
-	26, // 60: espprov.v1.ProvisioningService.ProvisionInteractive:output_type -> espprov.v1.ProvisionInteractiveResponse
-	28, // 61: espprov.v1.ProvisioningService.MapNode:output_type -> espprov.v1.MapNodeResponse
-	30, // 62: espprov.v1.ProvisioningService.DisableChallengeResponse:output_type -> espprov.v1.DisableChallengeResponseResponse
-	57, // [57:63] is the sub-list for method output_type
-	51, // [51:57] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	42, // 1: espprov.v1.Device.discovery_timeout:type_name -> google.protobuf.Duration
+	2,  // 2: espprov.v1.Device.prov_generation:type_name -> espprov.v1.ProvGeneration
+	1,  // 3: espprov.v1.Security.scheme:type_name -> espprov.v1.SecurityScheme
+	42, // 4: espprov.v1.Timeouts.exchange:type_name -> google.protobuf.Duration
+	42, // 5: espprov.v1.Timeouts.overall:type_name -> google.protobuf.Duration
+	42, // 6: espprov.v1.Timeouts.wifi_connect:type_name -> google.protobuf.Duration
+	42, // 7: espprov.v1.Timeouts.status_poll:type_name -> google.protobuf.Duration
+	42, // 8: espprov.v1.Timeouts.thread_attach:type_name -> google.protobuf.Duration
+	43, // 9: espprov.v1.Mapping.metadata:type_name -> google.protobuf.Struct
+	42, // 10: espprov.v1.Mapping.poll_interval:type_name -> google.protobuf.Duration
+	42, // 11: espprov.v1.Mapping.max_wait:type_name -> google.protobuf.Duration
+	11, // 12: espprov.v1.DiscoverRequest.device:type_name -> espprov.v1.Device
+	42, // 13: espprov.v1.DiscoverRequest.timeout:type_name -> google.protobuf.Duration
+	0,  // 14: espprov.v1.DiscoverResponse.transport:type_name -> espprov.v1.Transport
+	1,  // 15: espprov.v1.DiscoverResponse.security:type_name -> espprov.v1.SecurityScheme
+	2,  // 16: espprov.v1.DiscoverResponse.prov_generation:type_name -> espprov.v1.ProvGeneration
+	3,  // 17: espprov.v1.DiscoverResponse.network_types:type_name -> espprov.v1.NetworkType
+	11, // 18: espprov.v1.ScanWifiRequest.device:type_name -> espprov.v1.Device
+	12, // 19: espprov.v1.ScanWifiRequest.security:type_name -> espprov.v1.Security
+	13, // 20: espprov.v1.ScanWifiRequest.timeouts:type_name -> espprov.v1.Timeouts
+	4,  // 21: espprov.v1.AccessPoint.auth:type_name -> espprov.v1.WifiAuthMode
+	20, // 22: espprov.v1.ScanWifiResponse.access_points:type_name -> espprov.v1.AccessPoint
+	26, // 23: espprov.v1.ScanWifiResponse.device_info:type_name -> espprov.v1.DeviceInfo
+	11, // 24: espprov.v1.ScanThreadRequest.device:type_name -> espprov.v1.Device
+	12, // 25: espprov.v1.ScanThreadRequest.security:type_name -> espprov.v1.Security
+	13, // 26: espprov.v1.ScanThreadRequest.timeouts:type_name -> espprov.v1.Timeouts
+	23, // 27: espprov.v1.ScanThreadResponse.networks:type_name -> espprov.v1.ThreadNetwork
+	26, // 28: espprov.v1.ScanThreadResponse.device_info:type_name -> espprov.v1.DeviceInfo
+	11, // 29: espprov.v1.ProvisionRequest.device:type_name -> espprov.v1.Device
+	12, // 30: espprov.v1.ProvisionRequest.security:type_name -> espprov.v1.Security
+	14, // 31: espprov.v1.ProvisionRequest.wifi:type_name -> espprov.v1.WifiCredentials
+	16, // 32: espprov.v1.ProvisionRequest.mapping:type_name -> espprov.v1.Mapping
+	13, // 33: espprov.v1.ProvisionRequest.timeouts:type_name -> espprov.v1.Timeouts
+	40, // 34: espprov.v1.ProvisionRequest.custom_data:type_name -> espprov.v1.ProvisionRequest.CustomDataEntry
+	15, // 35: espprov.v1.ProvisionRequest.thread:type_name -> espprov.v1.ThreadCredentials
+	1,  // 36: espprov.v1.DeviceInfo.security:type_name -> espprov.v1.SecurityScheme
+	41, // 37: espprov.v1.DeviceInfo.apps:type_name -> espprov.v1.DeviceInfo.AppsEntry
+	2,  // 38: espprov.v1.DeviceInfo.prov_generation:type_name -> espprov.v1.ProvGeneration
+	3,  // 39: espprov.v1.DeviceInfo.network_types:type_name -> espprov.v1.NetworkType
+	6,  // 40: espprov.v1.WifiState.state:type_name -> espprov.v1.WifiStationState
+	7,  // 41: espprov.v1.WifiState.fail_reason:type_name -> espprov.v1.WifiFailReason
+	4,  // 42: espprov.v1.WifiState.auth:type_name -> espprov.v1.WifiAuthMode
+	8,  // 43: espprov.v1.ThreadState.state:type_name -> espprov.v1.ThreadAttachState
+	9,  // 44: espprov.v1.ThreadState.fail_reason:type_name -> espprov.v1.ThreadFailReason
+	10, // 45: espprov.v1.MappingEvent.flow:type_name -> espprov.v1.MappingFlow
+	7,  // 46: espprov.v1.Result.fail_reason:type_name -> espprov.v1.WifiFailReason
+	3,  // 47: espprov.v1.Result.network:type_name -> espprov.v1.NetworkType
+	29, // 48: espprov.v1.Result.thread:type_name -> espprov.v1.ThreadState
+	5,  // 49: espprov.v1.ProvisionResponse.step:type_name -> espprov.v1.Step
+	44, // 50: espprov.v1.ProvisionResponse.time:type_name -> google.protobuf.Timestamp
+	26, // 51: espprov.v1.ProvisionResponse.device_info:type_name -> espprov.v1.DeviceInfo
+	28, // 52: espprov.v1.ProvisionResponse.wifi_state:type_name -> espprov.v1.WifiState
+	30, // 53: espprov.v1.ProvisionResponse.mapping:type_name -> espprov.v1.MappingEvent
+	31, // 54: espprov.v1.ProvisionResponse.result:type_name -> espprov.v1.Result
+	33, // 55: espprov.v1.ProvisionResponse.custom_data:type_name -> espprov.v1.CustomDataReply
+	3,  // 56: espprov.v1.ProvisionResponse.network:type_name -> espprov.v1.NetworkType
+	29, // 57: espprov.v1.ProvisionResponse.thread_state:type_name -> espprov.v1.ThreadState
+	25, // 58: espprov.v1.ProvisionInteractiveRequest.start:type_name -> espprov.v1.ProvisionRequest
+	14, // 59: espprov.v1.ProvisionInteractiveRequest.retry:type_name -> espprov.v1.WifiCredentials
+	15, // 60: espprov.v1.ProvisionInteractiveRequest.retry_thread:type_name -> espprov.v1.ThreadCredentials
+	32, // 61: espprov.v1.ProvisionInteractiveResponse.event:type_name -> espprov.v1.ProvisionResponse
+	11, // 62: espprov.v1.MapNodeRequest.device:type_name -> espprov.v1.Device
+	12, // 63: espprov.v1.MapNodeRequest.security:type_name -> espprov.v1.Security
+	16, // 64: espprov.v1.MapNodeRequest.mapping:type_name -> espprov.v1.Mapping
+	13, // 65: espprov.v1.MapNodeRequest.timeouts:type_name -> espprov.v1.Timeouts
+	11, // 66: espprov.v1.DisableChallengeResponseRequest.device:type_name -> espprov.v1.Device
+	12, // 67: espprov.v1.DisableChallengeResponseRequest.security:type_name -> espprov.v1.Security
+	13, // 68: espprov.v1.DisableChallengeResponseRequest.timeouts:type_name -> espprov.v1.Timeouts
+	27, // 69: espprov.v1.DeviceInfo.AppsEntry.value:type_name -> espprov.v1.AppInfo
+	17, // 70: espprov.v1.ProvisioningService.Discover:input_type -> espprov.v1.DiscoverRequest
+	19, // 71: espprov.v1.ProvisioningService.ScanWifi:input_type -> espprov.v1.ScanWifiRequest
+	22, // 72: espprov.v1.ProvisioningService.ScanThread:input_type -> espprov.v1.ScanThreadRequest
+	25, // 73: espprov.v1.ProvisioningService.Provision:input_type -> espprov.v1.ProvisionRequest
+	34, // 74: espprov.v1.ProvisioningService.ProvisionInteractive:input_type -> espprov.v1.ProvisionInteractiveRequest
+	36, // 75: espprov.v1.ProvisioningService.MapNode:input_type -> espprov.v1.MapNodeRequest
+	38, // 76: espprov.v1.ProvisioningService.DisableChallengeResponse:input_type -> espprov.v1.DisableChallengeResponseRequest
+	18, // 77: espprov.v1.ProvisioningService.Discover:output_type -> espprov.v1.DiscoverResponse
+	21, // 78: espprov.v1.ProvisioningService.ScanWifi:output_type -> espprov.v1.ScanWifiResponse
+	24, // 79: espprov.v1.ProvisioningService.ScanThread:output_type -> espprov.v1.ScanThreadResponse
+	32, // 80: espprov.v1.ProvisioningService.Provision:output_type -> espprov.v1.ProvisionResponse
+	35, // 81: espprov.v1.ProvisioningService.ProvisionInteractive:output_type -> espprov.v1.ProvisionInteractiveResponse
+	37, // 82: espprov.v1.ProvisioningService.MapNode:output_type -> espprov.v1.MapNodeResponse
+	39, // 83: espprov.v1.ProvisioningService.DisableChallengeResponse:output_type -> espprov.v1.DisableChallengeResponseResponse
+	77, // [77:84] is the sub-list for method output_type
+	70, // [70:77] is the sub-list for method input_type
+	70, // [70:70] is the sub-list for extension type_name
+	70, // [70:70] is the sub-list for extension extendee
+	0,  // [0:70] is the sub-list for field type_name
 }
 
 func init() { file_espprov_v1_espprov_proto_init() }
@@ -2824,20 +3661,22 @@ func file_espprov_v1_espprov_proto_init() {
 		return
 	}
 	file_espprov_v1_espprov_proto_msgTypes[4].OneofWrappers = []any{}
-	file_espprov_v1_espprov_proto_msgTypes[10].OneofWrappers = []any{}
-	file_espprov_v1_espprov_proto_msgTypes[13].OneofWrappers = []any{}
-	file_espprov_v1_espprov_proto_msgTypes[18].OneofWrappers = []any{
+	file_espprov_v1_espprov_proto_msgTypes[5].OneofWrappers = []any{}
+	file_espprov_v1_espprov_proto_msgTypes[14].OneofWrappers = []any{}
+	file_espprov_v1_espprov_proto_msgTypes[17].OneofWrappers = []any{}
+	file_espprov_v1_espprov_proto_msgTypes[23].OneofWrappers = []any{
 		(*ProvisionInteractiveRequest_Start)(nil),
 		(*ProvisionInteractiveRequest_Retry)(nil),
 		(*ProvisionInteractiveRequest_GiveUp)(nil),
+		(*ProvisionInteractiveRequest_RetryThread)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_espprov_v1_espprov_proto_rawDesc), len(file_espprov_v1_espprov_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   26,
+			NumEnums:      11,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

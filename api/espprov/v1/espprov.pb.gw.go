@@ -85,6 +85,33 @@ func local_request_ProvisioningService_ScanWifi_0(ctx context.Context, marshaler
 	return msg, metadata, err
 }
 
+func request_ProvisioningService_ScanThread_0(ctx context.Context, marshaler runtime.Marshaler, client ProvisioningServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ScanThreadRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ScanThread(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ProvisioningService_ScanThread_0(ctx context.Context, marshaler runtime.Marshaler, server ProvisioningServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ScanThreadRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.ScanThread(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 func request_ProvisioningService_Provision_0(ctx context.Context, marshaler runtime.Marshaler, client ProvisioningServiceClient, req *http.Request, pathParams map[string]string) (ProvisioningService_ProvisionClient, runtime.ServerMetadata, error) {
 	var (
 		protoReq ProvisionRequest
@@ -193,6 +220,26 @@ func RegisterProvisioningServiceHandlerServer(ctx context.Context, mux *runtime.
 			return
 		}
 		forward_ProvisioningService_ScanWifi_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_ProvisioningService_ScanThread_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/espprov.v1.ProvisioningService/ScanThread", runtime.WithHTTPPathPattern("/v1/devices:scanThread"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ProvisioningService_ScanThread_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ProvisioningService_ScanThread_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 
 	mux.Handle(http.MethodPost, pattern_ProvisioningService_Provision_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
@@ -315,6 +362,23 @@ func RegisterProvisioningServiceHandlerClient(ctx context.Context, mux *runtime.
 		}
 		forward_ProvisioningService_ScanWifi_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_ProvisioningService_ScanThread_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/espprov.v1.ProvisioningService/ScanThread", runtime.WithHTTPPathPattern("/v1/devices:scanThread"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ProvisioningService_ScanThread_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ProvisioningService_ScanThread_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_ProvisioningService_Provision_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -372,6 +436,7 @@ func RegisterProvisioningServiceHandlerClient(ctx context.Context, mux *runtime.
 var (
 	pattern_ProvisioningService_Discover_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "devices"}, "discover"))
 	pattern_ProvisioningService_ScanWifi_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "devices"}, "scanWifi"))
+	pattern_ProvisioningService_ScanThread_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "devices"}, "scanThread"))
 	pattern_ProvisioningService_Provision_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "devices"}, "provision"))
 	pattern_ProvisioningService_MapNode_0                  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "devices"}, "mapNode"))
 	pattern_ProvisioningService_DisableChallengeResponse_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "devices"}, "disableChallengeResponse"))
@@ -380,6 +445,7 @@ var (
 var (
 	forward_ProvisioningService_Discover_0                 = runtime.ForwardResponseStream
 	forward_ProvisioningService_ScanWifi_0                 = runtime.ForwardResponseMessage
+	forward_ProvisioningService_ScanThread_0               = runtime.ForwardResponseMessage
 	forward_ProvisioningService_Provision_0                = runtime.ForwardResponseStream
 	forward_ProvisioningService_MapNode_0                  = runtime.ForwardResponseMessage
 	forward_ProvisioningService_DisableChallengeResponse_0 = runtime.ForwardResponseMessage

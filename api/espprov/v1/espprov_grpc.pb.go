@@ -7,6 +7,12 @@
 // ESP RainMaker account (MapNode, DisableChallengeResponse, or inside
 // Provision).
 //
+// Two device generations are served and told apart from proto-ver without
+// any option: ESP-IDF up to 5.x (wifi_provisioning, Wi-Fi) and ESP-IDF 6
+// (network_provisioning, "netprov-v1.x", Wi-Fi and/or Thread). Thread
+// networks are listed by ScanThread and provisioned by Provision with
+// ProvisionRequest.thread.
+//
 // Errors are gRPC status codes with a message a person can act on:
 //   INVALID_ARGUMENT     the request is malformed or incomplete; nothing was sent
 //                        to the device.
@@ -45,6 +51,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	ProvisioningService_Discover_FullMethodName                 = "/espprov.v1.ProvisioningService/Discover"
 	ProvisioningService_ScanWifi_FullMethodName                 = "/espprov.v1.ProvisioningService/ScanWifi"
+	ProvisioningService_ScanThread_FullMethodName               = "/espprov.v1.ProvisioningService/ScanThread"
 	ProvisioningService_Provision_FullMethodName                = "/espprov.v1.ProvisioningService/Provision"
 	ProvisioningService_ProvisionInteractive_FullMethodName     = "/espprov.v1.ProvisioningService/ProvisionInteractive"
 	ProvisioningService_MapNode_FullMethodName                  = "/espprov.v1.ProvisioningService/MapNode"
@@ -62,6 +69,11 @@ type ProvisioningServiceClient interface {
 	Discover(ctx context.Context, in *DiscoverRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DiscoverResponse], error)
 	// ScanWifi opens a secure session and returns the access points the device sees.
 	ScanWifi(ctx context.Context, in *ScanWifiRequest, opts ...grpc.CallOption) (*ScanWifiResponse, error)
+	// ScanThread opens a secure session with an ESP-IDF 6 network_provisioning
+	// device that offers Thread (thread_scan) and returns the Thread networks
+	// it sees. A device without Thread is refused with FAILED_PRECONDITION
+	// naming the networks it offers.
+	ScanThread(ctx context.Context, in *ScanThreadRequest, opts ...grpc.CallOption) (*ScanThreadResponse, error)
 	// Provision opens a secure session, optionally maps the node to a RainMaker
 	// user, sends Wi-Fi credentials and follows the device until it is connected
 	// or has failed. Every step is streamed as a typed event; the last event
@@ -111,6 +123,16 @@ func (c *provisioningServiceClient) ScanWifi(ctx context.Context, in *ScanWifiRe
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ScanWifiResponse)
 	err := c.cc.Invoke(ctx, ProvisioningService_ScanWifi_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *provisioningServiceClient) ScanThread(ctx context.Context, in *ScanThreadRequest, opts ...grpc.CallOption) (*ScanThreadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ScanThreadResponse)
+	err := c.cc.Invoke(ctx, ProvisioningService_ScanThread_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +202,11 @@ type ProvisioningServiceServer interface {
 	Discover(*DiscoverRequest, grpc.ServerStreamingServer[DiscoverResponse]) error
 	// ScanWifi opens a secure session and returns the access points the device sees.
 	ScanWifi(context.Context, *ScanWifiRequest) (*ScanWifiResponse, error)
+	// ScanThread opens a secure session with an ESP-IDF 6 network_provisioning
+	// device that offers Thread (thread_scan) and returns the Thread networks
+	// it sees. A device without Thread is refused with FAILED_PRECONDITION
+	// naming the networks it offers.
+	ScanThread(context.Context, *ScanThreadRequest) (*ScanThreadResponse, error)
 	// Provision opens a secure session, optionally maps the node to a RainMaker
 	// user, sends Wi-Fi credentials and follows the device until it is connected
 	// or has failed. Every step is streamed as a typed event; the last event
@@ -211,6 +238,9 @@ func (UnimplementedProvisioningServiceServer) Discover(*DiscoverRequest, grpc.Se
 }
 func (UnimplementedProvisioningServiceServer) ScanWifi(context.Context, *ScanWifiRequest) (*ScanWifiResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ScanWifi not implemented")
+}
+func (UnimplementedProvisioningServiceServer) ScanThread(context.Context, *ScanThreadRequest) (*ScanThreadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ScanThread not implemented")
 }
 func (UnimplementedProvisioningServiceServer) Provision(*ProvisionRequest, grpc.ServerStreamingServer[ProvisionResponse]) error {
 	return status.Error(codes.Unimplemented, "method Provision not implemented")
@@ -270,6 +300,24 @@ func _ProvisioningService_ScanWifi_Handler(srv interface{}, ctx context.Context,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ProvisioningServiceServer).ScanWifi(ctx, req.(*ScanWifiRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProvisioningService_ScanThread_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ScanThreadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProvisioningServiceServer).ScanThread(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProvisioningService_ScanThread_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProvisioningServiceServer).ScanThread(ctx, req.(*ScanThreadRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -338,6 +386,10 @@ var ProvisioningService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ScanWifi",
 			Handler:    _ProvisioningService_ScanWifi_Handler,
+		},
+		{
+			MethodName: "ScanThread",
+			Handler:    _ProvisioningService_ScanThread_Handler,
 		},
 		{
 			MethodName: "MapNode",

@@ -206,9 +206,9 @@ type Device struct {
 	established bool
 	cipher      security.Cipher
 
-	mu    sync.Mutex // guards everything below
-	apps  []AppInfo
-	eps   []appEndpoint
+	mu     sync.Mutex // guards everything below
+	apps   []AppInfo
+	eps    []appEndpoint
 	stats  Stats
 	wifi   wifiState
 	thread threadState

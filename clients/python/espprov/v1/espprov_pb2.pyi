@@ -11,6 +11,12 @@ DESCRIPTOR: _descriptor.FileDescriptor
 MAPPING_FLOW_CHALLENGE_RESPONSE: MappingFlow
 MAPPING_FLOW_TRADITIONAL: MappingFlow
 MAPPING_FLOW_UNSPECIFIED: MappingFlow
+NETWORK_TYPE_THREAD: NetworkType
+NETWORK_TYPE_UNSPECIFIED: NetworkType
+NETWORK_TYPE_WIFI: NetworkType
+PROV_GENERATION_NETWORK_PROVISIONING: ProvGeneration
+PROV_GENERATION_UNSPECIFIED: ProvGeneration
+PROV_GENERATION_WIFI_PROVISIONING: ProvGeneration
 SECURITY_SCHEME_0: SecurityScheme
 SECURITY_SCHEME_1: SecurityScheme
 SECURITY_SCHEME_2: SecurityScheme
@@ -26,8 +32,17 @@ STEP_REPROVISIONED: Step
 STEP_RESULT: Step
 STEP_SECURITY_DETECTED: Step
 STEP_SESSION_ESTABLISHED: Step
+STEP_THREAD_STATE: Step
 STEP_UNSPECIFIED: Step
 STEP_WIFI_STATE: Step
+THREAD_ATTACH_STATE_ATTACHED: ThreadAttachState
+THREAD_ATTACH_STATE_ATTACHING: ThreadAttachState
+THREAD_ATTACH_STATE_ATTACHING_FAILED: ThreadAttachState
+THREAD_ATTACH_STATE_DETACHED: ThreadAttachState
+THREAD_ATTACH_STATE_UNSPECIFIED: ThreadAttachState
+THREAD_FAIL_REASON_DATASET_INVALID: ThreadFailReason
+THREAD_FAIL_REASON_NETWORK_NOT_FOUND: ThreadFailReason
+THREAD_FAIL_REASON_UNSPECIFIED: ThreadFailReason
 TRANSPORT_BLE: Transport
 TRANSPORT_CONSOLE: Transport
 TRANSPORT_HTTPD: Transport
@@ -92,13 +107,14 @@ class CustomDataReply(_message.Message):
     def __init__(self, endpoint: _Optional[str] = ..., reply: _Optional[bytes] = ...) -> None: ...
 
 class Device(_message.Message):
-    __slots__ = ["adapter", "address", "baud_rate", "discovery_timeout", "name", "name_prefix", "serial_port", "transport"]
+    __slots__ = ["adapter", "address", "baud_rate", "discovery_timeout", "name", "name_prefix", "prov_generation", "serial_port", "transport"]
     ADAPTER_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     BAUD_RATE_FIELD_NUMBER: _ClassVar[int]
     DISCOVERY_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     NAME_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    PROV_GENERATION_FIELD_NUMBER: _ClassVar[int]
     SERIAL_PORT_FIELD_NUMBER: _ClassVar[int]
     TRANSPORT_FIELD_NUMBER: _ClassVar[int]
     adapter: str
@@ -107,12 +123,13 @@ class Device(_message.Message):
     discovery_timeout: _duration_pb2.Duration
     name: str
     name_prefix: str
+    prov_generation: ProvGeneration
     serial_port: str
     transport: Transport
-    def __init__(self, transport: _Optional[_Union[Transport, str]] = ..., address: _Optional[str] = ..., name: _Optional[str] = ..., name_prefix: _Optional[str] = ..., adapter: _Optional[str] = ..., serial_port: _Optional[str] = ..., baud_rate: _Optional[int] = ..., discovery_timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    def __init__(self, transport: _Optional[_Union[Transport, str]] = ..., address: _Optional[str] = ..., name: _Optional[str] = ..., name_prefix: _Optional[str] = ..., adapter: _Optional[str] = ..., serial_port: _Optional[str] = ..., baud_rate: _Optional[int] = ..., discovery_timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., prov_generation: _Optional[_Union[ProvGeneration, str]] = ...) -> None: ...
 
 class DeviceInfo(_message.Message):
-    __slots__ = ["apps", "capabilities", "sec_patch_ver", "security", "security_source", "version"]
+    __slots__ = ["apps", "capabilities", "network_types", "prov_generation", "sec_patch_ver", "security", "security_source", "version"]
     class AppsEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -122,17 +139,21 @@ class DeviceInfo(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[AppInfo, _Mapping]] = ...) -> None: ...
     APPS_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_TYPES_FIELD_NUMBER: _ClassVar[int]
+    PROV_GENERATION_FIELD_NUMBER: _ClassVar[int]
     SECURITY_FIELD_NUMBER: _ClassVar[int]
     SECURITY_SOURCE_FIELD_NUMBER: _ClassVar[int]
     SEC_PATCH_VER_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     apps: _containers.MessageMap[str, AppInfo]
     capabilities: _containers.RepeatedScalarFieldContainer[str]
+    network_types: _containers.RepeatedScalarFieldContainer[NetworkType]
+    prov_generation: ProvGeneration
     sec_patch_ver: int
     security: SecurityScheme
     security_source: str
     version: str
-    def __init__(self, version: _Optional[str] = ..., security: _Optional[_Union[SecurityScheme, str]] = ..., sec_patch_ver: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., apps: _Optional[_Mapping[str, AppInfo]] = ..., security_source: _Optional[str] = ...) -> None: ...
+    def __init__(self, version: _Optional[str] = ..., security: _Optional[_Union[SecurityScheme, str]] = ..., sec_patch_ver: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., apps: _Optional[_Mapping[str, AppInfo]] = ..., security_source: _Optional[str] = ..., prov_generation: _Optional[_Union[ProvGeneration, str]] = ..., network_types: _Optional[_Iterable[_Union[NetworkType, str]]] = ...) -> None: ...
 
 class DisableChallengeResponseRequest(_message.Message):
     __slots__ = ["device", "security", "timeouts"]
@@ -161,13 +182,15 @@ class DiscoverRequest(_message.Message):
     def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class DiscoverResponse(_message.Message):
-    __slots__ = ["address", "capabilities", "likely_esp", "name", "node_id", "pop_required", "rssi", "security", "transport", "usb_pid", "usb_serial", "usb_vid"]
+    __slots__ = ["address", "capabilities", "likely_esp", "name", "network_types", "node_id", "pop_required", "prov_generation", "rssi", "security", "transport", "usb_pid", "usb_serial", "usb_vid"]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     LIKELY_ESP_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_TYPES_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     POP_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    PROV_GENERATION_FIELD_NUMBER: _ClassVar[int]
     RSSI_FIELD_NUMBER: _ClassVar[int]
     SECURITY_FIELD_NUMBER: _ClassVar[int]
     TRANSPORT_FIELD_NUMBER: _ClassVar[int]
@@ -178,15 +201,17 @@ class DiscoverResponse(_message.Message):
     capabilities: _containers.RepeatedScalarFieldContainer[str]
     likely_esp: bool
     name: str
+    network_types: _containers.RepeatedScalarFieldContainer[NetworkType]
     node_id: str
     pop_required: bool
+    prov_generation: ProvGeneration
     rssi: int
     security: SecurityScheme
     transport: Transport
     usb_pid: str
     usb_serial: str
     usb_vid: str
-    def __init__(self, transport: _Optional[_Union[Transport, str]] = ..., name: _Optional[str] = ..., address: _Optional[str] = ..., node_id: _Optional[str] = ..., security: _Optional[_Union[SecurityScheme, str]] = ..., pop_required: bool = ..., capabilities: _Optional[_Iterable[str]] = ..., rssi: _Optional[int] = ..., usb_vid: _Optional[str] = ..., usb_pid: _Optional[str] = ..., usb_serial: _Optional[str] = ..., likely_esp: bool = ...) -> None: ...
+    def __init__(self, transport: _Optional[_Union[Transport, str]] = ..., name: _Optional[str] = ..., address: _Optional[str] = ..., node_id: _Optional[str] = ..., security: _Optional[_Union[SecurityScheme, str]] = ..., pop_required: bool = ..., capabilities: _Optional[_Iterable[str]] = ..., rssi: _Optional[int] = ..., usb_vid: _Optional[str] = ..., usb_pid: _Optional[str] = ..., usb_serial: _Optional[str] = ..., likely_esp: bool = ..., prov_generation: _Optional[_Union[ProvGeneration, str]] = ..., network_types: _Optional[_Iterable[_Union[NetworkType, str]]] = ...) -> None: ...
 
 class MapNodeRequest(_message.Message):
     __slots__ = ["device", "mapping", "security", "timeouts"]
@@ -245,14 +270,16 @@ class MappingEvent(_message.Message):
     def __init__(self, flow: _Optional[_Union[MappingFlow, str]] = ..., node_id: _Optional[str] = ..., request_id: _Optional[str] = ..., request_status: _Optional[str] = ..., mapped: bool = ..., chal_resp_disabled: bool = ...) -> None: ...
 
 class ProvisionInteractiveRequest(_message.Message):
-    __slots__ = ["give_up", "retry", "start"]
+    __slots__ = ["give_up", "retry", "retry_thread", "start"]
     GIVE_UP_FIELD_NUMBER: _ClassVar[int]
     RETRY_FIELD_NUMBER: _ClassVar[int]
+    RETRY_THREAD_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     give_up: bool
     retry: WifiCredentials
+    retry_thread: ThreadCredentials
     start: ProvisionRequest
-    def __init__(self, start: _Optional[_Union[ProvisionRequest, _Mapping]] = ..., retry: _Optional[_Union[WifiCredentials, _Mapping]] = ..., give_up: bool = ...) -> None: ...
+    def __init__(self, start: _Optional[_Union[ProvisionRequest, _Mapping]] = ..., retry: _Optional[_Union[WifiCredentials, _Mapping]] = ..., give_up: bool = ..., retry_thread: _Optional[_Union[ThreadCredentials, _Mapping]] = ...) -> None: ...
 
 class ProvisionInteractiveResponse(_message.Message):
     __slots__ = ["event"]
@@ -261,7 +288,7 @@ class ProvisionInteractiveResponse(_message.Message):
     def __init__(self, event: _Optional[_Union[ProvisionResponse, _Mapping]] = ...) -> None: ...
 
 class ProvisionRequest(_message.Message):
-    __slots__ = ["custom_data", "device", "mapping", "no_wifi", "reprovision", "reset_on_failure", "security", "timeouts", "wifi"]
+    __slots__ = ["custom_data", "device", "mapping", "no_wifi", "reprovision", "reset_on_failure", "security", "thread", "timeouts", "wifi"]
     class CustomDataEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -276,6 +303,7 @@ class ProvisionRequest(_message.Message):
     REPROVISION_FIELD_NUMBER: _ClassVar[int]
     RESET_ON_FAILURE_FIELD_NUMBER: _ClassVar[int]
     SECURITY_FIELD_NUMBER: _ClassVar[int]
+    THREAD_FIELD_NUMBER: _ClassVar[int]
     TIMEOUTS_FIELD_NUMBER: _ClassVar[int]
     WIFI_FIELD_NUMBER: _ClassVar[int]
     custom_data: _containers.ScalarMap[str, bytes]
@@ -285,32 +313,37 @@ class ProvisionRequest(_message.Message):
     reprovision: bool
     reset_on_failure: bool
     security: Security
+    thread: ThreadCredentials
     timeouts: Timeouts
     wifi: WifiCredentials
-    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., security: _Optional[_Union[Security, _Mapping]] = ..., wifi: _Optional[_Union[WifiCredentials, _Mapping]] = ..., no_wifi: bool = ..., mapping: _Optional[_Union[Mapping, _Mapping]] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., reset_on_failure: bool = ..., reprovision: bool = ..., custom_data: _Optional[_Mapping[str, bytes]] = ...) -> None: ...
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., security: _Optional[_Union[Security, _Mapping]] = ..., wifi: _Optional[_Union[WifiCredentials, _Mapping]] = ..., no_wifi: bool = ..., mapping: _Optional[_Union[Mapping, _Mapping]] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., reset_on_failure: bool = ..., reprovision: bool = ..., custom_data: _Optional[_Mapping[str, bytes]] = ..., thread: _Optional[_Union[ThreadCredentials, _Mapping]] = ...) -> None: ...
 
 class ProvisionResponse(_message.Message):
-    __slots__ = ["custom_data", "device_info", "mapping", "message", "result", "step", "time", "wifi_state"]
+    __slots__ = ["custom_data", "device_info", "mapping", "message", "network", "result", "step", "thread_state", "time", "wifi_state"]
     CUSTOM_DATA_FIELD_NUMBER: _ClassVar[int]
     DEVICE_INFO_FIELD_NUMBER: _ClassVar[int]
     MAPPING_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
+    THREAD_STATE_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     WIFI_STATE_FIELD_NUMBER: _ClassVar[int]
     custom_data: CustomDataReply
     device_info: DeviceInfo
     mapping: MappingEvent
     message: str
+    network: NetworkType
     result: Result
     step: Step
+    thread_state: ThreadState
     time: _timestamp_pb2.Timestamp
     wifi_state: WifiState
-    def __init__(self, step: _Optional[_Union[Step, str]] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ..., device_info: _Optional[_Union[DeviceInfo, _Mapping]] = ..., wifi_state: _Optional[_Union[WifiState, _Mapping]] = ..., mapping: _Optional[_Union[MappingEvent, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., custom_data: _Optional[_Union[CustomDataReply, _Mapping]] = ...) -> None: ...
+    def __init__(self, step: _Optional[_Union[Step, str]] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ..., device_info: _Optional[_Union[DeviceInfo, _Mapping]] = ..., wifi_state: _Optional[_Union[WifiState, _Mapping]] = ..., mapping: _Optional[_Union[MappingEvent, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., custom_data: _Optional[_Union[CustomDataReply, _Mapping]] = ..., network: _Optional[_Union[NetworkType, str]] = ..., thread_state: _Optional[_Union[ThreadState, _Mapping]] = ...) -> None: ...
 
 class Result(_message.Message):
-    __slots__ = ["bssid", "channel", "device_reset", "error", "error_code", "fail_reason", "ip4_address", "mapped", "node_id", "ssid", "success"]
+    __slots__ = ["bssid", "channel", "device_reset", "error", "error_code", "fail_reason", "ip4_address", "mapped", "network", "node_id", "ssid", "success", "thread"]
     BSSID_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     DEVICE_RESET_FIELD_NUMBER: _ClassVar[int]
@@ -319,9 +352,11 @@ class Result(_message.Message):
     FAIL_REASON_FIELD_NUMBER: _ClassVar[int]
     IP4_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     MAPPED_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     SSID_FIELD_NUMBER: _ClassVar[int]
     SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    THREAD_FIELD_NUMBER: _ClassVar[int]
     bssid: str
     channel: int
     device_reset: bool
@@ -330,10 +365,30 @@ class Result(_message.Message):
     fail_reason: WifiFailReason
     ip4_address: str
     mapped: bool
+    network: NetworkType
     node_id: str
     ssid: str
     success: bool
-    def __init__(self, success: bool = ..., ip4_address: _Optional[str] = ..., ssid: _Optional[str] = ..., bssid: _Optional[str] = ..., channel: _Optional[int] = ..., node_id: _Optional[str] = ..., mapped: bool = ..., error_code: _Optional[str] = ..., error: _Optional[str] = ..., fail_reason: _Optional[_Union[WifiFailReason, str]] = ..., device_reset: bool = ...) -> None: ...
+    thread: ThreadState
+    def __init__(self, success: bool = ..., ip4_address: _Optional[str] = ..., ssid: _Optional[str] = ..., bssid: _Optional[str] = ..., channel: _Optional[int] = ..., node_id: _Optional[str] = ..., mapped: bool = ..., error_code: _Optional[str] = ..., error: _Optional[str] = ..., fail_reason: _Optional[_Union[WifiFailReason, str]] = ..., device_reset: bool = ..., network: _Optional[_Union[NetworkType, str]] = ..., thread: _Optional[_Union[ThreadState, _Mapping]] = ...) -> None: ...
+
+class ScanThreadRequest(_message.Message):
+    __slots__ = ["device", "security", "timeouts"]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    SECURITY_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUTS_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    security: Security
+    timeouts: Timeouts
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., security: _Optional[_Union[Security, _Mapping]] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ...) -> None: ...
+
+class ScanThreadResponse(_message.Message):
+    __slots__ = ["device_info", "networks"]
+    DEVICE_INFO_FIELD_NUMBER: _ClassVar[int]
+    NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    device_info: DeviceInfo
+    networks: _containers.RepeatedCompositeFieldContainer[ThreadNetwork]
+    def __init__(self, networks: _Optional[_Iterable[_Union[ThreadNetwork, _Mapping]]] = ..., device_info: _Optional[_Union[DeviceInfo, _Mapping]] = ...) -> None: ...
 
 class ScanWifiRequest(_message.Message):
     __slots__ = ["device", "security", "timeouts"]
@@ -365,17 +420,69 @@ class Security(_message.Message):
     sec2_username: str
     def __init__(self, scheme: _Optional[_Union[SecurityScheme, str]] = ..., pop: _Optional[str] = ..., sec2_username: _Optional[str] = ..., sec2_password: _Optional[str] = ...) -> None: ...
 
+class ThreadCredentials(_message.Message):
+    __slots__ = ["channel", "dataset", "ext_pan_id", "network_key", "network_name", "pan_id"]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    EXT_PAN_ID_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_KEY_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_NAME_FIELD_NUMBER: _ClassVar[int]
+    PAN_ID_FIELD_NUMBER: _ClassVar[int]
+    channel: int
+    dataset: str
+    ext_pan_id: str
+    network_key: str
+    network_name: str
+    pan_id: int
+    def __init__(self, dataset: _Optional[str] = ..., network_key: _Optional[str] = ..., pan_id: _Optional[int] = ..., ext_pan_id: _Optional[str] = ..., channel: _Optional[int] = ..., network_name: _Optional[str] = ...) -> None: ...
+
+class ThreadNetwork(_message.Message):
+    __slots__ = ["channel", "ext_address", "ext_pan_id", "lqi", "network_name", "pan_id", "rssi"]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    EXT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    EXT_PAN_ID_FIELD_NUMBER: _ClassVar[int]
+    LQI_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_NAME_FIELD_NUMBER: _ClassVar[int]
+    PAN_ID_FIELD_NUMBER: _ClassVar[int]
+    RSSI_FIELD_NUMBER: _ClassVar[int]
+    channel: int
+    ext_address: str
+    ext_pan_id: str
+    lqi: int
+    network_name: str
+    pan_id: int
+    rssi: int
+    def __init__(self, pan_id: _Optional[int] = ..., channel: _Optional[int] = ..., ext_pan_id: _Optional[str] = ..., network_name: _Optional[str] = ..., rssi: _Optional[int] = ..., lqi: _Optional[int] = ..., ext_address: _Optional[str] = ...) -> None: ...
+
+class ThreadState(_message.Message):
+    __slots__ = ["channel", "ext_pan_id", "fail_reason", "network_name", "pan_id", "state"]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    EXT_PAN_ID_FIELD_NUMBER: _ClassVar[int]
+    FAIL_REASON_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_NAME_FIELD_NUMBER: _ClassVar[int]
+    PAN_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    channel: int
+    ext_pan_id: str
+    fail_reason: ThreadFailReason
+    network_name: str
+    pan_id: int
+    state: ThreadAttachState
+    def __init__(self, state: _Optional[_Union[ThreadAttachState, str]] = ..., fail_reason: _Optional[_Union[ThreadFailReason, str]] = ..., pan_id: _Optional[int] = ..., channel: _Optional[int] = ..., ext_pan_id: _Optional[str] = ..., network_name: _Optional[str] = ...) -> None: ...
+
 class Timeouts(_message.Message):
-    __slots__ = ["exchange", "overall", "status_poll", "wifi_connect"]
+    __slots__ = ["exchange", "overall", "status_poll", "thread_attach", "wifi_connect"]
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
     OVERALL_FIELD_NUMBER: _ClassVar[int]
     STATUS_POLL_FIELD_NUMBER: _ClassVar[int]
+    THREAD_ATTACH_FIELD_NUMBER: _ClassVar[int]
     WIFI_CONNECT_FIELD_NUMBER: _ClassVar[int]
     exchange: _duration_pb2.Duration
     overall: _duration_pb2.Duration
     status_poll: _duration_pb2.Duration
+    thread_attach: _duration_pb2.Duration
     wifi_connect: _duration_pb2.Duration
-    def __init__(self, exchange: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., overall: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., wifi_connect: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., status_poll: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    def __init__(self, exchange: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., overall: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., wifi_connect: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., status_poll: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., thread_attach: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class WifiCredentials(_message.Message):
     __slots__ = ["passphrase", "ssid"]
@@ -411,6 +518,12 @@ class Transport(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 class SecurityScheme(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
+class ProvGeneration(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class NetworkType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
 class WifiAuthMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
@@ -421,6 +534,12 @@ class WifiStationState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class WifiFailReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class ThreadAttachState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class ThreadFailReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class MappingFlow(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):

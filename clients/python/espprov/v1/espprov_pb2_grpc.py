@@ -25,6 +25,11 @@ class ProvisioningServiceStub(object):
                 request_serializer=espprov_dot_v1_dot_espprov__pb2.ScanWifiRequest.SerializeToString,
                 response_deserializer=espprov_dot_v1_dot_espprov__pb2.ScanWifiResponse.FromString,
                 )
+        self.ScanThread = channel.unary_unary(
+                '/espprov.v1.ProvisioningService/ScanThread',
+                request_serializer=espprov_dot_v1_dot_espprov__pb2.ScanThreadRequest.SerializeToString,
+                response_deserializer=espprov_dot_v1_dot_espprov__pb2.ScanThreadResponse.FromString,
+                )
         self.Provision = channel.unary_stream(
                 '/espprov.v1.ProvisioningService/Provision',
                 request_serializer=espprov_dot_v1_dot_espprov__pb2.ProvisionRequest.SerializeToString,
@@ -61,6 +66,16 @@ class ProvisioningServiceServicer(object):
 
     def ScanWifi(self, request, context):
         """ScanWifi opens a secure session and returns the access points the device sees.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ScanThread(self, request, context):
+        """ScanThread opens a secure session with an ESP-IDF 6 network_provisioning
+        device that offers Thread (thread_scan) and returns the Thread networks
+        it sees. A device without Thread is refused with FAILED_PRECONDITION
+        naming the networks it offers.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -114,6 +129,11 @@ def add_ProvisioningServiceServicer_to_server(servicer, server):
                     servicer.ScanWifi,
                     request_deserializer=espprov_dot_v1_dot_espprov__pb2.ScanWifiRequest.FromString,
                     response_serializer=espprov_dot_v1_dot_espprov__pb2.ScanWifiResponse.SerializeToString,
+            ),
+            'ScanThread': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScanThread,
+                    request_deserializer=espprov_dot_v1_dot_espprov__pb2.ScanThreadRequest.FromString,
+                    response_serializer=espprov_dot_v1_dot_espprov__pb2.ScanThreadResponse.SerializeToString,
             ),
             'Provision': grpc.unary_stream_rpc_method_handler(
                     servicer.Provision,
@@ -177,6 +197,23 @@ class ProvisioningService(object):
         return grpc.experimental.unary_unary(request, target, '/espprov.v1.ProvisioningService/ScanWifi',
             espprov_dot_v1_dot_espprov__pb2.ScanWifiRequest.SerializeToString,
             espprov_dot_v1_dot_espprov__pb2.ScanWifiResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ScanThread(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/espprov.v1.ProvisioningService/ScanThread',
+            espprov_dot_v1_dot_espprov__pb2.ScanThreadRequest.SerializeToString,
+            espprov_dot_v1_dot_espprov__pb2.ScanThreadResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

@@ -7,6 +7,12 @@
 // ESP RainMaker account (MapNode, DisableChallengeResponse, or inside
 // Provision).
 //
+// Two device generations are served and told apart from proto-ver without
+// any option: ESP-IDF up to 5.x (wifi_provisioning, Wi-Fi) and ESP-IDF 6
+// (network_provisioning, "netprov-v1.x", Wi-Fi and/or Thread). Thread
+// networks are listed by ScanThread and provisioned by Provision with
+// ProvisionRequest.thread.
+//
 // Errors are gRPC status codes with a message a person can act on:
 //   INVALID_ARGUMENT     the request is malformed or incomplete; nothing was sent
 //                        to the device.
@@ -36,7 +42,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file espprov/v1/espprov.proto.
  */
 export const file_espprov_v1_espprov: GenFile = /*@__PURE__*/
-  fileDesc("Chhlc3Bwcm92L3YxL2VzcHByb3YucHJvdG8SCmVzcHByb3YudjEi1QEKBkRldmljZRIoCgl0cmFuc3BvcnQYASABKA4yFS5lc3Bwcm92LnYxLlRyYW5zcG9ydBIPCgdhZGRyZXNzGAIgASgJEgwKBG5hbWUYAyABKAkSEwoLbmFtZV9wcmVmaXgYBCABKAkSDwoHYWRhcHRlchgFIAEoCRITCgtzZXJpYWxfcG9ydBgGIAEoCRIRCgliYXVkX3JhdGUYByABKA0SNAoRZGlzY292ZXJ5X3RpbWVvdXQYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24icQoIU2VjdXJpdHkSKgoGc2NoZW1lGAEgASgOMhouZXNwcHJvdi52MS5TZWN1cml0eVNjaGVtZRILCgNwb3AYAiABKAkSFQoNc2VjMl91c2VybmFtZRgDIAEoCRIVCg1zZWMyX3Bhc3N3b3JkGAQgASgJIsQBCghUaW1lb3V0cxIrCghleGNoYW5nZRgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIqCgdvdmVyYWxsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KDHdpZmlfY29ubmVjdBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgtzdGF0dXNfcG9sbBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiIzCg9XaWZpQ3JlZGVudGlhbHMSDAoEc3NpZBgBIAEoCRISCgpwYXNzcGhyYXNlGAIgASgJIvsBCgdNYXBwaW5nEg8KB2VuYWJsZWQYASABKAgSDAoEdGFncxgCIAMoCRIpCghtZXRhZGF0YRgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSHgoRZGlzYWJsZV9jaGFsX3Jlc3AYBCABKAhIAIgBARIRCgljbG91ZF91cmwYBSABKAkSMAoNcG9sbF9pbnRlcnZhbBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIrCghtYXhfd2FpdBgHIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIUChJfZGlzYWJsZV9jaGFsX3Jlc3AiYQoPRGlzY292ZXJSZXF1ZXN0EiIKBmRldmljZRgBIAEoCzISLmVzcHByb3YudjEuRGV2aWNlEioKB3RpbWVvdXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ingIKEERpc2NvdmVyUmVzcG9uc2USKAoJdHJhbnNwb3J0GAEgASgOMhUuZXNwcHJvdi52MS5UcmFuc3BvcnQSDAoEbmFtZRgCIAEoCRIPCgdhZGRyZXNzGAMgASgJEg8KB25vZGVfaWQYBCABKAkSLAoIc2VjdXJpdHkYBSABKA4yGi5lc3Bwcm92LnYxLlNlY3VyaXR5U2NoZW1lEhQKDHBvcF9yZXF1aXJlZBgGIAEoCBIUCgxjYXBhYmlsaXRpZXMYByADKAkSDAoEcnNzaRgIIAEoBRIPCgd1c2JfdmlkGAkgASgJEg8KB3VzYl9waWQYCiABKAkSEgoKdXNiX3NlcmlhbBgLIAEoCRISCgpsaWtlbHlfZXNwGAwgASgIIoUBCg9TY2FuV2lmaVJlcXVlc3QSIgoGZGV2aWNlGAEgASgLMhIuZXNwcHJvdi52MS5EZXZpY2USJgoIc2VjdXJpdHkYAiABKAsyFC5lc3Bwcm92LnYxLlNlY3VyaXR5EiYKCHRpbWVvdXRzGAMgASgLMhQuZXNwcHJvdi52MS5UaW1lb3V0cyJxCgtBY2Nlc3NQb2ludBIMCgRzc2lkGAEgASgJEg0KBWJzc2lkGAIgASgJEg8KB2NoYW5uZWwYAyABKA0SDAoEcnNzaRgEIAEoBRImCgRhdXRoGAUgASgOMhguZXNwcHJvdi52MS5XaWZpQXV0aE1vZGUibwoQU2NhbldpZmlSZXNwb25zZRIuCg1hY2Nlc3NfcG9pbnRzGAEgAygLMhcuZXNwcHJvdi52MS5BY2Nlc3NQb2ludBIrCgtkZXZpY2VfaW5mbxgCIAEoCzIWLmVzcHByb3YudjEuRGV2aWNlSW5mbyKnAwoQUHJvdmlzaW9uUmVxdWVzdBIiCgZkZXZpY2UYASABKAsyEi5lc3Bwcm92LnYxLkRldmljZRImCghzZWN1cml0eRgCIAEoCzIULmVzcHByb3YudjEuU2VjdXJpdHkSKQoEd2lmaRgDIAEoCzIbLmVzcHByb3YudjEuV2lmaUNyZWRlbnRpYWxzEg8KB25vX3dpZmkYBCABKAgSJAoHbWFwcGluZxgFIAEoCzITLmVzcHByb3YudjEuTWFwcGluZxImCgh0aW1lb3V0cxgGIAEoCzIULmVzcHByb3YudjEuVGltZW91dHMSHQoQcmVzZXRfb25fZmFpbHVyZRgHIAEoCEgAiAEBEhMKC3JlcHJvdmlzaW9uGAggASgIEkEKC2N1c3RvbV9kYXRhGAkgAygLMiwuZXNwcHJvdi52MS5Qcm92aXNpb25SZXF1ZXN0LkN1c3RvbURhdGFFbnRyeRoxCg9DdXN0b21EYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4AUITChFfcmVzZXRfb25fZmFpbHVyZSKDAgoKRGV2aWNlSW5mbxIPCgd2ZXJzaW9uGAEgASgJEiwKCHNlY3VyaXR5GAIgASgOMhouZXNwcHJvdi52MS5TZWN1cml0eVNjaGVtZRIVCg1zZWNfcGF0Y2hfdmVyGAMgASgNEhQKDGNhcGFiaWxpdGllcxgEIAMoCRIuCgRhcHBzGAUgAygLMiAuZXNwcHJvdi52MS5EZXZpY2VJbmZvLkFwcHNFbnRyeRIXCg9zZWN1cml0eV9zb3VyY2UYBiABKAkaQAoJQXBwc0VudHJ5EgsKA2tleRgBIAEoCRIiCgV2YWx1ZRgCIAEoCzITLmVzcHByb3YudjEuQXBwSW5mbzoCOAEiMAoHQXBwSW5mbxIPCgd2ZXJzaW9uGAEgASgJEhQKDGNhcGFiaWxpdGllcxgCIAMoCSKMAgoJV2lmaVN0YXRlEisKBXN0YXRlGAEgASgOMhwuZXNwcHJvdi52MS5XaWZpU3RhdGlvblN0YXRlEi8KC2ZhaWxfcmVhc29uGAIgASgOMhouZXNwcHJvdi52MS5XaWZpRmFpbFJlYXNvbhIfChJhdHRlbXB0c19yZW1haW5pbmcYAyABKA1IAIgBARITCgtpcDRfYWRkcmVzcxgEIAEoCRIMCgRzc2lkGAUgASgJEg0KBWJzc2lkGAYgASgJEg8KB2NoYW5uZWwYByABKAUSJgoEYXV0aBgIIAEoDjIYLmVzcHByb3YudjEuV2lmaUF1dGhNb2RlQhUKE19hdHRlbXB0c19yZW1haW5pbmcingEKDE1hcHBpbmdFdmVudBIlCgRmbG93GAEgASgOMhcuZXNwcHJvdi52MS5NYXBwaW5nRmxvdxIPCgdub2RlX2lkGAIgASgJEhIKCnJlcXVlc3RfaWQYAyABKAkSFgoOcmVxdWVzdF9zdGF0dXMYBCABKAkSDgoGbWFwcGVkGAUgASgIEhoKEmNoYWxfcmVzcF9kaXNhYmxlZBgGIAEoCCLnAQoGUmVzdWx0Eg8KB3N1Y2Nlc3MYASABKAgSEwoLaXA0X2FkZHJlc3MYAiABKAkSDAoEc3NpZBgDIAEoCRINCgVic3NpZBgEIAEoCRIPCgdjaGFubmVsGAUgASgFEg8KB25vZGVfaWQYBiABKAkSDgoGbWFwcGVkGAcgASgIEhIKCmVycm9yX2NvZGUYCCABKAkSDQoFZXJyb3IYCSABKAkSLwoLZmFpbF9yZWFzb24YCiABKA4yGi5lc3Bwcm92LnYxLldpZmlGYWlsUmVhc29uEhQKDGRldmljZV9yZXNldBgLIAEoCCLHAgoRUHJvdmlzaW9uUmVzcG9uc2USHgoEc3RlcBgBIAEoDjIQLmVzcHByb3YudjEuU3RlcBIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdtZXNzYWdlGAMgASgJEisKC2RldmljZV9pbmZvGAQgASgLMhYuZXNwcHJvdi52MS5EZXZpY2VJbmZvEikKCndpZmlfc3RhdGUYBSABKAsyFS5lc3Bwcm92LnYxLldpZmlTdGF0ZRIpCgdtYXBwaW5nGAYgASgLMhguZXNwcHJvdi52MS5NYXBwaW5nRXZlbnQSIgoGcmVzdWx0GAcgASgLMhIuZXNwcHJvdi52MS5SZXN1bHQSMAoLY3VzdG9tX2RhdGEYCCABKAsyGy5lc3Bwcm92LnYxLkN1c3RvbURhdGFSZXBseSIyCg9DdXN0b21EYXRhUmVwbHkSEAoIZW5kcG9pbnQYASABKAkSDQoFcmVwbHkYAiABKAwilwEKG1Byb3Zpc2lvbkludGVyYWN0aXZlUmVxdWVzdBItCgVzdGFydBgBIAEoCzIcLmVzcHByb3YudjEuUHJvdmlzaW9uUmVxdWVzdEgAEiwKBXJldHJ5GAIgASgLMhsuZXNwcHJvdi52MS5XaWZpQ3JlZGVudGlhbHNIABIRCgdnaXZlX3VwGAMgASgISABCCAoGYWN0aW9uIkwKHFByb3Zpc2lvbkludGVyYWN0aXZlUmVzcG9uc2USLAoFZXZlbnQYASABKAsyHS5lc3Bwcm92LnYxLlByb3Zpc2lvblJlc3BvbnNlIqoBCg5NYXBOb2RlUmVxdWVzdBIiCgZkZXZpY2UYASABKAsyEi5lc3Bwcm92LnYxLkRldmljZRImCghzZWN1cml0eRgCIAEoCzIULmVzcHByb3YudjEuU2VjdXJpdHkSJAoHbWFwcGluZxgDIAEoCzITLmVzcHByb3YudjEuTWFwcGluZxImCgh0aW1lb3V0cxgEIAEoCzIULmVzcHByb3YudjEuVGltZW91dHMiUgoPTWFwTm9kZVJlc3BvbnNlEg8KB25vZGVfaWQYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCRIaChJjaGFsX3Jlc3BfZGlzYWJsZWQYAyABKAgilQEKH0Rpc2FibGVDaGFsbGVuZ2VSZXNwb25zZVJlcXVlc3QSIgoGZGV2aWNlGAEgASgLMhIuZXNwcHJvdi52MS5EZXZpY2USJgoIc2VjdXJpdHkYAiABKAsyFC5lc3Bwcm92LnYxLlNlY3VyaXR5EiYKCHRpbWVvdXRzGAMgASgLMhQuZXNwcHJvdi52MS5UaW1lb3V0cyJSCiBEaXNhYmxlQ2hhbGxlbmdlUmVzcG9uc2VSZXNwb25zZRIUCgxkaXNhYmxlZF9ub3cYASABKAgSGAoQYWxyZWFkeV9kaXNhYmxlZBgCIAEoCCqVAQoJVHJhbnNwb3J0EhkKFVRSQU5TUE9SVF9VTlNQRUNJRklFRBAAEhQKEFRSQU5TUE9SVF9TT0ZUQVAQARITCg9UUkFOU1BPUlRfSFRUUEQQAhIRCg1UUkFOU1BPUlRfQkxFEAMSFQoRVFJBTlNQT1JUX0NPTlNPTEUQBBIYChRUUkFOU1BPUlRfT05fTkVUV09SSxAFKnYKDlNlY3VyaXR5U2NoZW1lEh8KG1NFQ1VSSVRZX1NDSEVNRV9VTlNQRUNJRklFRBAAEhUKEVNFQ1VSSVRZX1NDSEVNRV8wEAESFQoRU0VDVVJJVFlfU0NIRU1FXzEQAhIVChFTRUNVUklUWV9TQ0hFTUVfMhADKscECgxXaWZpQXV0aE1vZGUSHgoaV0lGSV9BVVRIX01PREVfVU5TUEVDSUZJRUQQABIXChNXSUZJX0FVVEhfTU9ERV9PUEVOEAESFgoSV0lGSV9BVVRIX01PREVfV0VQEAISGgoWV0lGSV9BVVRIX01PREVfV1BBX1BTSxADEhsKF1dJRklfQVVUSF9NT0RFX1dQQTJfUFNLEAQSHwobV0lGSV9BVVRIX01PREVfV1BBX1dQQTJfUFNLEAUSIgoeV0lGSV9BVVRIX01PREVfV1BBMl9FTlRFUlBSSVNFEAYSGwoXV0lGSV9BVVRIX01PREVfV1BBM19QU0sQBxIgChxXSUZJX0FVVEhfTU9ERV9XUEEyX1dQQTNfUFNLEAgSGwoXV0lGSV9BVVRIX01PREVfV0FQSV9QU0sQCRIWChJXSUZJX0FVVEhfTU9ERV9PV0UQChIfChtXSUZJX0FVVEhfTU9ERV9XUEEzX0VOVF8xOTIQCxIfChtXSUZJX0FVVEhfTU9ERV9XUEEzX0VYVF9QU0sQDBIqCiZXSUZJX0FVVEhfTU9ERV9XUEEzX0VYVF9QU0tfTUlYRURfTU9ERRANEhYKEldJRklfQVVUSF9NT0RFX0RQUBAOEiIKHldJRklfQVVUSF9NT0RFX1dQQTNfRU5URVJQUklTRRAPEicKI1dJRklfQVVUSF9NT0RFX1dQQTJfV1BBM19FTlRFUlBSSVNFEBASIQodV0lGSV9BVVRIX01PREVfV1BBX0VOVEVSUFJJU0UQESq1AgoEU3RlcBIUChBTVEVQX1VOU1BFQ0lGSUVEEAASEwoPU1RFUF9DT05ORUNUSU5HEAESGgoWU1RFUF9TRUNVUklUWV9ERVRFQ1RFRBACEhwKGFNURVBfU0VTU0lPTl9FU1RBQkxJU0hFRBADEhAKDFNURVBfTUFQUElORxAEEhkKFVNURVBfQ1JFREVOVElBTFNfU0VOVBAFEhcKE1NURVBfQ09ORklHX0FQUExJRUQQBhITCg9TVEVQX1dJRklfU1RBVEUQBxIVChFTVEVQX0RFVklDRV9SRVNFVBAIEg8KC1NURVBfUkVTVUxUEAkSFwoTU1RFUF9BV0FJVElOR19SRVRSWRAKEhQKEFNURVBfQ1VTVE9NX0RBVEEQCxIWChJTVEVQX1JFUFJPVklTSU9ORUQQDCrKAQoQV2lmaVN0YXRpb25TdGF0ZRIiCh5XSUZJX1NUQVRJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIhCh1XSUZJX1NUQVRJT05fU1RBVEVfQ09OTkVDVElORxABEiAKHFdJRklfU1RBVElPTl9TVEFURV9DT05ORUNURUQQAhIjCh9XSUZJX1NUQVRJT05fU1RBVEVfRElTQ09OTkVDVEVEEAMSKAokV0lGSV9TVEFUSU9OX1NUQVRFX0NPTk5FQ1RJT05fRkFJTEVEEAQqewoOV2lmaUZhaWxSZWFzb24SIAocV0lGSV9GQUlMX1JFQVNPTl9VTlNQRUNJRklFRBAAEh8KG1dJRklfRkFJTF9SRUFTT05fQVVUSF9FUlJPUhABEiYKIldJRklfRkFJTF9SRUFTT05fTkVUV09SS19OT1RfRk9VTkQQAipuCgtNYXBwaW5nRmxvdxIcChhNQVBQSU5HX0ZMT1dfVU5TUEVDSUZJRUQQABIjCh9NQVBQSU5HX0ZMT1dfQ0hBTExFTkdFX1JFU1BPTlNFEAESHAoYTUFQUElOR19GTE9XX1RSQURJVElPTkFMEAIymwQKE1Byb3Zpc2lvbmluZ1NlcnZpY2USRwoIRGlzY292ZXISGy5lc3Bwcm92LnYxLkRpc2NvdmVyUmVxdWVzdBocLmVzcHByb3YudjEuRGlzY292ZXJSZXNwb25zZTABEkUKCFNjYW5XaWZpEhsuZXNwcHJvdi52MS5TY2FuV2lmaVJlcXVlc3QaHC5lc3Bwcm92LnYxLlNjYW5XaWZpUmVzcG9uc2USSgoJUHJvdmlzaW9uEhwuZXNwcHJvdi52MS5Qcm92aXNpb25SZXF1ZXN0Gh0uZXNwcHJvdi52MS5Qcm92aXNpb25SZXNwb25zZTABEm0KFFByb3Zpc2lvbkludGVyYWN0aXZlEicuZXNwcHJvdi52MS5Qcm92aXNpb25JbnRlcmFjdGl2ZVJlcXVlc3QaKC5lc3Bwcm92LnYxLlByb3Zpc2lvbkludGVyYWN0aXZlUmVzcG9uc2UoATABEkIKB01hcE5vZGUSGi5lc3Bwcm92LnYxLk1hcE5vZGVSZXF1ZXN0GhsuZXNwcHJvdi52MS5NYXBOb2RlUmVzcG9uc2USdQoYRGlzYWJsZUNoYWxsZW5nZVJlc3BvbnNlEisuZXNwcHJvdi52MS5EaXNhYmxlQ2hhbGxlbmdlUmVzcG9uc2VSZXF1ZXN0GiwuZXNwcHJvdi52MS5EaXNhYmxlQ2hhbGxlbmdlUmVzcG9uc2VSZXNwb25zZUI1WjNnaXRodWIuY29tL2VzcHByb3YvZXNwcHJvdi9hcGkvZXNwcHJvdi92MTtlc3Bwcm92djFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("Chhlc3Bwcm92L3YxL2VzcHByb3YucHJvdG8SCmVzcHByb3YudjEiigIKBkRldmljZRIoCgl0cmFuc3BvcnQYASABKA4yFS5lc3Bwcm92LnYxLlRyYW5zcG9ydBIPCgdhZGRyZXNzGAIgASgJEgwKBG5hbWUYAyABKAkSEwoLbmFtZV9wcmVmaXgYBCABKAkSDwoHYWRhcHRlchgFIAEoCRITCgtzZXJpYWxfcG9ydBgGIAEoCRIRCgliYXVkX3JhdGUYByABKA0SNAoRZGlzY292ZXJ5X3RpbWVvdXQYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMwoPcHJvdl9nZW5lcmF0aW9uGBQgASgOMhouZXNwcHJvdi52MS5Qcm92R2VuZXJhdGlvbiJxCghTZWN1cml0eRIqCgZzY2hlbWUYASABKA4yGi5lc3Bwcm92LnYxLlNlY3VyaXR5U2NoZW1lEgsKA3BvcBgCIAEoCRIVCg1zZWMyX3VzZXJuYW1lGAMgASgJEhUKDXNlYzJfcGFzc3dvcmQYBCABKAki9gEKCFRpbWVvdXRzEisKCGV4Y2hhbmdlGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEioKB292ZXJhbGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLwoMd2lmaV9jb25uZWN0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi4KC3N0YXR1c19wb2xsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjAKDXRocmVhZF9hdHRhY2gYFCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iMwoPV2lmaUNyZWRlbnRpYWxzEgwKBHNzaWQYASABKAkSEgoKcGFzc3BocmFzZRgCIAEoCSKUAQoRVGhyZWFkQ3JlZGVudGlhbHMSDwoHZGF0YXNldBgBIAEoCRITCgtuZXR3b3JrX2tleRgCIAEoCRITCgZwYW5faWQYAyABKA1IAIgBARISCgpleHRfcGFuX2lkGAQgASgJEg8KB2NoYW5uZWwYBSABKA0SFAoMbmV0d29ya19uYW1lGAYgASgJQgkKB19wYW5faWQi+wEKB01hcHBpbmcSDwoHZW5hYmxlZBgBIAEoCBIMCgR0YWdzGAIgAygJEikKCG1ldGFkYXRhGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIeChFkaXNhYmxlX2NoYWxfcmVzcBgEIAEoCEgAiAEBEhEKCWNsb3VkX3VybBgFIAEoCRIwCg1wb2xsX2ludGVydmFsGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEisKCG1heF93YWl0GAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQhQKEl9kaXNhYmxlX2NoYWxfcmVzcCJhCg9EaXNjb3ZlclJlcXVlc3QSIgoGZGV2aWNlGAEgASgLMhIuZXNwcHJvdi52MS5EZXZpY2USKgoHdGltZW91dBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKDAwoQRGlzY292ZXJSZXNwb25zZRIoCgl0cmFuc3BvcnQYASABKA4yFS5lc3Bwcm92LnYxLlRyYW5zcG9ydBIMCgRuYW1lGAIgASgJEg8KB2FkZHJlc3MYAyABKAkSDwoHbm9kZV9pZBgEIAEoCRIsCghzZWN1cml0eRgFIAEoDjIaLmVzcHByb3YudjEuU2VjdXJpdHlTY2hlbWUSFAoMcG9wX3JlcXVpcmVkGAYgASgIEhQKDGNhcGFiaWxpdGllcxgHIAMoCRIMCgRyc3NpGAggASgFEg8KB3VzYl92aWQYCSABKAkSDwoHdXNiX3BpZBgKIAEoCRISCgp1c2Jfc2VyaWFsGAsgASgJEhIKCmxpa2VseV9lc3AYDCABKAgSMwoPcHJvdl9nZW5lcmF0aW9uGBQgASgOMhouZXNwcHJvdi52MS5Qcm92R2VuZXJhdGlvbhIuCg1uZXR3b3JrX3R5cGVzGBUgAygOMhcuZXNwcHJvdi52MS5OZXR3b3JrVHlwZSKFAQoPU2NhbldpZmlSZXF1ZXN0EiIKBmRldmljZRgBIAEoCzISLmVzcHByb3YudjEuRGV2aWNlEiYKCHNlY3VyaXR5GAIgASgLMhQuZXNwcHJvdi52MS5TZWN1cml0eRImCgh0aW1lb3V0cxgDIAEoCzIULmVzcHByb3YudjEuVGltZW91dHMicQoLQWNjZXNzUG9pbnQSDAoEc3NpZBgBIAEoCRINCgVic3NpZBgCIAEoCRIPCgdjaGFubmVsGAMgASgNEgwKBHJzc2kYBCABKAUSJgoEYXV0aBgFIAEoDjIYLmVzcHByb3YudjEuV2lmaUF1dGhNb2RlIm8KEFNjYW5XaWZpUmVzcG9uc2USLgoNYWNjZXNzX3BvaW50cxgBIAMoCzIXLmVzcHByb3YudjEuQWNjZXNzUG9pbnQSKwoLZGV2aWNlX2luZm8YAiABKAsyFi5lc3Bwcm92LnYxLkRldmljZUluZm8ihwEKEVNjYW5UaHJlYWRSZXF1ZXN0EiIKBmRldmljZRgBIAEoCzISLmVzcHByb3YudjEuRGV2aWNlEiYKCHNlY3VyaXR5GAIgASgLMhQuZXNwcHJvdi52MS5TZWN1cml0eRImCgh0aW1lb3V0cxgDIAEoCzIULmVzcHByb3YudjEuVGltZW91dHMiigEKDVRocmVhZE5ldHdvcmsSDgoGcGFuX2lkGAEgASgNEg8KB2NoYW5uZWwYAiABKA0SEgoKZXh0X3Bhbl9pZBgDIAEoCRIUCgxuZXR3b3JrX25hbWUYBCABKAkSDAoEcnNzaRgFIAEoBRILCgNscWkYBiABKA0SEwoLZXh0X2FkZHJlc3MYByABKAkibgoSU2NhblRocmVhZFJlc3BvbnNlEisKCG5ldHdvcmtzGAEgAygLMhkuZXNwcHJvdi52MS5UaHJlYWROZXR3b3JrEisKC2RldmljZV9pbmZvGAIgASgLMhYuZXNwcHJvdi52MS5EZXZpY2VJbmZvItYDChBQcm92aXNpb25SZXF1ZXN0EiIKBmRldmljZRgBIAEoCzISLmVzcHByb3YudjEuRGV2aWNlEiYKCHNlY3VyaXR5GAIgASgLMhQuZXNwcHJvdi52MS5TZWN1cml0eRIpCgR3aWZpGAMgASgLMhsuZXNwcHJvdi52MS5XaWZpQ3JlZGVudGlhbHMSDwoHbm9fd2lmaRgEIAEoCBIkCgdtYXBwaW5nGAUgASgLMhMuZXNwcHJvdi52MS5NYXBwaW5nEiYKCHRpbWVvdXRzGAYgASgLMhQuZXNwcHJvdi52MS5UaW1lb3V0cxIdChByZXNldF9vbl9mYWlsdXJlGAcgASgISACIAQESEwoLcmVwcm92aXNpb24YCCABKAgSQQoLY3VzdG9tX2RhdGEYCSADKAsyLC5lc3Bwcm92LnYxLlByb3Zpc2lvblJlcXVlc3QuQ3VzdG9tRGF0YUVudHJ5Ei0KBnRocmVhZBgUIAEoCzIdLmVzcHByb3YudjEuVGhyZWFkQ3JlZGVudGlhbHMaMQoPQ3VzdG9tRGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDDoCOAFCEwoRX3Jlc2V0X29uX2ZhaWx1cmUi6AIKCkRldmljZUluZm8SDwoHdmVyc2lvbhgBIAEoCRIsCghzZWN1cml0eRgCIAEoDjIaLmVzcHByb3YudjEuU2VjdXJpdHlTY2hlbWUSFQoNc2VjX3BhdGNoX3ZlchgDIAEoDRIUCgxjYXBhYmlsaXRpZXMYBCADKAkSLgoEYXBwcxgFIAMoCzIgLmVzcHByb3YudjEuRGV2aWNlSW5mby5BcHBzRW50cnkSFwoPc2VjdXJpdHlfc291cmNlGAYgASgJEjMKD3Byb3ZfZ2VuZXJhdGlvbhgUIAEoDjIaLmVzcHByb3YudjEuUHJvdkdlbmVyYXRpb24SLgoNbmV0d29ya190eXBlcxgVIAMoDjIXLmVzcHByb3YudjEuTmV0d29ya1R5cGUaQAoJQXBwc0VudHJ5EgsKA2tleRgBIAEoCRIiCgV2YWx1ZRgCIAEoCzITLmVzcHByb3YudjEuQXBwSW5mbzoCOAEiMAoHQXBwSW5mbxIPCgd2ZXJzaW9uGAEgASgJEhQKDGNhcGFiaWxpdGllcxgCIAMoCSKMAgoJV2lmaVN0YXRlEisKBXN0YXRlGAEgASgOMhwuZXNwcHJvdi52MS5XaWZpU3RhdGlvblN0YXRlEi8KC2ZhaWxfcmVhc29uGAIgASgOMhouZXNwcHJvdi52MS5XaWZpRmFpbFJlYXNvbhIfChJhdHRlbXB0c19yZW1haW5pbmcYAyABKA1IAIgBARITCgtpcDRfYWRkcmVzcxgEIAEoCRIMCgRzc2lkGAUgASgJEg0KBWJzc2lkGAYgASgJEg8KB2NoYW5uZWwYByABKAUSJgoEYXV0aBgIIAEoDjIYLmVzcHByb3YudjEuV2lmaUF1dGhNb2RlQhUKE19hdHRlbXB0c19yZW1haW5pbmciuQEKC1RocmVhZFN0YXRlEiwKBXN0YXRlGAEgASgOMh0uZXNwcHJvdi52MS5UaHJlYWRBdHRhY2hTdGF0ZRIxCgtmYWlsX3JlYXNvbhgCIAEoDjIcLmVzcHByb3YudjEuVGhyZWFkRmFpbFJlYXNvbhIOCgZwYW5faWQYAyABKA0SDwoHY2hhbm5lbBgEIAEoDRISCgpleHRfcGFuX2lkGAUgASgJEhQKDG5ldHdvcmtfbmFtZRgGIAEoCSKeAQoMTWFwcGluZ0V2ZW50EiUKBGZsb3cYASABKA4yFy5lc3Bwcm92LnYxLk1hcHBpbmdGbG93Eg8KB25vZGVfaWQYAiABKAkSEgoKcmVxdWVzdF9pZBgDIAEoCRIWCg5yZXF1ZXN0X3N0YXR1cxgEIAEoCRIOCgZtYXBwZWQYBSABKAgSGgoSY2hhbF9yZXNwX2Rpc2FibGVkGAYgASgIIroCCgZSZXN1bHQSDwoHc3VjY2VzcxgBIAEoCBITCgtpcDRfYWRkcmVzcxgCIAEoCRIMCgRzc2lkGAMgASgJEg0KBWJzc2lkGAQgASgJEg8KB2NoYW5uZWwYBSABKAUSDwoHbm9kZV9pZBgGIAEoCRIOCgZtYXBwZWQYByABKAgSEgoKZXJyb3JfY29kZRgIIAEoCRINCgVlcnJvchgJIAEoCRIvCgtmYWlsX3JlYXNvbhgKIAEoDjIaLmVzcHByb3YudjEuV2lmaUZhaWxSZWFzb24SFAoMZGV2aWNlX3Jlc2V0GAsgASgIEigKB25ldHdvcmsYFCABKA4yFy5lc3Bwcm92LnYxLk5ldHdvcmtUeXBlEicKBnRocmVhZBgVIAEoCzIXLmVzcHByb3YudjEuVGhyZWFkU3RhdGUioAMKEVByb3Zpc2lvblJlc3BvbnNlEh4KBHN0ZXAYASABKA4yEC5lc3Bwcm92LnYxLlN0ZXASKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHbWVzc2FnZRgDIAEoCRIrCgtkZXZpY2VfaW5mbxgEIAEoCzIWLmVzcHByb3YudjEuRGV2aWNlSW5mbxIpCgp3aWZpX3N0YXRlGAUgASgLMhUuZXNwcHJvdi52MS5XaWZpU3RhdGUSKQoHbWFwcGluZxgGIAEoCzIYLmVzcHByb3YudjEuTWFwcGluZ0V2ZW50EiIKBnJlc3VsdBgHIAEoCzISLmVzcHByb3YudjEuUmVzdWx0EjAKC2N1c3RvbV9kYXRhGAggASgLMhsuZXNwcHJvdi52MS5DdXN0b21EYXRhUmVwbHkSKAoHbmV0d29yaxgUIAEoDjIXLmVzcHByb3YudjEuTmV0d29ya1R5cGUSLQoMdGhyZWFkX3N0YXRlGBUgASgLMhcuZXNwcHJvdi52MS5UaHJlYWRTdGF0ZSIyCg9DdXN0b21EYXRhUmVwbHkSEAoIZW5kcG9pbnQYASABKAkSDQoFcmVwbHkYAiABKAwizgEKG1Byb3Zpc2lvbkludGVyYWN0aXZlUmVxdWVzdBItCgVzdGFydBgBIAEoCzIcLmVzcHByb3YudjEuUHJvdmlzaW9uUmVxdWVzdEgAEiwKBXJldHJ5GAIgASgLMhsuZXNwcHJvdi52MS5XaWZpQ3JlZGVudGlhbHNIABIRCgdnaXZlX3VwGAMgASgISAASNQoMcmV0cnlfdGhyZWFkGBQgASgLMh0uZXNwcHJvdi52MS5UaHJlYWRDcmVkZW50aWFsc0gAQggKBmFjdGlvbiJMChxQcm92aXNpb25JbnRlcmFjdGl2ZVJlc3BvbnNlEiwKBWV2ZW50GAEgASgLMh0uZXNwcHJvdi52MS5Qcm92aXNpb25SZXNwb25zZSKqAQoOTWFwTm9kZVJlcXVlc3QSIgoGZGV2aWNlGAEgASgLMhIuZXNwcHJvdi52MS5EZXZpY2USJgoIc2VjdXJpdHkYAiABKAsyFC5lc3Bwcm92LnYxLlNlY3VyaXR5EiQKB21hcHBpbmcYAyABKAsyEy5lc3Bwcm92LnYxLk1hcHBpbmcSJgoIdGltZW91dHMYBCABKAsyFC5lc3Bwcm92LnYxLlRpbWVvdXRzIlIKD01hcE5vZGVSZXNwb25zZRIPCgdub2RlX2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkSGgoSY2hhbF9yZXNwX2Rpc2FibGVkGAMgASgIIpUBCh9EaXNhYmxlQ2hhbGxlbmdlUmVzcG9uc2VSZXF1ZXN0EiIKBmRldmljZRgBIAEoCzISLmVzcHByb3YudjEuRGV2aWNlEiYKCHNlY3VyaXR5GAIgASgLMhQuZXNwcHJvdi52MS5TZWN1cml0eRImCgh0aW1lb3V0cxgDIAEoCzIULmVzcHByb3YudjEuVGltZW91dHMiUgogRGlzYWJsZUNoYWxsZW5nZVJlc3BvbnNlUmVzcG9uc2USFAoMZGlzYWJsZWRfbm93GAEgASgIEhgKEGFscmVhZHlfZGlzYWJsZWQYAiABKAgqlQEKCVRyYW5zcG9ydBIZChVUUkFOU1BPUlRfVU5TUEVDSUZJRUQQABIUChBUUkFOU1BPUlRfU09GVEFQEAESEwoPVFJBTlNQT1JUX0hUVFBEEAISEQoNVFJBTlNQT1JUX0JMRRADEhUKEVRSQU5TUE9SVF9DT05TT0xFEAQSGAoUVFJBTlNQT1JUX09OX05FVFdPUksQBSp2Cg5TZWN1cml0eVNjaGVtZRIfChtTRUNVUklUWV9TQ0hFTUVfVU5TUEVDSUZJRUQQABIVChFTRUNVUklUWV9TQ0hFTUVfMBABEhUKEVNFQ1VSSVRZX1NDSEVNRV8xEAISFQoRU0VDVVJJVFlfU0NIRU1FXzIQAyqCAQoOUHJvdkdlbmVyYXRpb24SHwobUFJPVl9HRU5FUkFUSU9OX1VOU1BFQ0lGSUVEEAASJQohUFJPVl9HRU5FUkFUSU9OX1dJRklfUFJPVklTSU9OSU5HEAESKAokUFJPVl9HRU5FUkFUSU9OX05FVFdPUktfUFJPVklTSU9OSU5HEAIqWwoLTmV0d29ya1R5cGUSHAoYTkVUV09SS19UWVBFX1VOU1BFQ0lGSUVEEAASFQoRTkVUV09SS19UWVBFX1dJRkkQARIXChNORVRXT1JLX1RZUEVfVEhSRUFEEAIqxwQKDFdpZmlBdXRoTW9kZRIeChpXSUZJX0FVVEhfTU9ERV9VTlNQRUNJRklFRBAAEhcKE1dJRklfQVVUSF9NT0RFX09QRU4QARIWChJXSUZJX0FVVEhfTU9ERV9XRVAQAhIaChZXSUZJX0FVVEhfTU9ERV9XUEFfUFNLEAMSGwoXV0lGSV9BVVRIX01PREVfV1BBMl9QU0sQBBIfChtXSUZJX0FVVEhfTU9ERV9XUEFfV1BBMl9QU0sQBRIiCh5XSUZJX0FVVEhfTU9ERV9XUEEyX0VOVEVSUFJJU0UQBhIbChdXSUZJX0FVVEhfTU9ERV9XUEEzX1BTSxAHEiAKHFdJRklfQVVUSF9NT0RFX1dQQTJfV1BBM19QU0sQCBIbChdXSUZJX0FVVEhfTU9ERV9XQVBJX1BTSxAJEhYKEldJRklfQVVUSF9NT0RFX09XRRAKEh8KG1dJRklfQVVUSF9NT0RFX1dQQTNfRU5UXzE5MhALEh8KG1dJRklfQVVUSF9NT0RFX1dQQTNfRVhUX1BTSxAMEioKJldJRklfQVVUSF9NT0RFX1dQQTNfRVhUX1BTS19NSVhFRF9NT0RFEA0SFgoSV0lGSV9BVVRIX01PREVfRFBQEA4SIgoeV0lGSV9BVVRIX01PREVfV1BBM19FTlRFUlBSSVNFEA8SJwojV0lGSV9BVVRIX01PREVfV1BBMl9XUEEzX0VOVEVSUFJJU0UQEBIhCh1XSUZJX0FVVEhfTU9ERV9XUEFfRU5URVJQUklTRRARKswCCgRTdGVwEhQKEFNURVBfVU5TUEVDSUZJRUQQABITCg9TVEVQX0NPTk5FQ1RJTkcQARIaChZTVEVQX1NFQ1VSSVRZX0RFVEVDVEVEEAISHAoYU1RFUF9TRVNTSU9OX0VTVEFCTElTSEVEEAMSEAoMU1RFUF9NQVBQSU5HEAQSGQoVU1RFUF9DUkVERU5USUFMU19TRU5UEAUSFwoTU1RFUF9DT05GSUdfQVBQTElFRBAGEhMKD1NURVBfV0lGSV9TVEFURRAHEhUKEVNURVBfREVWSUNFX1JFU0VUEAgSDwoLU1RFUF9SRVNVTFQQCRIXChNTVEVQX0FXQUlUSU5HX1JFVFJZEAoSFAoQU1RFUF9DVVNUT01fREFUQRALEhYKElNURVBfUkVQUk9WSVNJT05FRBAMEhUKEVNURVBfVEhSRUFEX1NUQVRFEBQqygEKEFdpZmlTdGF0aW9uU3RhdGUSIgoeV0lGSV9TVEFUSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASIQodV0lGSV9TVEFUSU9OX1NUQVRFX0NPTk5FQ1RJTkcQARIgChxXSUZJX1NUQVRJT05fU1RBVEVfQ09OTkVDVEVEEAISIwofV0lGSV9TVEFUSU9OX1NUQVRFX0RJU0NPTk5FQ1RFRBADEigKJFdJRklfU1RBVElPTl9TVEFURV9DT05ORUNUSU9OX0ZBSUxFRBAEKnsKDldpZmlGYWlsUmVhc29uEiAKHFdJRklfRkFJTF9SRUFTT05fVU5TUEVDSUZJRUQQABIfChtXSUZJX0ZBSUxfUkVBU09OX0FVVEhfRVJST1IQARImCiJXSUZJX0ZBSUxfUkVBU09OX05FVFdPUktfTk9UX0ZPVU5EEAIqyQEKEVRocmVhZEF0dGFjaFN0YXRlEiMKH1RIUkVBRF9BVFRBQ0hfU1RBVEVfVU5TUEVDSUZJRUQQABIhCh1USFJFQURfQVRUQUNIX1NUQVRFX0FUVEFDSElORxABEiAKHFRIUkVBRF9BVFRBQ0hfU1RBVEVfQVRUQUNIRUQQAhIgChxUSFJFQURfQVRUQUNIX1NUQVRFX0RFVEFDSEVEEAMSKAokVEhSRUFEX0FUVEFDSF9TVEFURV9BVFRBQ0hJTkdfRkFJTEVEEAQqiAEKEFRocmVhZEZhaWxSZWFzb24SIgoeVEhSRUFEX0ZBSUxfUkVBU09OX1VOU1BFQ0lGSUVEEAASJgoiVEhSRUFEX0ZBSUxfUkVBU09OX0RBVEFTRVRfSU5WQUxJRBABEigKJFRIUkVBRF9GQUlMX1JFQVNPTl9ORVRXT1JLX05PVF9GT1VORBACKm4KC01hcHBpbmdGbG93EhwKGE1BUFBJTkdfRkxPV19VTlNQRUNJRklFRBAAEiMKH01BUFBJTkdfRkxPV19DSEFMTEVOR0VfUkVTUE9OU0UQARIcChhNQVBQSU5HX0ZMT1dfVFJBRElUSU9OQUwQAjLoBAoTUHJvdmlzaW9uaW5nU2VydmljZRJHCghEaXNjb3ZlchIbLmVzcHByb3YudjEuRGlzY292ZXJSZXF1ZXN0GhwuZXNwcHJvdi52MS5EaXNjb3ZlclJlc3BvbnNlMAESRQoIU2NhbldpZmkSGy5lc3Bwcm92LnYxLlNjYW5XaWZpUmVxdWVzdBocLmVzcHByb3YudjEuU2NhbldpZmlSZXNwb25zZRJLCgpTY2FuVGhyZWFkEh0uZXNwcHJvdi52MS5TY2FuVGhyZWFkUmVxdWVzdBoeLmVzcHByb3YudjEuU2NhblRocmVhZFJlc3BvbnNlEkoKCVByb3Zpc2lvbhIcLmVzcHByb3YudjEuUHJvdmlzaW9uUmVxdWVzdBodLmVzcHByb3YudjEuUHJvdmlzaW9uUmVzcG9uc2UwARJtChRQcm92aXNpb25JbnRlcmFjdGl2ZRInLmVzcHByb3YudjEuUHJvdmlzaW9uSW50ZXJhY3RpdmVSZXF1ZXN0GiguZXNwcHJvdi52MS5Qcm92aXNpb25JbnRlcmFjdGl2ZVJlc3BvbnNlKAEwARJCCgdNYXBOb2RlEhouZXNwcHJvdi52MS5NYXBOb2RlUmVxdWVzdBobLmVzcHByb3YudjEuTWFwTm9kZVJlc3BvbnNlEnUKGERpc2FibGVDaGFsbGVuZ2VSZXNwb25zZRIrLmVzcHByb3YudjEuRGlzYWJsZUNoYWxsZW5nZVJlc3BvbnNlUmVxdWVzdBosLmVzcHByb3YudjEuRGlzYWJsZUNoYWxsZW5nZVJlc3BvbnNlUmVzcG9uc2VCNVozZ2l0aHViLmNvbS9lc3Bwcm92L2VzcHByb3YvYXBpL2VzcHByb3YvdjE7ZXNwcHJvdnYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * Device says where the device is and how to talk to it.
@@ -98,6 +104,14 @@ export type Device = Message<"espprov.v1.Device"> & {
    * @generated from field: google.protobuf.Duration discovery_timeout = 8;
    */
   discoveryTimeout?: Duration | undefined;
+
+  /**
+   * Provisioning generation; unset reads it from proto-ver (the right choice
+   * unless the firmware's proto-ver is wrong).
+   *
+   * @generated from field: espprov.v1.ProvGeneration prov_generation = 20;
+   */
+  provGeneration: ProvGeneration;
 };
 
 /**
@@ -182,6 +196,14 @@ export type Timeouts = Message<"espprov.v1.Timeouts"> & {
    * @generated from field: google.protobuf.Duration status_poll = 4;
    */
   statusPoll?: Duration | undefined;
+
+  /**
+   * Waiting for the device to attach to Thread after the dataset was applied.
+   * Default 60 s (the firmware itself gives up after 20 s).
+   *
+   * @generated from field: google.protobuf.Duration thread_attach = 20;
+   */
+  threadAttach?: Duration | undefined;
 };
 
 /**
@@ -218,6 +240,67 @@ export type WifiCredentials = Message<"espprov.v1.WifiCredentials"> & {
  */
 export const WifiCredentialsSchema: GenMessage<WifiCredentials> = /*@__PURE__*/
   messageDesc(file_espprov_v1_espprov, 3);
+
+/**
+ * ThreadCredentials is the Thread network the device should attach to
+ * (ESP-IDF 6 network_provisioning devices with thread_prov): either the
+ * active operational dataset, or its parts from which espprov builds one.
+ * The network key is a secret: never echoed back.
+ *
+ * @generated from message espprov.v1.ThreadCredentials
+ */
+export type ThreadCredentials = Message<"espprov.v1.ThreadCredentials"> & {
+  /**
+   * Active operational dataset as hex TLVs (what `ot-ctl dataset active -x`
+   * prints), at most 254 bytes; must name the network key, PAN ID,
+   * extended PAN ID and channel. Set this or the parts below, not both.
+   *
+   * @generated from field: string dataset = 1;
+   */
+  dataset: string;
+
+  /**
+   * Network key: 32 hex digits.
+   *
+   * @generated from field: string network_key = 2;
+   */
+  networkKey: string;
+
+  /**
+   * PAN ID, 0 to 0xfffe.
+   *
+   * @generated from field: optional uint32 pan_id = 3;
+   */
+  panId?: number | undefined;
+
+  /**
+   * Extended PAN ID: 16 hex digits.
+   *
+   * @generated from field: string ext_pan_id = 4;
+   */
+  extPanId: string;
+
+  /**
+   * Channel, 11 to 26.
+   *
+   * @generated from field: uint32 channel = 5;
+   */
+  channel: number;
+
+  /**
+   * Network name, at most 16 bytes (optional).
+   *
+   * @generated from field: string network_name = 6;
+   */
+  networkName: string;
+};
+
+/**
+ * Describes the message espprov.v1.ThreadCredentials.
+ * Use `create(ThreadCredentialsSchema)` to create a new message.
+ */
+export const ThreadCredentialsSchema: GenMessage<ThreadCredentials> = /*@__PURE__*/
+  messageDesc(file_espprov_v1_espprov, 4);
 
 /**
  * Mapping configures RainMaker user-node mapping.
@@ -284,7 +367,7 @@ export type Mapping = Message<"espprov.v1.Mapping"> & {
  * Use `create(MappingSchema)` to create a new message.
  */
 export const MappingSchema: GenMessage<Mapping> = /*@__PURE__*/
-  messageDesc(file_espprov_v1_espprov, 4);
+  messageDesc(file_espprov_v1_espprov, 5);
 
 /**
  * DiscoverRequest selects the transport to search.
@@ -310,7 +393,7 @@ export type DiscoverRequest = Message<"espprov.v1.DiscoverRequest"> & {
  * Use `create(DiscoverRequestSchema)` to create a new message.
  */
 export const DiscoverRequestSchema: GenMessage<DiscoverRequest> = /*@__PURE__*/
-  messageDesc(file_espprov_v1_espprov, 5);
+  messageDesc(file_espprov_v1_espprov, 6);
 
 /**
  * DiscoverResponse is one device found.
@@ -387,6 +470,18 @@ export type DiscoverResponse = Message<"espprov.v1.DiscoverResponse"> & {
    * @generated from field: bool likely_esp = 12;
    */
   likelyEsp: boolean;
+
+  /**
+   * Provisioning generation and network types, when proto-ver was read.
+   *
+   * @generated from field: espprov.v1.ProvGeneration prov_generation = 20;
+   */
+  provGeneration: ProvGeneration;
+
+  /**
+   * @generated from field: repeated espprov.v1.NetworkType network_types = 21;
+   */
+  networkTypes: NetworkType[];
 };
 
 /**
@@ -394,7 +489,7 @@ export type DiscoverResponse = Message<"espprov.v1.DiscoverResponse"> & {
  * Use `create(DiscoverResponseSchema)` to create a new message.
  */
 export const DiscoverResponseSchema: GenMessage<DiscoverResponse> = /*@__PURE__*/
-  messageDesc(file_espprov_v1_espprov, 6);
+  messageDesc(file_espprov_v1_espprov, 7);
 
 /**
  * ScanWifiRequest opens a session and asks the device to scan.
@@ -423,7 +518,7 @@ export type ScanWifiRequest = Message<"espprov.v1.ScanWifiRequest"> & {
  * Use `create(ScanWifiRequestSchema)` to create a new message.
  */
 export const ScanWifiRequestSchema: GenMessage<ScanWifiRequest> = /*@__PURE__*/
-  messageDesc(file_espprov_v1_espprov, 7);
+  messageDesc(file_espprov_v1_espprov, 8);
 
 /**
  * AccessPoint is one scan result, strongest first.
@@ -464,7 +559,7 @@ export type AccessPoint = Message<"espprov.v1.AccessPoint"> & {
  * Use `create(AccessPointSchema)` to create a new message.
  */
 export const AccessPointSchema: GenMessage<AccessPoint> = /*@__PURE__*/
-  messageDesc(file_espprov_v1_espprov, 8);
+  messageDesc(file_espprov_v1_espprov, 9);
 
 /**
  * ScanWifiResponse lists the access points.
@@ -488,7 +583,118 @@ export type ScanWifiResponse = Message<"espprov.v1.ScanWifiResponse"> & {
  * Use `create(ScanWifiResponseSchema)` to create a new message.
  */
 export const ScanWifiResponseSchema: GenMessage<ScanWifiResponse> = /*@__PURE__*/
-  messageDesc(file_espprov_v1_espprov, 9);
+  messageDesc(file_espprov_v1_espprov, 10);
+
+/**
+ * ScanThreadRequest opens a session and asks the device to scan for Thread
+ * networks.
+ *
+ * @generated from message espprov.v1.ScanThreadRequest
+ */
+export type ScanThreadRequest = Message<"espprov.v1.ScanThreadRequest"> & {
+  /**
+   * @generated from field: espprov.v1.Device device = 1;
+   */
+  device?: Device | undefined;
+
+  /**
+   * @generated from field: espprov.v1.Security security = 2;
+   */
+  security?: Security | undefined;
+
+  /**
+   * @generated from field: espprov.v1.Timeouts timeouts = 3;
+   */
+  timeouts?: Timeouts | undefined;
+};
+
+/**
+ * Describes the message espprov.v1.ScanThreadRequest.
+ * Use `create(ScanThreadRequestSchema)` to create a new message.
+ */
+export const ScanThreadRequestSchema: GenMessage<ScanThreadRequest> = /*@__PURE__*/
+  messageDesc(file_espprov_v1_espprov, 11);
+
+/**
+ * ThreadNetwork is one Thread scan result (a beacon), strongest first.
+ * Whether the network is joinable is not reported: network_provisioning's
+ * ThreadScanResult does not carry it.
+ *
+ * @generated from message espprov.v1.ThreadNetwork
+ */
+export type ThreadNetwork = Message<"espprov.v1.ThreadNetwork"> & {
+  /**
+   * @generated from field: uint32 pan_id = 1;
+   */
+  panId: number;
+
+  /**
+   * @generated from field: uint32 channel = 2;
+   */
+  channel: number;
+
+  /**
+   * 16 lowercase hex digits; empty when the beacon carried none.
+   *
+   * @generated from field: string ext_pan_id = 3;
+   */
+  extPanId: string;
+
+  /**
+   * @generated from field: string network_name = 4;
+   */
+  networkName: string;
+
+  /**
+   * @generated from field: int32 rssi = 5;
+   */
+  rssi: number;
+
+  /**
+   * Link quality indicator, 0 to 255.
+   *
+   * @generated from field: uint32 lqi = 6;
+   */
+  lqi: number;
+
+  /**
+   * Extended (MAC) address of the beaconing router, 16 hex digits.
+   *
+   * @generated from field: string ext_address = 7;
+   */
+  extAddress: string;
+};
+
+/**
+ * Describes the message espprov.v1.ThreadNetwork.
+ * Use `create(ThreadNetworkSchema)` to create a new message.
+ */
+export const ThreadNetworkSchema: GenMessage<ThreadNetwork> = /*@__PURE__*/
+  messageDesc(file_espprov_v1_espprov, 12);
+
+/**
+ * ScanThreadResponse lists the Thread networks.
+ *
+ * @generated from message espprov.v1.ScanThreadResponse
+ */
+export type ScanThreadResponse = Message<"espprov.v1.ScanThreadResponse"> & {
+  /**
+   * @generated from field: repeated espprov.v1.ThreadNetwork networks = 1;
+   */
+  networks: ThreadNetwork[];
+
+  /**
+   * @generated from field: espprov.v1.DeviceInfo device_info = 2;
+   */
+  deviceInfo?: DeviceInfo | undefined;
+};
+
+/**
+ * Describes the message espprov.v1.ScanThreadResponse.
+ * Use `create(ScanThreadResponseSchema)` to create a new message.
+ */
+export const ScanThreadResponseSchema: GenMessage<ScanThreadResponse> = /*@__PURE__*/
+  messageDesc(file_espprov_v1_espprov, 13);
 
 /**
  * ProvisionRequest provisions one device.
@@ -558,6 +764,15 @@ export type ProvisionRequest = Message<"espprov.v1.ProvisionRequest"> & {
    * @generated from field: map<string, bytes> custom_data = 9;
    */
   customData: { [key: string]: Uint8Array };
+
+  /**
+   * Thread credentials instead of wifi (ESP-IDF 6 devices with thread_prov).
+   * Set wifi or thread, not both; a device that does not offer the network
+   * type is refused before any credential is sent.
+   *
+   * @generated from field: espprov.v1.ThreadCredentials thread = 20;
+   */
+  thread?: ThreadCredentials | undefined;
 };
 
 /**
@@ -565,7 +780,7 @@ export type ProvisionRequest = Message<"espprov.v1.ProvisionRequest"> & {
  * Use `create(ProvisionRequestSchema)` to create a new message.
  */
 export const ProvisionRequestSchema: GenMessage<ProvisionRequest> = /*@__PURE__*/
-  messageDesc(file_espprov_v1_espprov, 10);
+  messageDesc(file_espprov_v1_espprov, 14);
 
 /**
  * DeviceInfo is what the device says about itself in proto-ver.
@@ -614,6 +829,19 @@ export type DeviceInfo = Message<"espprov.v1.DeviceInfo"> & {
    * @generated from field: string security_source = 6;
    */
   securitySource: string;
+
+  /**
+   * The provisioning generation in use and the network types the device
+   * offers (wifi_provisioning: Wi-Fi).
+   *
+   * @generated from field: espprov.v1.ProvGeneration prov_generation = 20;
+   */
+  provGeneration: ProvGeneration;
+
+  /**
+   * @generated from field: repeated espprov.v1.NetworkType network_types = 21;
+   */
+  networkTypes: NetworkType[];
 };
 
 /**
@@ -621,7 +849,7 @@ export type DeviceInfo = Message<"espprov.v1.DeviceInfo"> & {
  * Use `create(DeviceInfoSchema)` to create a new message.
  */
 export const DeviceInfoSchema: GenMessage<DeviceInfo> = /*@__PURE__*/
-  messageDesc(file_espprov_v1_espprov, 11);
+  messageDesc(file_espprov_v1_espprov, 15);
 
 /**
  * AppInfo is one application object of proto-ver.
@@ -645,7 +873,7 @@ export type AppInfo = Message<"espprov.v1.AppInfo"> & {
  * Use `create(AppInfoSchema)` to create a new message.
  */
 export const AppInfoSchema: GenMessage<AppInfo> = /*@__PURE__*/
-  messageDesc(file_espprov_v1_espprov, 12);
+  messageDesc(file_espprov_v1_espprov, 16);
 
 /**
  * WifiState is one Wi-Fi status reading.
@@ -701,7 +929,53 @@ export type WifiState = Message<"espprov.v1.WifiState"> & {
  * Use `create(WifiStateSchema)` to create a new message.
  */
 export const WifiStateSchema: GenMessage<WifiState> = /*@__PURE__*/
-  messageDesc(file_espprov_v1_espprov, 13);
+  messageDesc(file_espprov_v1_espprov, 17);
+
+/**
+ * ThreadState is one Thread status reading.
+ *
+ * @generated from message espprov.v1.ThreadState
+ */
+export type ThreadState = Message<"espprov.v1.ThreadState"> & {
+  /**
+   * @generated from field: espprov.v1.ThreadAttachState state = 1;
+   */
+  state: ThreadAttachState;
+
+  /**
+   * @generated from field: espprov.v1.ThreadFailReason fail_reason = 2;
+   */
+  failReason: ThreadFailReason;
+
+  /**
+   * The attached network (state ATTACHED).
+   *
+   * @generated from field: uint32 pan_id = 3;
+   */
+  panId: number;
+
+  /**
+   * @generated from field: uint32 channel = 4;
+   */
+  channel: number;
+
+  /**
+   * @generated from field: string ext_pan_id = 5;
+   */
+  extPanId: string;
+
+  /**
+   * @generated from field: string network_name = 6;
+   */
+  networkName: string;
+};
+
+/**
+ * Describes the message espprov.v1.ThreadState.
+ * Use `create(ThreadStateSchema)` to create a new message.
+ */
+export const ThreadStateSchema: GenMessage<ThreadState> = /*@__PURE__*/
+  messageDesc(file_espprov_v1_espprov, 18);
 
 /**
  * MappingEvent reports RainMaker mapping progress.
@@ -747,7 +1021,7 @@ export type MappingEvent = Message<"espprov.v1.MappingEvent"> & {
  * Use `create(MappingEventSchema)` to create a new message.
  */
 export const MappingEventSchema: GenMessage<MappingEvent> = /*@__PURE__*/
-  messageDesc(file_espprov_v1_espprov, 14);
+  messageDesc(file_espprov_v1_espprov, 19);
 
 /**
  * Result ends a Provision stream.
@@ -815,6 +1089,20 @@ export type Result = Message<"espprov.v1.Result"> & {
    * @generated from field: bool device_reset = 11;
    */
   deviceReset: boolean;
+
+  /**
+   * The network provisioned (Wi-Fi fields above, or thread).
+   *
+   * @generated from field: espprov.v1.NetworkType network = 20;
+   */
+  network: NetworkType;
+
+  /**
+   * Thread: the attached network on success, the reason on failure.
+   *
+   * @generated from field: espprov.v1.ThreadState thread = 21;
+   */
+  thread?: ThreadState | undefined;
 };
 
 /**
@@ -822,7 +1110,7 @@ export type Result = Message<"espprov.v1.Result"> & {
  * Use `create(ResultSchema)` to create a new message.
  */
 export const ResultSchema: GenMessage<Result> = /*@__PURE__*/
-  messageDesc(file_espprov_v1_espprov, 15);
+  messageDesc(file_espprov_v1_espprov, 20);
 
 /**
  * ProvisionResponse is one progress event.
@@ -873,6 +1161,18 @@ export type ProvisionResponse = Message<"espprov.v1.ProvisionResponse"> & {
    * @generated from field: espprov.v1.CustomDataReply custom_data = 8;
    */
   customData?: CustomDataReply | undefined;
+
+  /**
+   * The network type the credentials, state and result events are about.
+   *
+   * @generated from field: espprov.v1.NetworkType network = 20;
+   */
+  network: NetworkType;
+
+  /**
+   * @generated from field: espprov.v1.ThreadState thread_state = 21;
+   */
+  threadState?: ThreadState | undefined;
 };
 
 /**
@@ -880,7 +1180,7 @@ export type ProvisionResponse = Message<"espprov.v1.ProvisionResponse"> & {
  * Use `create(ProvisionResponseSchema)` to create a new message.
  */
 export const ProvisionResponseSchema: GenMessage<ProvisionResponse> = /*@__PURE__*/
-  messageDesc(file_espprov_v1_espprov, 16);
+  messageDesc(file_espprov_v1_espprov, 21);
 
 /**
  * CustomDataReply is an application endpoint's reply to ProvisionRequest.custom_data.
@@ -904,7 +1204,7 @@ export type CustomDataReply = Message<"espprov.v1.CustomDataReply"> & {
  * Use `create(CustomDataReplySchema)` to create a new message.
  */
 export const CustomDataReplySchema: GenMessage<CustomDataReply> = /*@__PURE__*/
-  messageDesc(file_espprov_v1_espprov, 17);
+  messageDesc(file_espprov_v1_espprov, 22);
 
 /**
  * ProvisionInteractiveRequest drives ProvisionInteractive.
@@ -939,6 +1239,14 @@ export type ProvisionInteractiveRequest = Message<"espprov.v1.ProvisionInteracti
      */
     value: boolean;
     case: "giveUp";
+  } | {
+    /**
+     * After STEP_AWAITING_RETRY of a Thread attach: try again with this dataset.
+     *
+     * @generated from field: espprov.v1.ThreadCredentials retry_thread = 20;
+     */
+    value: ThreadCredentials;
+    case: "retryThread";
   } | { case: undefined; value?: undefined };
 };
 
@@ -947,7 +1255,7 @@ export type ProvisionInteractiveRequest = Message<"espprov.v1.ProvisionInteracti
  * Use `create(ProvisionInteractiveRequestSchema)` to create a new message.
  */
 export const ProvisionInteractiveRequestSchema: GenMessage<ProvisionInteractiveRequest> = /*@__PURE__*/
-  messageDesc(file_espprov_v1_espprov, 18);
+  messageDesc(file_espprov_v1_espprov, 23);
 
 /**
  * ProvisionInteractiveResponse is one progress event.
@@ -966,7 +1274,7 @@ export type ProvisionInteractiveResponse = Message<"espprov.v1.ProvisionInteract
  * Use `create(ProvisionInteractiveResponseSchema)` to create a new message.
  */
 export const ProvisionInteractiveResponseSchema: GenMessage<ProvisionInteractiveResponse> = /*@__PURE__*/
-  messageDesc(file_espprov_v1_espprov, 19);
+  messageDesc(file_espprov_v1_espprov, 24);
 
 /**
  * MapNodeRequest maps a device without Wi-Fi provisioning.
@@ -1000,7 +1308,7 @@ export type MapNodeRequest = Message<"espprov.v1.MapNodeRequest"> & {
  * Use `create(MapNodeRequestSchema)` to create a new message.
  */
 export const MapNodeRequestSchema: GenMessage<MapNodeRequest> = /*@__PURE__*/
-  messageDesc(file_espprov_v1_espprov, 20);
+  messageDesc(file_espprov_v1_espprov, 25);
 
 /**
  * MapNodeResponse reports the mapped node.
@@ -1029,7 +1337,7 @@ export type MapNodeResponse = Message<"espprov.v1.MapNodeResponse"> & {
  * Use `create(MapNodeResponseSchema)` to create a new message.
  */
 export const MapNodeResponseSchema: GenMessage<MapNodeResponse> = /*@__PURE__*/
-  messageDesc(file_espprov_v1_espprov, 21);
+  messageDesc(file_espprov_v1_espprov, 26);
 
 /**
  * DisableChallengeResponseRequest names the device.
@@ -1058,7 +1366,7 @@ export type DisableChallengeResponseRequest = Message<"espprov.v1.DisableChallen
  * Use `create(DisableChallengeResponseRequestSchema)` to create a new message.
  */
 export const DisableChallengeResponseRequestSchema: GenMessage<DisableChallengeResponseRequest> = /*@__PURE__*/
-  messageDesc(file_espprov_v1_espprov, 22);
+  messageDesc(file_espprov_v1_espprov, 27);
 
 /**
  * DisableChallengeResponseResponse says what the device answered.
@@ -1084,7 +1392,7 @@ export type DisableChallengeResponseResponse = Message<"espprov.v1.DisableChalle
  * Use `create(DisableChallengeResponseResponseSchema)` to create a new message.
  */
 export const DisableChallengeResponseResponseSchema: GenMessage<DisableChallengeResponseResponse> = /*@__PURE__*/
-  messageDesc(file_espprov_v1_espprov, 23);
+  messageDesc(file_espprov_v1_espprov, 28);
 
 /**
  * Transport is how espprov reaches the device.
@@ -1179,6 +1487,70 @@ export enum SecurityScheme {
  */
 export const SecuritySchemeSchema: GenEnum<SecurityScheme> = /*@__PURE__*/
   enumDesc(file_espprov_v1_espprov, 1);
+
+/**
+ * ProvGeneration is the device's provisioning manager.
+ *
+ * @generated from enum espprov.v1.ProvGeneration
+ */
+export enum ProvGeneration {
+  /**
+   * Detect from proto-ver: "netprov-v1.x" or a wifi_prov/thread_prov
+   * capability is network_provisioning, anything else wifi_provisioning.
+   *
+   * @generated from enum value: PROV_GENERATION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * ESP-IDF up to 5.x wifi_provisioning (prov.ver "v1.1"): Wi-Fi only.
+   *
+   * @generated from enum value: PROV_GENERATION_WIFI_PROVISIONING = 1;
+   */
+  WIFI_PROVISIONING = 1,
+
+  /**
+   * ESP-IDF 6 network_provisioning (idf-extra-components, prov.ver
+   * "netprov-v1.x"): Wi-Fi and/or Thread.
+   *
+   * @generated from enum value: PROV_GENERATION_NETWORK_PROVISIONING = 2;
+   */
+  NETWORK_PROVISIONING = 2,
+}
+
+/**
+ * Describes the enum espprov.v1.ProvGeneration.
+ */
+export const ProvGenerationSchema: GenEnum<ProvGeneration> = /*@__PURE__*/
+  enumDesc(file_espprov_v1_espprov, 2);
+
+/**
+ * NetworkType is the kind of network a device joins.
+ *
+ * @generated from enum espprov.v1.NetworkType
+ */
+export enum NetworkType {
+  /**
+   * @generated from enum value: NETWORK_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: NETWORK_TYPE_WIFI = 1;
+   */
+  WIFI = 1,
+
+  /**
+   * @generated from enum value: NETWORK_TYPE_THREAD = 2;
+   */
+  THREAD = 2,
+}
+
+/**
+ * Describes the enum espprov.v1.NetworkType.
+ */
+export const NetworkTypeSchema: GenEnum<NetworkType> = /*@__PURE__*/
+  enumDesc(file_espprov_v1_espprov, 3);
 
 /**
  * WifiAuthMode is the device's authentication mode: the raw ESP-IDF
@@ -1282,7 +1654,7 @@ export enum WifiAuthMode {
  * Describes the enum espprov.v1.WifiAuthMode.
  */
 export const WifiAuthModeSchema: GenEnum<WifiAuthMode> = /*@__PURE__*/
-  enumDesc(file_espprov_v1_espprov, 2);
+  enumDesc(file_espprov_v1_espprov, 4);
 
 /**
  * Step names a progress event.
@@ -1379,13 +1751,20 @@ export enum Step {
    * @generated from enum value: STEP_REPROVISIONED = 12;
    */
   REPROVISIONED = 12,
+
+  /**
+   * The device's Thread state changed; see thread_state.
+   *
+   * @generated from enum value: STEP_THREAD_STATE = 20;
+   */
+  THREAD_STATE = 20,
 }
 
 /**
  * Describes the enum espprov.v1.Step.
  */
 export const StepSchema: GenEnum<Step> = /*@__PURE__*/
-  enumDesc(file_espprov_v1_espprov, 3);
+  enumDesc(file_espprov_v1_espprov, 5);
 
 /**
  * WifiStationState is the device's station state.
@@ -1423,7 +1802,7 @@ export enum WifiStationState {
  * Describes the enum espprov.v1.WifiStationState.
  */
 export const WifiStationStateSchema: GenEnum<WifiStationState> = /*@__PURE__*/
-  enumDesc(file_espprov_v1_espprov, 4);
+  enumDesc(file_espprov_v1_espprov, 6);
 
 /**
  * WifiFailReason is the device's reason for a failed connection.
@@ -1455,7 +1834,78 @@ export enum WifiFailReason {
  * Describes the enum espprov.v1.WifiFailReason.
  */
 export const WifiFailReasonSchema: GenEnum<WifiFailReason> = /*@__PURE__*/
-  enumDesc(file_espprov_v1_espprov, 5);
+  enumDesc(file_espprov_v1_espprov, 7);
+
+/**
+ * ThreadAttachState is the device's Thread state.
+ *
+ * @generated from enum espprov.v1.ThreadAttachState
+ */
+export enum ThreadAttachState {
+  /**
+   * @generated from enum value: THREAD_ATTACH_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: THREAD_ATTACH_STATE_ATTACHING = 1;
+   */
+  ATTACHING = 1,
+
+  /**
+   * @generated from enum value: THREAD_ATTACH_STATE_ATTACHED = 2;
+   */
+  ATTACHED = 2,
+
+  /**
+   * @generated from enum value: THREAD_ATTACH_STATE_DETACHED = 3;
+   */
+  DETACHED = 3,
+
+  /**
+   * @generated from enum value: THREAD_ATTACH_STATE_ATTACHING_FAILED = 4;
+   */
+  ATTACHING_FAILED = 4,
+}
+
+/**
+ * Describes the enum espprov.v1.ThreadAttachState.
+ */
+export const ThreadAttachStateSchema: GenEnum<ThreadAttachState> = /*@__PURE__*/
+  enumDesc(file_espprov_v1_espprov, 8);
+
+/**
+ * ThreadFailReason is the device's reason for a failed attach.
+ *
+ * @generated from enum espprov.v1.ThreadFailReason
+ */
+export enum ThreadFailReason {
+  /**
+   * @generated from enum value: THREAD_FAIL_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The dataset TLVs did not parse.
+   *
+   * @generated from enum value: THREAD_FAIL_REASON_DATASET_INVALID = 1;
+   */
+  DATASET_INVALID = 1,
+
+  /**
+   * No attach within the firmware's 20 s: the network is not in range, or
+   * the network key is wrong (the device cannot tell these apart).
+   *
+   * @generated from enum value: THREAD_FAIL_REASON_NETWORK_NOT_FOUND = 2;
+   */
+  NETWORK_NOT_FOUND = 2,
+}
+
+/**
+ * Describes the enum espprov.v1.ThreadFailReason.
+ */
+export const ThreadFailReasonSchema: GenEnum<ThreadFailReason> = /*@__PURE__*/
+  enumDesc(file_espprov_v1_espprov, 9);
 
 /**
  * MappingFlow is how the node is linked to the user.
@@ -1483,7 +1933,7 @@ export enum MappingFlow {
  * Describes the enum espprov.v1.MappingFlow.
  */
 export const MappingFlowSchema: GenEnum<MappingFlow> = /*@__PURE__*/
-  enumDesc(file_espprov_v1_espprov, 6);
+  enumDesc(file_espprov_v1_espprov, 10);
 
 /**
  * ProvisioningService provisions devices over pluggable transports.
@@ -1511,6 +1961,19 @@ export const ProvisioningService: GenService<{
     methodKind: "unary";
     input: typeof ScanWifiRequestSchema;
     output: typeof ScanWifiResponseSchema;
+  },
+  /**
+   * ScanThread opens a secure session with an ESP-IDF 6 network_provisioning
+   * device that offers Thread (thread_scan) and returns the Thread networks
+   * it sees. A device without Thread is refused with FAILED_PRECONDITION
+   * naming the networks it offers.
+   *
+   * @generated from rpc espprov.v1.ProvisioningService.ScanThread
+   */
+  scanThread: {
+    methodKind: "unary";
+    input: typeof ScanThreadRequestSchema;
+    output: typeof ScanThreadResponseSchema;
   },
   /**
    * Provision opens a secure session, optionally maps the node to a RainMaker
