@@ -333,7 +333,7 @@ func TestCurlThread(t *testing.T) {
 	sec := `"security":{"sec2Username":"wifiprov","sec2Password":"abcd1234"},"timeouts":{"statusPoll":"0.05s"}`
 	t.Run("provision", func(t *testing.T) {
 		d := startDevice(t, netprovConfig(t, false, true), simhttpd.Options{})
-		out, err := exec.Command(curl, "-sS", "-N", "--max-time", "30", "-X", "POST", "http://"+h.srv.HTTPAddr()+"/v1/devices:provision",
+		out, err := exec.Command(curl, "-sS", "-N", "--max-time", "30", "-H", "Content-Type: application/json", "-X", "POST", "http://"+h.srv.HTTPAddr()+"/v1/devices:provision",
 			"-d", `{"device":{"transport":"TRANSPORT_HTTPD","address":"`+d.addr+`"},`+sec+`,"thread":{"dataset":"`+otDataset+`"}}`).Output()
 		if err != nil {
 			t.Fatalf("curl: %v\n%s", err, out)
@@ -350,7 +350,7 @@ func TestCurlThread(t *testing.T) {
 	})
 	t.Run("wrong key", func(t *testing.T) {
 		d := startDevice(t, netprovConfig(t, false, true), simhttpd.Options{})
-		out, _ := exec.Command(curl, "-sS", "-N", "--max-time", "30", "-X", "POST", "http://"+h.srv.HTTPAddr()+"/v1/devices:provision",
+		out, _ := exec.Command(curl, "-sS", "-N", "--max-time", "30", "-H", "Content-Type: application/json", "-X", "POST", "http://"+h.srv.HTTPAddr()+"/v1/devices:provision",
 			"-d", `{"device":{"transport":"TRANSPORT_HTTPD","address":"`+d.addr+`"},`+sec+`,"thread":{"dataset":"`+otWrongKey+`"}}`).Output()
 		lines := ndjson(t, out)
 		if e, ok := lines[len(lines)-1]["error"].(map[string]any); !ok || e["code"] != float64(9) {
@@ -359,7 +359,7 @@ func TestCurlThread(t *testing.T) {
 	})
 	t.Run("scan", func(t *testing.T) {
 		d := startDevice(t, netprovConfig(t, false, true), simhttpd.Options{})
-		out, err := exec.Command(curl, "-sS", "--max-time", "30", "-X", "POST", "http://"+h.srv.HTTPAddr()+"/v1/devices:scanThread",
+		out, err := exec.Command(curl, "-sS", "--max-time", "30", "-H", "Content-Type: application/json", "-X", "POST", "http://"+h.srv.HTTPAddr()+"/v1/devices:scanThread",
 			"-d", `{"device":{"transport":"TRANSPORT_HTTPD","address":"`+d.addr+`"},`+sec+`}`).Output()
 		if err != nil {
 			t.Fatalf("curl: %v", err)

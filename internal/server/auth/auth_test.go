@@ -126,6 +126,7 @@ func TestMethodScopes(t *testing.T) {
 	tests := map[string]Scope{
 		"/espprov.v1.ProvisioningService/Discover":                 ScopeDiscover,
 		"/espprov.v1.ProvisioningService/ScanWifi":                 ScopeDiscover,
+		"/espprov.v1.ProvisioningService/ScanThread":               ScopeDiscover,
 		"/espprov.v1.ProvisioningService/Provision":                ScopeProvision,
 		"/espprov.v1.ProvisioningService/ProvisionInteractive":     ScopeProvision,
 		"/espprov.v1.ProvisioningService/MapNode":                  ScopeMap,

@@ -15,7 +15,7 @@ type Scope string
 const (
 	ScopeProvision Scope = "provision" // Provision, ProvisionInteractive, CancelJob
 	ScopeMap       Scope = "map"       // MapNode, DisableChallengeResponse
-	ScopeDiscover  Scope = "discover"  // Discover, ScanWifi
+	ScopeDiscover  Scope = "discover"  // Discover, ScanWifi, ScanThread
 	ScopeJobsRead  Scope = "jobs.read" // GetJob, WatchJob, ListJobs, ExportJobs
 	ScopeAdmin     Scope = "admin"     // everything, including methods added later and admin endpoints
 )
@@ -62,6 +62,7 @@ var svcPrefix = "/" + espprovv1.ProvisioningService_ServiceDesc.ServiceName + "/
 var methodScopes = map[string]Scope{
 	"Discover":                 ScopeDiscover,
 	"ScanWifi":                 ScopeDiscover,
+	"ScanThread":               ScopeDiscover,
 	"Provision":                ScopeProvision,
 	"ProvisionInteractive":     ScopeProvision,
 	"MapNode":                  ScopeMap,
