@@ -152,7 +152,10 @@ FUZZ_TARGETS := \
 	./internal/sim/httpd:FuzzRequests:10000 \
 	./internal/sim/console:FuzzCommand:20000 \
 	./internal/sim/cloud:FuzzServe:10000 \
-	./internal/sim/rmaker:FuzzEndpoints:10000
+	./internal/sim/rmaker:FuzzEndpoints:10000 \
+	./internal/sim/device:FuzzHandleNetProv:20000 \
+	./internal/netprov:FuzzReplies:50000 \
+	./internal/thread:FuzzParse:100000
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; rest=$${t#*:}; fn=$${rest%%:*}; n=$$(( $${rest##*:} * $(FUZZSCALE) )); \
