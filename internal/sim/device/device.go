@@ -114,6 +114,12 @@ type Config struct {
 	// factory state (counters are kept). Benchmarks use it to provision one
 	// simulated device many times.
 	Recycle bool
+	// Faults are misbehaviours at given steps (fault injection), each
+	// firing once unless it says otherwise; Reset re-arms them.
+	Faults []Fault
+	// SlowAssociation is how long the association takes when a "slow@wifi"
+	// fault fires (default 30 s).
+	SlowAssociation time.Duration
 	// CleanupDelay is the delay between a GetStatus that answered Connected
 	// and the stop (default 1 s).
 	CleanupDelay time.Duration
@@ -205,6 +211,7 @@ type Device struct {
 	hs          security.Handshaker
 	established bool
 	cipher      security.Cipher
+	faults      faultState
 
 	mu     sync.Mutex // guards everything below
 	apps   []AppInfo
@@ -220,7 +227,7 @@ func New(cfg Config) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("device: %w", err)
 	}
-	d := &Device{cfg: c, apps: slices.Clone(c.AppInfo)}
+	d := &Device{cfg: c, apps: slices.Clone(c.AppInfo), faults: faultState{fired: make([]int, len(c.Faults))}}
 	if c.SecVer == 2 && c.NewHandshaker == nil {
 		if d.salt, d.verifier, err = srpCredentials(c); err != nil {
 			return nil, fmt.Errorf("device: security 2 credentials: %w", err)
@@ -285,6 +292,15 @@ func normalize(c Config) (Config, error) {
 	if c.ConnectDelay == 0 {
 		c.ConnectDelay = DefaultConnectDelay
 	}
+	if c.SlowAssociation <= 0 {
+		c.SlowAssociation = 30 * time.Second
+	}
+	for _, f := range c.Faults {
+		if !slices.Contains(FaultKinds, f.Kind) || f.Step == "" || f.Times < 0 {
+			return c, fmt.Errorf("fault %v: unknown kind, empty step or negative count", f)
+		}
+	}
+	c.Faults = slices.Clone(c.Faults)
 	if c.CleanupDelay == 0 {
 		c.CleanupDelay = DefaultCleanupDelay
 	}
@@ -415,6 +431,7 @@ func (d *Device) CloseSession(session string) {
 }
 
 func (d *Device) dropSessionLocked() {
+	d.faults.session = 0
 	d.sessOpen = false
 	d.sessID = ""
 	d.hs = nil
@@ -441,6 +458,7 @@ func (d *Device) Reset() {
 	d.xmu.Lock()
 	defer d.xmu.Unlock()
 	d.dropSessionLocked()
+	d.faults.fired = make([]int, len(d.cfg.Faults))
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.resetLocked()
@@ -501,9 +519,11 @@ func (d *Device) exchange(endpoint string, req []byte, app func([]byte) ([]byte,
 	}
 	switch endpoint {
 	case EndpointVersion:
-		return d.protoVer(), nil
+		return d.withFault(StepProtoVer, func() ([]byte, error) { return d.protoVer(), nil })
 	case EndpointSession:
-		return d.sessionStep(req)
+		step := fmt.Sprintf("session-%d", d.faults.session)
+		d.faults.session++
+		return d.withFault(step, func() ([]byte, error) { return d.sessionStep(req) })
 	}
 	cipher, err := d.sessionCipher()
 	if err != nil {
@@ -512,6 +532,13 @@ func (d *Device) exchange(endpoint string, req []byte, app func([]byte) ([]byte,
 	plain, err := cipher.Decrypt(req)
 	if err != nil {
 		return nil, fmt.Errorf("device: %s: decrypt: %w", endpoint, err)
+	}
+	kind, faulty := d.faultAt(configStep(endpoint, plain))
+	switch {
+	case faulty && kind == FaultDrop:
+		return nil, fmt.Errorf("device: %s: %w", endpoint, errFaultDrop)
+	case faulty && kind == FaultStall:
+		return nil, ErrStall
 	}
 	var resp []byte
 	switch {
@@ -536,11 +563,36 @@ func (d *Device) exchange(endpoint string, req []byte, app func([]byte) ([]byte,
 	if err != nil {
 		return nil, err
 	}
+	if faulty && kind == FaultNonce {
+		// Skip one IV counter value (Security 2) or keystream block.
+		if _, err := cipher.Encrypt(resp); err != nil {
+			return nil, fmt.Errorf("device: %s: encrypt: %w", endpoint, err)
+		}
+	}
 	out, err := cipher.Encrypt(resp)
 	if err != nil {
 		return nil, fmt.Errorf("device: %s: encrypt: %w", endpoint, err)
 	}
+	if faulty {
+		out = d.applyReplyFault(kind, out)
+	}
 	return out, nil
+}
+
+// withFault runs an unencrypted step with the fault configured for it.
+func (d *Device) withFault(step string, f func() ([]byte, error)) ([]byte, error) {
+	kind, faulty := d.faultAt(step)
+	switch {
+	case faulty && kind == FaultDrop:
+		return nil, fmt.Errorf("device: %s: %w", step, errFaultDrop)
+	case faulty && kind == FaultStall:
+		return nil, ErrStall
+	}
+	out, err := f()
+	if err == nil && faulty {
+		out = d.applyReplyFault(kind, out)
+	}
+	return out, err
 }
 
 // sessionCipher returns the cipher for encrypted endpoints: the identity for

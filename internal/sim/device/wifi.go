@@ -125,6 +125,9 @@ type wifiState struct {
 	scanDoneAt  time.Time
 	scanNever   bool // started after credentials were applied: never finishes
 	scanResults []AP
+
+	// forced is a Wi-Fi fault fired for the applied credentials.
+	forced FaultKind
 }
 
 // outcome of the applied credentials at time now.
@@ -153,6 +156,14 @@ func (d *Device) evalLocked(now time.Time) outcome {
 		}
 	}
 	delay := d.cfg.ConnectDelay
+	switch w.forced {
+	case FaultAuthError:
+		found, passOK = true, false
+	case FaultNotFound:
+		found, passOK = false, false
+	case FaultSlow:
+		delay = d.cfg.SlowAssociation
+	}
 	k := int(min(now.Sub(w.applyAt)/delay, 1<<30))
 	if k < 1 {
 		return outcome{state: WifiConnecting}
@@ -262,6 +273,10 @@ func (d *Device) handleConfig(req []byte) ([]byte, error) {
 		default:
 			d.wifi.applied = d.wifi.pending
 			d.wifi.applyAt = now
+			d.wifi.forced = ""
+			if k, ok := d.faultAt(StepWifi); ok {
+				d.wifi.forced = k
+			}
 			d.wifi.stopAt = time.Time{}
 			d.wifi.onlineFired = false
 		}
@@ -448,6 +463,7 @@ func (d *Device) handleCtrl(req []byte) ([]byte, error) {
 func (d *Device) backToStartedLocked() {
 	d.wifi.applied = nil
 	d.wifi.pending = nil
+	d.wifi.forced = ""
 	d.wifi.stopAt = time.Time{}
 	d.wifi.applyAt = time.Time{}
 }

@@ -625,6 +625,10 @@ func (s *Server) process(c *conn) action {
 		s.closeLocked(c)
 		return actClosed
 	}
+	if errors.Is(err, device.ErrStall) {
+		s.log("simhttpd: sock %d: POST /%s: stalled by the device", c.id, ep)
+		return actStall
+	}
 	if err != nil {
 		s.log("simhttpd: sock %d: POST /%s: uri handler execution failed (%v), closing", c.id, ep, err)
 		s.closeLocked(c)
