@@ -50,6 +50,20 @@
 //	espprov map --device-ip 127.0.0.1 --device-port 8081 \
 //	    --sec_ver 2 --sec2_username wifiprov --sec2_password abcd1234
 //
+// # Fault injection
+//
+// --fault [DEVICES=]KIND@STEP[xN] makes devices misbehave once (or N times)
+// at one step: drop (the exchange is dropped), stall (never answered),
+// garbage, truncate (half the reply), key-length (a public key of the wrong
+// length in the handshake), nonce (a reply encrypted with the wrong IV
+// counter) at proto-ver, session-0, session-1, set-config, apply-config,
+// get-status, scan, ctrl or an application endpoint; auth-error, not-found
+// or slow (--slow-association) at wifi. DEVICES is a list of fleet indexes
+// (0,3) or */N for every N-th device. --cloud-fault 5xx:N, 401:N or
+// timeout:DURATION makes the simulated cloud fail.
+//
+//	espsim --fleet 20 --fault '*/10=drop@set-config' --fault 3=stall@session-1
+//
 // espsim prints one line for the cloud and one per device (name, address,
 // node id, RainMaker mode, on-network address); never a password, PoP or key.
 package main
@@ -140,6 +154,11 @@ type options struct {
 	onNetwork       string
 	onNetworkListen string
 	noMDNS          bool
+
+	// Fault injection (see faults.go).
+	faults          faultFlag
+	slowAssociation time.Duration
+	cloudFaults     cloudFaultFlag
 }
 
 func parseFlags(args []string, out io.Writer) (*options, error) {
@@ -163,6 +182,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.BoolVar(&o.nagle, "nagle", false, "answer like esp_http_server on lwIP: each HTTP reply in two TCP writes (headers, then body) with Nagle on and delayed ACKs (default: one write, Nagle off)")
 	fs.Var(&o.customEPs, "custom-endpoint", "application endpoint NAME (like wifi_prov_mgr_endpoint_create); it answers \""+customReplyPrefix+"\" + the request; repeatable")
 	addRainMakerFlags(fs, o)
+	addFaultFlags(fs, o)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -231,6 +251,9 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 		return nil, fmt.Errorf("--fleet %d from port %d exceeds 65535", o.fleetN, p)
 	}
 	if err := checkRainMakerFlags(o, set); err != nil {
+		return nil, err
+	}
+	if err := checkFaultFlags(o); err != nil {
 		return nil, err
 	}
 	return o, nil

@@ -158,11 +158,15 @@ func startSim(ctx context.Context, o *options, tmpl device.Config, host string, 
 		}
 		s.cloud = simcloud.New(simcloud.Options{Listener: l})
 		s.cloud.AddUser(o.cloudUser, o.cloudPass)
+		o.cloudFaults.apply(s.cloud)
 	}
 	fo := fleet.Options{N: o.fleetN, Host: host, Port: port, Template: tmpl,
 		HTTP: simhttpd.Options{Nagle: o.nagle}}
-	if o.rainmaker != rmNone {
-		fo.Configure = s.configure
+	fo.Configure = func(i int, c *device.Config) {
+		o.applyFaults(i, c)
+		if o.rainmaker != rmNone {
+			s.configure(i, c)
+		}
 	}
 	fo.Setup = func(i int, d *device.Device) error {
 		for _, name := range o.customEPs.names {

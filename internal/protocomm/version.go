@@ -87,13 +87,13 @@ func ParseVersion(b []byte) (Version, error) {
 		return v, fmt.Errorf("protocomm: empty proto-ver reply: %w", transports.ErrProtocol)
 	}
 	if trimmed[0] != '{' {
-		v.Ver = string(trimmed)
+		v.Ver = strings.ToValidUTF8(string(trimmed), "\uFFFD")
 		return v, nil
 	}
 	// Keep the order of the top-level keys: decode token by token.
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	if _, err := dec.Token(); err != nil {
-		v.Ver = string(trimmed)
+		v.Ver = strings.ToValidUTF8(string(trimmed), "\uFFFD")
 		return v, nil
 	}
 	objs := map[string]rawApp{}
@@ -101,17 +101,17 @@ func ParseVersion(b []byte) (Version, error) {
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			v.Ver = string(trimmed)
+			v.Ver = strings.ToValidUTF8(string(trimmed), "\uFFFD")
 			return v, nil
 		}
 		key, ok := tok.(string)
 		if !ok {
-			v.Ver = string(trimmed)
+			v.Ver = strings.ToValidUTF8(string(trimmed), "\uFFFD")
 			return v, nil
 		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			v.Ver = string(trimmed)
+			v.Ver = strings.ToValidUTF8(string(trimmed), "\uFFFD")
 			return v, nil
 		}
 		var app rawApp

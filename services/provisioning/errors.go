@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -56,7 +57,7 @@ func codeOf(err error) codes.Code {
 	case errors.Is(err, ErrWifiFailed), errors.Is(err, ErrThreadFailed), errors.Is(err, transports.ErrNoEndpoint), errors.Is(err, wifiprov.ErrDevice):
 		return codes.FailedPrecondition
 	case errors.Is(err, transports.ErrUnreachable), errors.Is(err, transports.ErrClosed),
-		errors.Is(err, transports.ErrProtocol), errors.Is(err, security.ErrProtocol),
+		errors.Is(err, transports.ErrProtocol), errors.Is(err, security.ErrProtocol), errors.Is(err, security.ErrDecrypt),
 		errors.Is(err, wifiprov.ErrReply):
 		return codes.Unavailable
 	}
@@ -97,3 +98,7 @@ func statusOf(err error) (error, bool) {
 	}
 	return nil, false
 }
+
+// deviceText turns bytes a device sent (SSIDs may be any bytes) into a
+// string an API message can carry: invalid UTF-8 becomes U+FFFD.
+func deviceText(b []byte) string { return strings.ToValidUTF8(string(b), "\uFFFD") }

@@ -331,7 +331,7 @@ func (s *Service) wifiAttempt(ctx context.Context, c *conn, req *espprovv1.Provi
 	}
 	st, err := s.waitWifi(ctx, c, to, em)
 	if err != nil {
-		res := &espprovv1.Result{Ssid: string(ssid), Network: espprovv1.NetworkType_NETWORK_TYPE_WIFI}
+		res := &espprovv1.Result{Ssid: deviceText(ssid), Network: espprovv1.NetworkType_NETWORK_TYPE_WIFI}
 		if errors.Is(err, ErrWifiFailed) {
 			res.FailReason = apiFailReason(st)
 			if req.ResetOnFailure == nil || req.GetResetOnFailure() {
@@ -350,7 +350,7 @@ func (s *Service) wifiAttempt(ctx context.Context, c *conn, req *espprovv1.Provi
 		return res, err
 	}
 	return &espprovv1.Result{
-		Ip4Address: st.IP, Ssid: string(st.SSID), Bssid: wifiprov.FormatBSSID(st.BSSID), Channel: st.Channel,
+		Ip4Address: st.IP, Ssid: deviceText(st.SSID), Bssid: wifiprov.FormatBSSID(st.BSSID), Channel: st.Channel,
 		Network: espprovv1.NetworkType_NETWORK_TYPE_WIFI,
 	}, nil
 }
@@ -389,7 +389,7 @@ func apiWifiState(st wifiprov.State) *espprovv1.WifiState {
 	switch st.Station {
 	case devicepb.WifiStationState_Connected:
 		ws.State = espprovv1.WifiStationState_WIFI_STATION_STATE_CONNECTED
-		ws.Ip4Address, ws.Ssid, ws.Bssid, ws.Channel = st.IP, string(st.SSID), wifiprov.FormatBSSID(st.BSSID), st.Channel
+		ws.Ip4Address, ws.Ssid, ws.Bssid, ws.Channel = st.IP, deviceText(st.SSID), wifiprov.FormatBSSID(st.BSSID), st.Channel
 		ws.Auth = apiAuth(st.Auth)
 	case devicepb.WifiStationState_Connecting:
 		ws.State = espprovv1.WifiStationState_WIFI_STATION_STATE_CONNECTING

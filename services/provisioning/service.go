@@ -415,7 +415,7 @@ func (s *Service) ScanWifi(ctx context.Context, req *espprovv1.ScanWifiRequest) 
 
 func apiAP(ap wifiprov.AP) *espprovv1.AccessPoint {
 	return &espprovv1.AccessPoint{
-		Ssid: string(ap.SSID), Bssid: ap.BSSIDString(), Channel: ap.Channel, Rssi: ap.RSSI,
+		Ssid: deviceText(ap.SSID), Bssid: ap.BSSIDString(), Channel: ap.Channel, Rssi: ap.RSSI,
 		Auth: apiAuth(ap.Auth),
 	}
 }
