@@ -111,6 +111,9 @@ func (a *app) connectRemote() (*client, error) {
 	}
 	if token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer(token)))
+		if host, _, _ := net.SplitHostPort(a.server); creds.Info().SecurityProtocol == "insecure" && !isLoopback(host) {
+			fmt.Fprintf(a.stderr, "Warning: sending the token to %s without TLS; anyone on the network can read it (use --tls or --tls-ca).\n", a.server)
+		}
 	}
 	conn, err := grpc.NewClient(a.server, opts...)
 	if err != nil {
@@ -133,3 +136,11 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 }
 
 func (bearer) RequireTransportSecurity() bool { return false }
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -167,5 +168,29 @@ func writeString(t *testing.T, path, s string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkAuthenticate: one token check against a file of 100 tokens (every
+// stored hash is compared, in constant time).
+func BenchmarkAuthenticate(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "tokens.yaml")
+	var last string
+	for i := range 100 {
+		tok, err := CreateToken(path, "t"+strconv.Itoa(i), []Scope{ScopeProvision}, time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		last = tok
+	}
+	a, err := NewAuthenticator(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Authenticate(last, nil); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
