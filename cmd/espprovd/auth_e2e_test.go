@@ -176,6 +176,7 @@ func TestAuthEndToEnd(t *testing.T) {
 	if resp, body = restProvision(t, base, prov, dev2); resp.StatusCode != http.StatusOK || !strings.Contains(body, `"success":true`) {
 		t.Errorf("REST with a provision token: %d %s", resp.StatusCode, body)
 	}
+	restID := resp.Header.Get("X-Request-Id")
 	if code, _ := get(t, base+"/healthz", ""); code != http.StatusOK {
 		t.Errorf("/healthz without token: %d", code)
 	}
@@ -233,6 +234,16 @@ func TestAuthEndToEnd(t *testing.T) {
 	if !found {
 		t.Errorf("no access log line of the provisioning naming token:mes-line-1:\n%s", d.logs.String())
 	}
+	// The REST call's X-Request-Id is the id of its gRPC call's log lines.
+	found = false
+	for _, l := range d.lines() {
+		if l["msg"] == "provision succeeded" && restID != "" && l["request_id"] == restID && l["caller"] == "token:mes-line-1" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no service log line with the REST call's request id %q", restID)
+	}
 }
 
 // checkLogs: every line is JSON, every rpc line has a request id, and no
@@ -245,8 +256,15 @@ func checkLogs(t *testing.T, d *daemon, secrets []string) {
 			t.Errorf("a log line holds the secret %q", s)
 		}
 	}
-	n := 0
+	n, svc := 0, 0
 	for _, l := range d.lines() {
+		// Lines the service writes during a call carry the call's id too.
+		if m, _ := l["msg"].(string); strings.HasPrefix(m, "provision ") || strings.HasPrefix(m, "rainmaker: ") || m == "node mapped" {
+			svc++
+			if id, _ := l["request_id"].(string); id == "" {
+				t.Errorf("service log line without request_id: %v", l)
+			}
+		}
 		if l["msg"] == "rpc" {
 			n++
 			if id, _ := l["request_id"].(string); id == "" {
@@ -254,8 +272,8 @@ func checkLogs(t *testing.T, d *daemon, secrets []string) {
 			}
 		}
 	}
-	if n == 0 {
-		t.Error("no rpc log lines")
+	if n == 0 || svc == 0 {
+		t.Errorf("%d rpc and %d service log lines: the checks saw nothing", n, svc)
 	}
 	if !strings.Contains(text, `"level":"DEBUG"`) {
 		t.Error("no debug line: the secret check did not see debug logs")
