@@ -69,7 +69,7 @@ func dial(t *testing.T, addr string, opts ...grpc.DialOption) espprovv1.Provisio
 	return espprovv1.NewProvisioningServiceClient(conn)
 }
 
-func restProvision(t *testing.T, base, tok, addr string) (*http.Response, string) {
+func restProvision(t *testing.T, base, tok, addr string, extra ...string) (*http.Response, string) {
 	t.Helper()
 	body := `{"device":{"transport":"TRANSPORT_HTTPD","address":"` + addr + `"},"security":{"sec2Username":"` + e2eUser +
 		`","sec2Password":"` + e2eSRPPass + `"},"wifi":{"ssid":"` + e2eSSID + `","passphrase":"` + e2ePass + `"},"timeouts":{"statusPoll":"0.05s"}}`
@@ -77,6 +77,9 @@ func restProvision(t *testing.T, base, tok, addr string) (*http.Response, string
 	req.Header.Set("Content-Type", "application/json")
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		req.Header.Set(extra[i], extra[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -172,6 +175,13 @@ func TestAuthEndToEnd(t *testing.T) {
 	}
 	if resp, body = restProvision(t, base, disc, dev2); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("REST with a discover token: %d %s", resp.StatusCode, body)
+	}
+	// The metadata the gateway uses to forward the principal cannot be set
+	// by a client.
+	spoof := []string{"X-Espprov-Gateway-Identity-Scopes", "admin", "Grpc-Metadata-X-Espprov-Gateway-Identity-Scopes", "admin",
+		"Grpc-Metadata-X-Espprov-Gateway-Identity-Kind", "token", "Grpc-Metadata-X-Espprov-Gateway-Identity-Name", "mes-line-1"}
+	if resp, body = restProvision(t, base, disc, dev2, spoof...); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("REST with a discover token and spoofed gateway metadata: %d %s", resp.StatusCode, body)
 	}
 	if resp, body = restProvision(t, base, prov, dev2); resp.StatusCode != http.StatusOK || !strings.Contains(body, `"success":true`) {
 		t.Errorf("REST with a provision token: %d %s", resp.StatusCode, body)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +123,20 @@ func TestInsecureNoAuthWarns(t *testing.T) {
 	l := d.waitLog("INSECURE", 5*time.Second)
 	if l["level"] != "WARN" {
 		t.Errorf("warning level: %v", l)
+	}
+}
+
+// TestMetricsListener: --metrics-listen serves /metrics on its own port
+// (open with --metrics-open) and not on the REST port.
+func TestMetricsListener(t *testing.T) {
+	d := startDaemon(t, "--metrics-listen", "127.0.0.1:0", "--metrics-open")
+	if !strings.HasSuffix(d.metrics, "/metrics") || strings.HasPrefix(d.metrics, d.http) {
+		t.Fatalf("metrics at %q (REST %s)", d.metrics, d.http)
+	}
+	if code, body := get(t, "http://"+d.metrics, ""); code != http.StatusOK || !strings.Contains(body, "espprov_go_goroutines") {
+		t.Errorf("separate /metrics: %d", code)
+	}
+	if code, _ := get(t, "http://"+d.http+"/metrics", ""); code != http.StatusNotFound {
+		t.Errorf("/metrics on the REST port with --metrics-listen: %d", code)
 	}
 }
