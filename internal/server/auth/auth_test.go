@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
 	"github.com/espprov/espprov/internal/identity"
 )
 
@@ -191,6 +192,24 @@ func BenchmarkAuthenticate(b *testing.B) {
 	for b.Loop() {
 		if _, err := a.Authenticate(last, nil); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestEveryMethodHasAScope: each RPC of espprov.v1 has an explicit entry in
+// the scope table (a new RPC must choose one; unlisted would mean admin).
+func TestEveryMethodHasAScope(t *testing.T) {
+	sd := espprovv1.ProvisioningService_ServiceDesc
+	var names []string
+	for _, m := range sd.Methods {
+		names = append(names, m.MethodName)
+	}
+	for _, s := range sd.Streams {
+		names = append(names, s.StreamName)
+	}
+	for _, n := range names {
+		if _, ok := methodScopes[n]; !ok {
+			t.Errorf("%s has no entry in methodScopes (internal/server/auth/scope.go) and the README's scope table", n)
 		}
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 // deviceMethods hold a device session while they run.
 var deviceMethods = map[string]bool{
-	"Provision": true, "ProvisionInteractive": true, "ScanWifi": true, "MapNode": true, "DisableChallengeResponse": true,
+	"Provision": true, "ProvisionInteractive": true, "ScanWifi": true, "ScanThread": true, "MapNode": true, "DisableChallengeResponse": true,
 }
 
 func shortMethod(full string) string {
