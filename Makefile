@@ -169,7 +169,7 @@ demo:
 	$(GO) run ./cmd/espprovd --demo
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./security/... ./services/... ./internal/sim/device
+	$(GO) test -run '^$$' -bench . -benchmem ./security/... ./services/... ./internal/sim/device ./internal/server/...
 
 clean:
 	rm -rf $(BIN) $(DIST)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -36,12 +35,10 @@ func TestCloudMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	cloud.RegisterNode(node.NodeID(), node.PublicKey())
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	sim, err := simhttpd.Listen("127.0.0.1:0", dev, simhttpd.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim := simhttpd.New(dev, simhttpd.Options{})
-	go func() { _ = sim.Serve(l) }()
 	defer sim.Close()
 
 	cfg := t.TempDir() + "/espprovd.yaml"
@@ -49,7 +46,7 @@ func TestCloudMetrics(t *testing.T) {
 	d := startDaemon(t, "--config", cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), e2eWaitLong)
 	defer cancel()
-	req := provisionRequest(l.Addr().String())
+	req := provisionRequest(sim.Addr().String())
 	req.Mapping = &espprovv1.Mapping{Enabled: true}
 	last, err := provisionGRPC(ctx, dial(t, d.grpc), req)
 	if err != nil || !last.GetResult().GetSuccess() || !last.GetResult().GetMapped() {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -33,14 +32,12 @@ func simDevice(t *testing.T, connectDelay time.Duration) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	sim, err := simhttpd.Listen("127.0.0.1:0", dev, simhttpd.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim := simhttpd.New(dev, simhttpd.Options{})
-	go func() { _ = sim.Serve(l) }()
 	t.Cleanup(func() { sim.Close() })
-	return l.Addr().String()
+	return sim.Addr().String()
 }
 
 // daemon is espprovd run in-process by run(), logging JSON.
