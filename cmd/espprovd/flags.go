@@ -39,6 +39,20 @@ func newSettings(name string, stderr io.Writer) *settings {
 	s := &settings{fs: flag.NewFlagSet(name, flag.ContinueOnError), clouds: cloudFlag{}}
 	fs := s.fs
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, `usage: espprovd [flags]                 serve the espprov.v1 API (gRPC + REST gateway)
+       espprovd token create|list|revoke  manage the --auth-tokens file (espprovd token --help)
+       espprovd config print [flags]      the effective configuration, secrets masked
+       espprovd --version
+
+Every flag is also a key of the YAML --config file and an ESPPROV_<FLAG>
+environment variable; precedence: flag > environment > file > default.
+SIGHUP re-reads the tokens file and the TLS files; SIGTERM stops gracefully.
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&s.config, "config", "", "YAML config `FILE`: keys are these flag names (default $ESPPROV_CONFIG); precedence: flag > ESPPROV_* env > file > default")
 	fs.StringVar(&s.grpcListen, "grpc-listen", "127.0.0.1:50051", "gRPC listen address `HOST:PORT`")
 	fs.StringVar(&s.httpListen, "http-listen", "127.0.0.1:8090", "REST gateway listen address `HOST:PORT` (empty disables it)")
