@@ -179,3 +179,31 @@ func netnsID() (string, error) {
 	}
 	return id, nil
 }
+
+// AddLink gives the test's namespace a second multicast interface, name
+// (one end of a veth pair whose other end is up too), with the given
+// addresses ("10.0.0.1/24", "fe80::1/64"; IPv6 ones without duplicate
+// detection, so they are usable at once). Call it in a Run child.
+func AddLink(t *testing.T, name string, addrs ...string) {
+	t.Helper()
+	if !Inside() {
+		t.Fatal("netnstest: AddLink needs a namespace (call it after netnstest.Run returned true)")
+	}
+	cmds := [][]string{
+		{"link", "add", name, "type", "veth", "peer", "name", name + "p"},
+		{"link", "set", name + "p", "up"},
+		{"link", "set", name, "multicast", "on", "up"},
+	}
+	for _, a := range addrs {
+		c := []string{"addr", "add", a, "dev", name}
+		if strings.Contains(a, ":") {
+			c = append(c, "nodad")
+		}
+		cmds = append(cmds, c)
+	}
+	for _, c := range cmds {
+		if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
+			t.Fatalf("netnstest: ip %s: %v: %s", strings.Join(c, " "), err, bytes.TrimSpace(out))
+		}
+	}
+}

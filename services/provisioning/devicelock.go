@@ -19,6 +19,7 @@ import (
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
 	"github.com/espprov/espprov/internal/identity"
+	"github.com/espprov/espprov/internal/mdns"
 	"github.com/espprov/espprov/transports"
 	"github.com/espprov/espprov/transports/httpd"
 	"github.com/espprov/espprov/transports/onnetwork"
@@ -33,12 +34,12 @@ import (
 // HostResolver resolves a device's host name to its addresses.
 type HostResolver func(ctx context.Context, host string) ([]netip.Addr, error)
 
-// ResolveHost is the default HostResolver: the system resolver. Every
-// device host name the service locks on goes through Config.ResolveHost
-// (default ResolveHost), so a resolver that knows more (mDNS for .local)
-// applies to the lock too.
+// ResolveHost is the default HostResolver: ".local" names through one-shot
+// multicast DNS queries (as the transports dial them), others through the
+// system resolver. Every device host name the service locks on goes through
+// Config.ResolveHost (default ResolveHost).
 func ResolveHost(ctx context.Context, host string) ([]netip.Addr, error) {
-	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	return mdns.LookupHost(ctx, host, mdns.Options{})
 }
 
 // deviceLocks holds the identities of the devices in use.

@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/espprov/espprov/internal/mdns"
 	"github.com/espprov/espprov/internal/tcpopt"
 	"github.com/espprov/espprov/transports"
 )
@@ -60,7 +61,9 @@ type Options struct {
 	// DefaultExchangeTimeout.
 	ExchangeTimeout time.Duration
 	// DialContext opens the TCP connection (e.g. to bind to a specific
-	// interface). Nil means a plain net.Dialer.
+	// interface). Nil means a net.Dialer that resolves ".local" names with
+	// one-shot multicast DNS queries (internal/mdns) and other names with
+	// the system resolver.
 	DialContext func(ctx context.Context, network, address string) (net.Conn, error)
 	// Logf, when set, receives connection events. Bodies are never logged.
 	Logf func(format string, args ...any)
@@ -114,8 +117,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Transport, error) {
 		t.timeout = DefaultExchangeTimeout
 	}
 	if t.dial == nil {
-		var d net.Dialer
-		t.dial = d.DialContext
+		t.dial = mdns.DialContext
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("httpd: connecting to %s: %w", addr, err)

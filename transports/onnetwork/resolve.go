@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/espprov/espprov/internal/mdns"
 	"github.com/espprov/espprov/transports"
 )
 
@@ -84,16 +85,8 @@ func resolve(ctx context.Context, t Target) (string, *Found, error) {
 		if ip, err := parseIP(host); err == nil {
 			return join(ip, port(0)), nil, nil
 		}
-		if strings.HasSuffix(strings.ToLower(host), ".local") {
-			label := host[:len(host)-len(".local")]
-			f, err := findFirst(ctx, dopts, fmt.Sprintf("host %q", host), func(f Found) bool {
-				return strings.EqualFold(f.Host, label) || f.matches(label)
-			})
-			if err != nil {
-				return "", nil, err
-			}
-			f.Port = port(f.Port)
-			return f.Addr(), &f, nil
+		if mdns.IsLocal(host) {
+			return resolveLocal(ctx, host, dopts, port)
 		}
 		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		if err != nil || len(addrs) == 0 {
@@ -120,6 +113,73 @@ func resolve(ctx context.Context, t Target) (string, *Found, error) {
 		return f.Addr(), &f, nil
 	}
 	return "", nil, fmt.Errorf("onnetwork: no device IP, host or name given")
+}
+
+// browseGrace is how long a ".local" resolution that already has the host's
+// addresses keeps waiting for the service browse (which carries the SRV port
+// and the TXT security hints): responders answer browses after 20-120 ms.
+const browseGrace = 300 * time.Millisecond
+
+// resolveLocal resolves "<x>.local" two ways at once: a one-shot A/AAAA
+// query for the host name (any responder: the device's, avahi, ...) and a
+// browse of the challenge-response service whose host or instance is <x>
+// (which also gives the port and TXT record). The browse's answer is
+// preferred when it comes within browseGrace of the address answer.
+func resolveLocal(ctx context.Context, host string, dopts DiscoverOptions, port func(int) int) (string, *Found, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	label := host[:len(host)-len(".local")]
+	type browsed struct {
+		f   Found
+		err error
+	}
+	bch := make(chan browsed, 1)
+	go func() {
+		f, err := findFirst(ctx, dopts, fmt.Sprintf("host %q", host), func(f Found) bool {
+			return strings.EqualFold(f.Host, label) || f.matches(label)
+		})
+		bch <- browsed{f, err}
+	}()
+	type looked struct {
+		addrs []netip.Addr
+		err   error
+	}
+	lch := make(chan looked, 1)
+	go func() {
+		addrs, err := mdns.LookupHost(ctx, host, mdns.Options{Timeout: dopts.timeout()})
+		lch <- looked{addrs, err}
+	}()
+	fromBrowse := func(b browsed) (string, *Found, error) {
+		f := b.f
+		f.Port = port(f.Port)
+		return f.Addr(), &f, nil
+	}
+	var l looked
+	select {
+	case b := <-bch:
+		if b.err == nil {
+			return fromBrowse(b)
+		}
+		l = <-lch
+	case l = <-lch:
+		if l.err == nil {
+			grace := time.NewTimer(browseGrace)
+			defer grace.Stop()
+			select {
+			case b := <-bch:
+				if b.err == nil {
+					return fromBrowse(b)
+				}
+			case <-grace.C:
+			}
+		} else if b := <-bch; b.err == nil {
+			return fromBrowse(b)
+		}
+	}
+	if l.err != nil {
+		return "", nil, fmt.Errorf("onnetwork: %w (nor did a browse for %s find it)", l.err, ServiceType)
+	}
+	return join(l.addrs[0], port(0)), nil, nil
 }
 
 // parseIP accepts IPv4 and IPv6 literals (IPv6 optionally bracketed and with

@@ -721,3 +721,17 @@ func reply(status, setCookie string, body []byte) []byte {
 	b.Write(body)
 	return b.Bytes()
 }
+
+// ListenDevice creates a device from cfg and serves it on addr until the
+// returned server is closed.
+func ListenDevice(addr string, cfg device.Config, opts Options) (*device.Device, *Server, error) {
+	d, err := device.New(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := Listen(addr, d, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, s, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net"
 	"time"
 
 	"github.com/brutella/dnssd"
@@ -26,9 +27,46 @@ type announceConfig struct {
 	instance, typ, host string
 	port                int
 	txt                 map[string]string
+	// listen is the address the service listens on: only addresses a
+	// client can reach it at are announced.
+	listen net.Addr
+}
+
+// listenScope returns the addresses and interfaces to announce for a
+// listener: a specific address alone, on the interface that has it; for a
+// wildcard listen nothing (dnssd then announces each interface's own
+// addresses on that interface).
+func listenScope(a net.Addr) (ips []net.IP, ifaces []string, err error) {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || ta.IP == nil || ta.IP.IsUnspecified() {
+		return nil, nil, nil
+	}
+	if ta.Zone != "" {
+		return []net.IP{ta.IP}, []string{ta.Zone}, nil
+	}
+	all, err := net.Interfaces()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, ifi := range all {
+		addrs, err := ifi.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, ad := range addrs {
+			if ipn, ok := ad.(*net.IPNet); ok && ipn.IP.Equal(ta.IP) {
+				return []net.IP{ta.IP}, []string{ifi.Name}, nil
+			}
+		}
+	}
+	return nil, nil, fmt.Errorf("no interface has the listen address %s", ta.IP)
 }
 
 func announce(cfg announceConfig) (*announcement, error) {
+	ips, ifaces, err := listenScope(cfg.listen)
+	if err != nil {
+		return nil, fmt.Errorf("simonnetwork: mDNS service %s: %w", cfg.typ, err)
+	}
 	svc, err := dnssd.NewService(dnssd.Config{
 		Name:   cfg.instance,
 		Type:   cfg.typ,
@@ -36,6 +74,8 @@ func announce(cfg announceConfig) (*announcement, error) {
 		Host:   cfg.host,
 		Text:   maps.Clone(cfg.txt),
 		Port:   cfg.port,
+		IPs:    ips,
+		Ifaces: ifaces,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("simonnetwork: mDNS service %s: %w", cfg.typ, err)

@@ -232,7 +232,7 @@ func Start(ctx context.Context, p device.Protocomm, opts Options) (*Service, err
 		}
 		if o.Variant == LocalControl {
 			a, err := announce(announceConfig{instance: o.NodeID, typ: LocalCtrlServiceType, host: o.NodeID,
-				port: port, txt: map[string]string{"node_id": o.NodeID}})
+				port: port, txt: map[string]string{"node_id": o.NodeID}, listen: s.addr})
 			if err != nil {
 				s.Close()
 				return nil, err
@@ -314,7 +314,7 @@ func (s *Service) Announce() error {
 		return nil
 	}
 	a, err := announce(announceConfig{instance: s.opts.Instance, typ: ServiceType, host: s.opts.NodeID,
-		port: s.port, txt: s.txt})
+		port: s.port, txt: s.txt, listen: s.addr})
 	if err != nil {
 		return err
 	}
