@@ -26,7 +26,7 @@ DIST ?= $(CURDIR)/dist
 TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc \
 	$(BIN)/protoc-gen-grpc-gateway $(BIN)/protoc-gen-openapiv2 $(BIN)/grpcurl $(BIN)/nfpm
 
-.PHONY: package client-tools test-clients all build test test-short race fuzz lint generate checkgenerate tools demo bench clean
+.PHONY: package client-tools test-clients all build test test-short race fuzz lint breaking generate checkgenerate tools demo bench clean
 
 all: build
 
@@ -103,9 +103,15 @@ lint: tools
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 
-# The whole test suite (what CI runs): generated code fresh, lint, tests
-# with the race detector, and a short run of every fuzz target.
-test: tools checkgenerate lint
+# API compatibility: the proto must stay wire- and source-compatible with
+# the previous commit (field numbers never reused, nothing removed/renamed).
+breaking: tools
+	@prev=$$(git rev-parse -q --verify 'HEAD~1^{commit}') || { echo "buf breaking: no previous commit in this clone (shallow?); fetch more history to check"; exit 1; }; \
+	echo "buf breaking against $$prev"; buf breaking --against ".git#ref=$$prev"
+
+# The whole test suite (what CI runs): generated code fresh, lint, API
+# compatibility, tests with the race detector, and a short run of every fuzz target.
+test: tools checkgenerate lint breaking
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(MAKE) test-clients
 	$(MAKE) fuzz

@@ -28,6 +28,7 @@ type settings struct {
 	clouds                                        cloudFlag
 	cloudAllowHTTP, cloudRefuseURLs               bool
 	limits                                        func() (server.HTTPOptions, server.GRPCLimits)
+	jobs                                          *jobFlags
 
 	layers *config.Layers
 }
@@ -75,6 +76,7 @@ flags:
 	fs.BoolVar(&s.cloudAllowHTTP, "cloud-allow-http", false, "let calls with per-call credentials name an unconfigured plain-http cloud_url (default: https only)")
 	fs.BoolVar(&s.cloudRefuseURLs, "cloud-refuse-urls", false, "refuse every cloud_url that is not a configured cloud, even with per-call credentials")
 	s.limits = limitFlags(fs)
+	s.jobs = addJobFlags(fs)
 	fs.BoolVar(&s.demo, "demo", false, "start a simulated device and this server on loopback, provision the device through the gRPC API and print the progress")
 	fs.BoolVar(&s.version, "version", false, "print the version and exit")
 	return s

@@ -18,6 +18,7 @@ import (
 	"github.com/espprov/espprov/internal/server/logging"
 	"github.com/espprov/espprov/internal/server/metrics"
 	"github.com/espprov/espprov/internal/version"
+	"github.com/espprov/espprov/services/jobs"
 	"github.com/espprov/espprov/services/provisioning"
 )
 
@@ -57,12 +58,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Cloud: provisioning.CloudConfig{Server: rm, Client: rainmaker.Config{Logger: log,
 			HTTPClient: &http.Client{Transport: met.CloudTransport(nil)}},
 			Clouds: s.clouds, AllowHTTP: s.cloudAllowHTTP, RefuseCustomURLs: s.cloudRefuseURLs}})
+	jobsrv, closeJobs, err := startJobs(ctx, s.jobs, svc, log)
+	if err != nil {
+		return err
+	}
 	httpOpts, grpcLimits := s.limits()
 	srv, err := server.Start(ctx, server.Options{HTTP: httpOpts, GRPC: grpcLimits,
-		GRPCListen: s.grpcListen, HTTPListen: s.httpListen, Service: svc, Logger: log,
+		GRPCListen: s.grpcListen, HTTPListen: s.httpListen, Service: jobsrv, Logger: log,
 		Guard: guard, TLS: tlsFiles, Metrics: met, MetricsListen: s.metricsListen, MetricsOpen: s.metricsOpen,
+		GatewayRoutes: jobs.GatewayRoutes,
 	})
 	if err != nil {
+		closeJobs(context.Background())
 		return err
 	}
 	log.Info("espprovd serving", "version", version.Get().Version, "grpc", srv.GRPCAddr(), "http", srv.HTTPAddr(),
@@ -85,6 +92,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown grace ran out: remaining calls were cancelled", "grace", s.shutdownGrace)
 	}
+	closeJobs(sctx)
 	log.Info("espprovd stopped")
 	return nil
 }

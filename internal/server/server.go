@@ -56,6 +56,10 @@ type Options struct {
 	HTTP HTTPOptions
 	// GRPC caps request and header sizes; see limits.go.
 	GRPC GRPCLimits
+	// GatewayRoutes add hand-written REST routes to the gateway mux (e.g.
+	// the jobs export, whose body is a file, not JSON); they call the API
+	// through conn like the generated routes, behind the same guards.
+	GatewayRoutes []func(mux *runtime.ServeMux, conn grpc.ClientConnInterface) error
 }
 
 // Server is a running espprov server.
@@ -191,6 +195,11 @@ func (s *Server) startHTTP(ctx context.Context, o Options) error {
 		runtime.WithErrorHandler(gatewayError), runtime.WithRoutingErrorHandler(hg.routingError))
 	if err := espprovv1.RegisterProvisioningServiceHandler(ctx, gw, s.gwConn); err != nil {
 		return fmt.Errorf("server: gateway: %w", err)
+	}
+	for _, add := range o.GatewayRoutes {
+		if err := add(gw, s.gwConn); err != nil {
+			return fmt.Errorf("server: gateway route: %w", err)
+		}
 	}
 	writeErr := func(w http.ResponseWriter, r *http.Request, err error) {
 		_, out := runtime.MarshalerForRequest(gw, r)

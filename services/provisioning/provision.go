@@ -120,18 +120,10 @@ func (s *Service) ProvisionInteractive(stream grpc.BidiStreamingServer[espprovv1
 }
 
 func (s *Service) runProvision(streamCtx context.Context, req *espprovv1.ProvisionRequest, send func(*espprovv1.ProvisionResponse) error, retry retryFunc) error {
-	to, err := s.checkRequest(req.GetDevice(), req.GetSecurity(), req.GetTimeouts())
-	if err != nil {
+	if err := s.CheckProvision(req); err != nil {
 		return err
 	}
-	if err := validateProvision(req); err != nil {
-		return err
-	}
-	if wantsMapping(req) {
-		if _, _, err := validateMapping(req.GetMapping()); err != nil {
-			return err
-		}
-	}
+	to, _ := parseTimeouts(req.GetTimeouts()) // checked above
 	em := &emitter{send: send}
 	start := time.Now()
 	log := s.log.With("transport", req.GetDevice().GetTransport().String(), "address", req.GetDevice().GetAddress(), "name", req.GetDevice().GetName())

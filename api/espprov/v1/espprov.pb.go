@@ -408,6 +408,9 @@ const (
 	Step_STEP_REPROVISIONED Step = 12
 	// The device's Thread state changed; see thread_state.
 	Step_STEP_THREAD_STATE Step = 20
+	// The job waits for a free slot of its transport (one BLE connection per
+	// adapter, …); job_state is JOB_STATE_QUEUED. Only sent when it must wait.
+	Step_STEP_QUEUED Step = 30
 )
 
 // Enum value maps for Step.
@@ -427,6 +430,7 @@ var (
 		11: "STEP_CUSTOM_DATA",
 		12: "STEP_REPROVISIONED",
 		20: "STEP_THREAD_STATE",
+		30: "STEP_QUEUED",
 	}
 	Step_value = map[string]int32{
 		"STEP_UNSPECIFIED":         0,
@@ -443,6 +447,7 @@ var (
 		"STEP_CUSTOM_DATA":         11,
 		"STEP_REPROVISIONED":       12,
 		"STEP_THREAD_STATE":        20,
+		"STEP_QUEUED":              30,
 	}
 )
 
@@ -738,6 +743,126 @@ func (x MappingFlow) Number() protoreflect.EnumNumber {
 // Deprecated: Use MappingFlow.Descriptor instead.
 func (MappingFlow) EnumDescriptor() ([]byte, []int) {
 	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{10}
+}
+
+// JobState is where a job is in its life.
+type JobState int32
+
+const (
+	JobState_JOB_STATE_UNSPECIFIED JobState = 0
+	// Accepted, waiting for a transport slot.
+	JobState_JOB_STATE_QUEUED JobState = 1
+	// Talking to the device or the cloud.
+	JobState_JOB_STATE_RUNNING   JobState = 2
+	JobState_JOB_STATE_SUCCEEDED JobState = 3
+	JobState_JOB_STATE_FAILED    JobState = 4
+	// Stopped by CancelJob.
+	JobState_JOB_STATE_CANCELLED JobState = 5
+	// The server stopped (crash, kill, restart) while the job ran; see
+	// last_confirmed_step for how far the device got.
+	JobState_JOB_STATE_INTERRUPTED JobState = 6
+)
+
+// Enum value maps for JobState.
+var (
+	JobState_name = map[int32]string{
+		0: "JOB_STATE_UNSPECIFIED",
+		1: "JOB_STATE_QUEUED",
+		2: "JOB_STATE_RUNNING",
+		3: "JOB_STATE_SUCCEEDED",
+		4: "JOB_STATE_FAILED",
+		5: "JOB_STATE_CANCELLED",
+		6: "JOB_STATE_INTERRUPTED",
+	}
+	JobState_value = map[string]int32{
+		"JOB_STATE_UNSPECIFIED": 0,
+		"JOB_STATE_QUEUED":      1,
+		"JOB_STATE_RUNNING":     2,
+		"JOB_STATE_SUCCEEDED":   3,
+		"JOB_STATE_FAILED":      4,
+		"JOB_STATE_CANCELLED":   5,
+		"JOB_STATE_INTERRUPTED": 6,
+	}
+)
+
+func (x JobState) Enum() *JobState {
+	p := new(JobState)
+	*p = x
+	return p
+}
+
+func (x JobState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (JobState) Descriptor() protoreflect.EnumDescriptor {
+	return file_espprov_v1_espprov_proto_enumTypes[11].Descriptor()
+}
+
+func (JobState) Type() protoreflect.EnumType {
+	return &file_espprov_v1_espprov_proto_enumTypes[11]
+}
+
+func (x JobState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use JobState.Descriptor instead.
+func (JobState) EnumDescriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{11}
+}
+
+// ExportFormat is the file format of ExportJobs.
+type ExportFormat int32
+
+const (
+	// CSV.
+	ExportFormat_EXPORT_FORMAT_UNSPECIFIED ExportFormat = 0
+	// RFC 4180 CSV with a header line.
+	ExportFormat_EXPORT_FORMAT_CSV ExportFormat = 1
+	// One JSON object per line (the Job message without steps, lowerCamel names).
+	ExportFormat_EXPORT_FORMAT_NDJSON ExportFormat = 2
+)
+
+// Enum value maps for ExportFormat.
+var (
+	ExportFormat_name = map[int32]string{
+		0: "EXPORT_FORMAT_UNSPECIFIED",
+		1: "EXPORT_FORMAT_CSV",
+		2: "EXPORT_FORMAT_NDJSON",
+	}
+	ExportFormat_value = map[string]int32{
+		"EXPORT_FORMAT_UNSPECIFIED": 0,
+		"EXPORT_FORMAT_CSV":         1,
+		"EXPORT_FORMAT_NDJSON":      2,
+	}
+)
+
+func (x ExportFormat) Enum() *ExportFormat {
+	p := new(ExportFormat)
+	*p = x
+	return p
+}
+
+func (x ExportFormat) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ExportFormat) Descriptor() protoreflect.EnumDescriptor {
+	return file_espprov_v1_espprov_proto_enumTypes[12].Descriptor()
+}
+
+func (ExportFormat) Type() protoreflect.EnumType {
+	return &file_espprov_v1_espprov_proto_enumTypes[12]
+}
+
+func (x ExportFormat) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ExportFormat.Descriptor instead.
+func (ExportFormat) EnumDescriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{12}
 }
 
 // Device says where the device is and how to talk to it.
@@ -1176,6 +1301,10 @@ type Mapping struct {
 	Tags []string `protobuf:"bytes,2,rep,name=tags,proto3" json:"tags,omitempty"`
 	// Metadata JSON object stored with the node.
 	Metadata *structpb.Struct `protobuf:"bytes,3,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	// Map the node again even if a previous job recorded this device (the same
+	// serial_number or, without one, the same device address/name) as mapped.
+	// By default such a job skips the mapping and says so in its events.
+	Remap bool `protobuf:"varint,8,opt,name=remap,proto3" json:"remap,omitempty"`
 	// Disable challenge-response after a successful mapping. Unset: yes for
 	// on-network, no for the other transports.
 	DisableChalResp *bool `protobuf:"varint,4,opt,name=disable_chal_resp,json=disableChalResp,proto3,oneof" json:"disable_chal_resp,omitempty"`
@@ -1242,6 +1371,13 @@ func (x *Mapping) GetMetadata() *structpb.Struct {
 		return x.Metadata
 	}
 	return nil
+}
+
+func (x *Mapping) GetRemap() bool {
+	if x != nil {
+		return x.Remap
+	}
+	return false
 }
 
 func (x *Mapping) GetDisableChalResp() bool {
@@ -1915,7 +2051,22 @@ type ProvisionRequest struct {
 	// Thread credentials instead of wifi (ESP-IDF 6 devices with thread_prov).
 	// Set wifi or thread, not both; a device that does not offer the network
 	// type is refused before any credential is sent.
-	Thread        *ThreadCredentials `protobuf:"bytes,20,opt,name=thread,proto3" json:"thread,omitempty"`
+	Thread *ThreadCredentials `protobuf:"bytes,20,opt,name=thread,proto3" json:"thread,omitempty"`
+	// Idempotency key (at most 128 characters: letters, digits, '-', '_',
+	// '.', ':'). A Provision with the key of an existing job attaches to that
+	// job (replaying its events from the start, then following it) and never
+	// starts a second one; a different request under the same key is refused
+	// with ALREADY_EXISTS. Secrets are not part of the comparison (they are
+	// never stored): a new attempt with other credentials needs a new key.
+	RequestId string `protobuf:"bytes,30,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Traceability, recorded with the job and usable in ListJobs filters: the
+	// unit's serial number, the work order, the station that provisions it
+	// (each at most 128 characters), and free labels (at most 16, keys at
+	// most 64 and values at most 256 characters).
+	SerialNumber  string            `protobuf:"bytes,31,opt,name=serial_number,json=serialNumber,proto3" json:"serial_number,omitempty"`
+	WorkOrder     string            `protobuf:"bytes,32,opt,name=work_order,json=workOrder,proto3" json:"work_order,omitempty"`
+	Station       string            `protobuf:"bytes,33,opt,name=station,proto3" json:"station,omitempty"`
+	Labels        map[string]string `protobuf:"bytes,34,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2016,6 +2167,41 @@ func (x *ProvisionRequest) GetCustomData() map[string][]byte {
 func (x *ProvisionRequest) GetThread() *ThreadCredentials {
 	if x != nil {
 		return x.Thread
+	}
+	return nil
+}
+
+func (x *ProvisionRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ProvisionRequest) GetSerialNumber() string {
+	if x != nil {
+		return x.SerialNumber
+	}
+	return ""
+}
+
+func (x *ProvisionRequest) GetWorkOrder() string {
+	if x != nil {
+		return x.WorkOrder
+	}
+	return ""
+}
+
+func (x *ProvisionRequest) GetStation() string {
+	if x != nil {
+		return x.Station
+	}
+	return ""
+}
+
+func (x *ProvisionRequest) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
 	}
 	return nil
 }
@@ -2616,8 +2802,16 @@ type ProvisionResponse struct {
 	// STEP_CUSTOM_DATA: the endpoint and its reply.
 	CustomData *CustomDataReply `protobuf:"bytes,8,opt,name=custom_data,json=customData,proto3" json:"custom_data,omitempty"`
 	// The network type the credentials, state and result events are about.
-	Network       NetworkType  `protobuf:"varint,20,opt,name=network,proto3,enum=espprov.v1.NetworkType" json:"network,omitempty"`
-	ThreadState   *ThreadState `protobuf:"bytes,21,opt,name=thread_state,json=threadState,proto3" json:"thread_state,omitempty"`
+	Network     NetworkType  `protobuf:"varint,20,opt,name=network,proto3,enum=espprov.v1.NetworkType" json:"network,omitempty"`
+	ThreadState *ThreadState `protobuf:"bytes,21,opt,name=thread_state,json=threadState,proto3" json:"thread_state,omitempty"`
+	// The job this event belongs to (every event of Provision and WatchJob
+	// carries it, so the first one tells the caller which job to watch).
+	JobId string `protobuf:"bytes,30,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Position of the event in its job, from 1; WatchJob's after_sequence.
+	Sequence uint64 `protobuf:"varint,31,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// The job's state after this event (set when it changes: queued, running,
+	// and on the last event succeeded, failed, cancelled or interrupted).
+	JobState      JobState `protobuf:"varint,32,opt,name=job_state,json=jobState,proto3,enum=espprov.v1.JobState" json:"job_state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2720,6 +2914,27 @@ func (x *ProvisionResponse) GetThreadState() *ThreadState {
 		return x.ThreadState
 	}
 	return nil
+}
+
+func (x *ProvisionResponse) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ProvisionResponse) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *ProvisionResponse) GetJobState() JobState {
+	if x != nil {
+		return x.JobState
+	}
+	return JobState_JOB_STATE_UNSPECIFIED
 }
 
 // CustomDataReply is an application endpoint's reply to ProvisionRequest.custom_data.
@@ -3184,6 +3399,956 @@ func (x *DisableChallengeResponseResponse) GetAlreadyDisabled() bool {
 	return false
 }
 
+// Job is the durable record of one provisioning. It never holds a secret.
+type Job struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	State JobState               `protobuf:"varint,2,opt,name=state,proto3,enum=espprov.v1.JobState" json:"state,omitempty"`
+	// The request's idempotency key and traceability fields.
+	RequestId    string                 `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	SerialNumber string                 `protobuf:"bytes,4,opt,name=serial_number,json=serialNumber,proto3" json:"serial_number,omitempty"`
+	WorkOrder    string                 `protobuf:"bytes,5,opt,name=work_order,json=workOrder,proto3" json:"work_order,omitempty"`
+	Station      string                 `protobuf:"bytes,6,opt,name=station,proto3" json:"station,omitempty"`
+	Labels       map[string]string      `protobuf:"bytes,7,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	CreateTime   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	StartTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime      *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	UpdateTime   *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// The last step the device or cloud confirmed.
+	LastConfirmedStep Step `protobuf:"varint,12,opt,name=last_confirmed_step,json=lastConfirmedStep,proto3,enum=espprov.v1.Step" json:"last_confirmed_step,omitempty"`
+	// Every step in order with its start and end time and outcome.
+	Steps  []*JobStep `protobuf:"bytes,13,rep,name=steps,proto3" json:"steps,omitempty"`
+	Device *JobDevice `protobuf:"bytes,14,opt,name=device,proto3" json:"device,omitempty"`
+	// The typed error of a job that did not succeed.
+	Error *JobError `protobuf:"bytes,15,opt,name=error,proto3" json:"error,omitempty"`
+	// The final result (as in the last Provision event).
+	Result *Result `protobuf:"bytes,16,opt,name=result,proto3" json:"result,omitempty"`
+	// Who started the job ("token:NAME", "certificate:SUBJECT", "anonymous";
+	// empty when the server runs without an authentication layer).
+	Caller string `protobuf:"bytes,17,opt,name=caller,proto3" json:"caller,omitempty"`
+	// The espprovd instance that ran the job.
+	Instance string `protobuf:"bytes,18,opt,name=instance,proto3" json:"instance,omitempty"`
+	// CancelJob was called.
+	CancelRequested bool `protobuf:"varint,19,opt,name=cancel_requested,json=cancelRequested,proto3" json:"cancel_requested,omitempty"`
+	// Sequence number of the job's last event.
+	LastSequence uint64 `protobuf:"varint,20,opt,name=last_sequence,json=lastSequence,proto3" json:"last_sequence,omitempty"`
+	// The request without its secrets (pop, passphrase, SRP password).
+	Request       *ProvisionRequest `protobuf:"bytes,21,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Job) Reset() {
+	*x = Job{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Job) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Job) ProtoMessage() {}
+
+func (x *Job) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Job.ProtoReflect.Descriptor instead.
+func (*Job) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *Job) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *Job) GetState() JobState {
+	if x != nil {
+		return x.State
+	}
+	return JobState_JOB_STATE_UNSPECIFIED
+}
+
+func (x *Job) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *Job) GetSerialNumber() string {
+	if x != nil {
+		return x.SerialNumber
+	}
+	return ""
+}
+
+func (x *Job) GetWorkOrder() string {
+	if x != nil {
+		return x.WorkOrder
+	}
+	return ""
+}
+
+func (x *Job) GetStation() string {
+	if x != nil {
+		return x.Station
+	}
+	return ""
+}
+
+func (x *Job) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *Job) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Job) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *Job) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *Job) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *Job) GetLastConfirmedStep() Step {
+	if x != nil {
+		return x.LastConfirmedStep
+	}
+	return Step_STEP_UNSPECIFIED
+}
+
+func (x *Job) GetSteps() []*JobStep {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *Job) GetDevice() *JobDevice {
+	if x != nil {
+		return x.Device
+	}
+	return nil
+}
+
+func (x *Job) GetError() *JobError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *Job) GetResult() *Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *Job) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+func (x *Job) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
+}
+
+func (x *Job) GetCancelRequested() bool {
+	if x != nil {
+		return x.CancelRequested
+	}
+	return false
+}
+
+func (x *Job) GetLastSequence() uint64 {
+	if x != nil {
+		return x.LastSequence
+	}
+	return 0
+}
+
+func (x *Job) GetRequest() *ProvisionRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+// JobStep is one step of a job.
+type JobStep struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Step      Step                   `protobuf:"varint,1,opt,name=step,proto3,enum=espprov.v1.Step" json:"step,omitempty"`
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Unset while the step is the job's current one.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// "ok", "failed", or "running".
+	Outcome       string `protobuf:"bytes,4,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	Sequence      uint64 `protobuf:"varint,6,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobStep) Reset() {
+	*x = JobStep{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobStep) ProtoMessage() {}
+
+func (x *JobStep) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobStep.ProtoReflect.Descriptor instead.
+func (*JobStep) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *JobStep) GetStep() Step {
+	if x != nil {
+		return x.Step
+	}
+	return Step_STEP_UNSPECIFIED
+}
+
+func (x *JobStep) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *JobStep) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *JobStep) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *JobStep) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *JobStep) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+// JobDevice is the device a job talked to, as far as it is known.
+type JobDevice struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Transport Transport              `protobuf:"varint,1,opt,name=transport,proto3,enum=espprov.v1.Transport" json:"transport,omitempty"`
+	// BLE/on-network name, or the simulated/real device name when known.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// host:port, BLE address or serial port.
+	Address string `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	Adapter string `protobuf:"bytes,4,opt,name=adapter,proto3" json:"adapter,omitempty"`
+	// The RainMaker node id, once the device told it.
+	NodeId string `protobuf:"bytes,5,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The device's proto-ver facts, once read.
+	DeviceInfo *DeviceInfo `protobuf:"bytes,6,opt,name=device_info,json=deviceInfo,proto3" json:"device_info,omitempty"`
+	// The key that serialises jobs on one device (e.g. "http:10.0.0.7:80").
+	DeviceKey     string `protobuf:"bytes,7,opt,name=device_key,json=deviceKey,proto3" json:"device_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobDevice) Reset() {
+	*x = JobDevice{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobDevice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobDevice) ProtoMessage() {}
+
+func (x *JobDevice) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobDevice.ProtoReflect.Descriptor instead.
+func (*JobDevice) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *JobDevice) GetTransport() Transport {
+	if x != nil {
+		return x.Transport
+	}
+	return Transport_TRANSPORT_UNSPECIFIED
+}
+
+func (x *JobDevice) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *JobDevice) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *JobDevice) GetAdapter() string {
+	if x != nil {
+		return x.Adapter
+	}
+	return ""
+}
+
+func (x *JobDevice) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *JobDevice) GetDeviceInfo() *DeviceInfo {
+	if x != nil {
+		return x.DeviceInfo
+	}
+	return nil
+}
+
+func (x *JobDevice) GetDeviceKey() string {
+	if x != nil {
+		return x.DeviceKey
+	}
+	return ""
+}
+
+// JobError is a job's typed failure.
+type JobError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The gRPC code name, e.g. "FailedPrecondition".
+	Code          string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobError) Reset() {
+	*x = JobError{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobError) ProtoMessage() {}
+
+func (x *JobError) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobError.ProtoReflect.Descriptor instead.
+func (*JobError) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *JobError) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *JobError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// GetJobRequest names a job.
+type GetJobRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetJobRequest) Reset() {
+	*x = GetJobRequest{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetJobRequest) ProtoMessage() {}
+
+func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
+func (*GetJobRequest) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetJobRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+// WatchJobRequest names a job and a cursor.
+type WatchJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Replay events with a sequence greater than this (0: from the start).
+	AfterSequence uint64 `protobuf:"varint,2,opt,name=after_sequence,json=afterSequence,proto3" json:"after_sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchJobRequest) Reset() {
+	*x = WatchJobRequest{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchJobRequest) ProtoMessage() {}
+
+func (x *WatchJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchJobRequest.ProtoReflect.Descriptor instead.
+func (*WatchJobRequest) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *WatchJobRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *WatchJobRequest) GetAfterSequence() uint64 {
+	if x != nil {
+		return x.AfterSequence
+	}
+	return 0
+}
+
+// ListJobsRequest pages through jobs, newest first. The filter fields are
+// flat so that REST takes them as query parameters:
+// GET /v1/jobs?workOrder=WO-7&serialNumber=SN1&states=JOB_STATE_FAILED&pageSize=100
+type ListJobsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unset fields match everything; set fields must all match.
+	States []JobState `protobuf:"varint,1,rep,packed,name=states,proto3,enum=espprov.v1.JobState" json:"states,omitempty"`
+	// The device key, address or name (exact).
+	Device       string `protobuf:"bytes,2,opt,name=device,proto3" json:"device,omitempty"`
+	NodeId       string `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	SerialNumber string `protobuf:"bytes,4,opt,name=serial_number,json=serialNumber,proto3" json:"serial_number,omitempty"`
+	WorkOrder    string `protobuf:"bytes,5,opt,name=work_order,json=workOrder,proto3" json:"work_order,omitempty"`
+	Station      string `protobuf:"bytes,6,opt,name=station,proto3" json:"station,omitempty"`
+	// Jobs created at or after / before these times (RFC 3339 over REST).
+	CreatedAfter  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_after,json=createdAfter,proto3" json:"created_after,omitempty"`
+	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
+	RequestId     string                 `protobuf:"bytes,9,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// 1 to 1000; default 50.
+	PageSize int32 `protobuf:"varint,10,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,11,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListJobsRequest) Reset() {
+	*x = ListJobsRequest{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListJobsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListJobsRequest) ProtoMessage() {}
+
+func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
+func (*ListJobsRequest) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListJobsRequest) GetStates() []JobState {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
+func (x *ListJobsRequest) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *ListJobsRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ListJobsRequest) GetSerialNumber() string {
+	if x != nil {
+		return x.SerialNumber
+	}
+	return ""
+}
+
+func (x *ListJobsRequest) GetWorkOrder() string {
+	if x != nil {
+		return x.WorkOrder
+	}
+	return ""
+}
+
+func (x *ListJobsRequest) GetStation() string {
+	if x != nil {
+		return x.Station
+	}
+	return ""
+}
+
+func (x *ListJobsRequest) GetCreatedAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAfter
+	}
+	return nil
+}
+
+func (x *ListJobsRequest) GetCreatedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedBefore
+	}
+	return nil
+}
+
+func (x *ListJobsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ListJobsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListJobsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListJobsResponse is one page; steps are omitted (use GetJob).
+type ListJobsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Jobs  []*Job                 `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListJobsResponse) Reset() {
+	*x = ListJobsResponse{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListJobsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListJobsResponse) ProtoMessage() {}
+
+func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
+func (*ListJobsResponse) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListJobsResponse) GetJobs() []*Job {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+func (x *ListJobsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// CancelJobRequest names a job.
+type CancelJobRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelJobRequest) Reset() {
+	*x = CancelJobRequest{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelJobRequest) ProtoMessage() {}
+
+func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
+func (*CancelJobRequest) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *CancelJobRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+// ExportJobsRequest takes ListJobs' filter fields and the format.
+type ExportJobsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unset fields match everything; set fields must all match.
+	States []JobState `protobuf:"varint,1,rep,packed,name=states,proto3,enum=espprov.v1.JobState" json:"states,omitempty"`
+	// The device key, address or name (exact).
+	Device       string `protobuf:"bytes,2,opt,name=device,proto3" json:"device,omitempty"`
+	NodeId       string `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	SerialNumber string `protobuf:"bytes,4,opt,name=serial_number,json=serialNumber,proto3" json:"serial_number,omitempty"`
+	WorkOrder    string `protobuf:"bytes,5,opt,name=work_order,json=workOrder,proto3" json:"work_order,omitempty"`
+	Station      string `protobuf:"bytes,6,opt,name=station,proto3" json:"station,omitempty"`
+	// Jobs created at or after / before these times (RFC 3339 over REST).
+	CreatedAfter  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_after,json=createdAfter,proto3" json:"created_after,omitempty"`
+	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
+	RequestId     string                 `protobuf:"bytes,9,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Format        ExportFormat           `protobuf:"varint,10,opt,name=format,proto3,enum=espprov.v1.ExportFormat" json:"format,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportJobsRequest) Reset() {
+	*x = ExportJobsRequest{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportJobsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportJobsRequest) ProtoMessage() {}
+
+func (x *ExportJobsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportJobsRequest.ProtoReflect.Descriptor instead.
+func (*ExportJobsRequest) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ExportJobsRequest) GetStates() []JobState {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
+func (x *ExportJobsRequest) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *ExportJobsRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ExportJobsRequest) GetSerialNumber() string {
+	if x != nil {
+		return x.SerialNumber
+	}
+	return ""
+}
+
+func (x *ExportJobsRequest) GetWorkOrder() string {
+	if x != nil {
+		return x.WorkOrder
+	}
+	return ""
+}
+
+func (x *ExportJobsRequest) GetStation() string {
+	if x != nil {
+		return x.Station
+	}
+	return ""
+}
+
+func (x *ExportJobsRequest) GetCreatedAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAfter
+	}
+	return nil
+}
+
+func (x *ExportJobsRequest) GetCreatedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedBefore
+	}
+	return nil
+}
+
+func (x *ExportJobsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ExportJobsRequest) GetFormat() ExportFormat {
+	if x != nil {
+		return x.Format
+	}
+	return ExportFormat_EXPORT_FORMAT_UNSPECIFIED
+}
+
+// ExportJobsResponse is a chunk of the file.
+type ExportJobsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportJobsResponse) Reset() {
+	*x = ExportJobsResponse{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportJobsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportJobsResponse) ProtoMessage() {}
+
+func (x *ExportJobsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportJobsResponse.ProtoReflect.Descriptor instead.
+func (*ExportJobsResponse) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ExportJobsResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_espprov_v1_espprov_proto protoreflect.FileDescriptor
 
 const file_espprov_v1_espprov_proto_rawDesc = "" +
@@ -3228,11 +4393,12 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"ext_pan_id\x18\x04 \x01(\tR\bextPanId\x12\x18\n" +
 	"\achannel\x18\x05 \x01(\rR\achannel\x12!\n" +
 	"\fnetwork_name\x18\x06 \x01(\tR\vnetworkNameB\t\n" +
-	"\a_pan_id\"\xc6\x02\n" +
+	"\a_pan_id\"\xdc\x02\n" +
 	"\aMapping\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x12\n" +
 	"\x04tags\x18\x02 \x03(\tR\x04tags\x123\n" +
-	"\bmetadata\x18\x03 \x01(\v2\x17.google.protobuf.StructR\bmetadata\x12/\n" +
+	"\bmetadata\x18\x03 \x01(\v2\x17.google.protobuf.StructR\bmetadata\x12\x14\n" +
+	"\x05remap\x18\b \x01(\bR\x05remap\x12/\n" +
 	"\x11disable_chal_resp\x18\x04 \x01(\bH\x00R\x0fdisableChalResp\x88\x01\x01\x12\x1b\n" +
 	"\tcloud_url\x18\x05 \x01(\tR\bcloudUrl\x12>\n" +
 	"\rpoll_interval\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\fpollInterval\x124\n" +
@@ -3290,7 +4456,7 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\x12ScanThreadResponse\x125\n" +
 	"\bnetworks\x18\x01 \x03(\v2\x19.espprov.v1.ThreadNetworkR\bnetworks\x127\n" +
 	"\vdevice_info\x18\x02 \x01(\v2\x16.espprov.v1.DeviceInfoR\n" +
-	"deviceInfo\"\xc6\x04\n" +
+	"deviceInfo\"\xc0\x06\n" +
 	"\x10ProvisionRequest\x12*\n" +
 	"\x06device\x18\x01 \x01(\v2\x12.espprov.v1.DeviceR\x06device\x120\n" +
 	"\bsecurity\x18\x02 \x01(\v2\x14.espprov.v1.SecurityR\bsecurity\x12/\n" +
@@ -3302,10 +4468,20 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\vreprovision\x18\b \x01(\bR\vreprovision\x12M\n" +
 	"\vcustom_data\x18\t \x03(\v2,.espprov.v1.ProvisionRequest.CustomDataEntryR\n" +
 	"customData\x125\n" +
-	"\x06thread\x18\x14 \x01(\v2\x1d.espprov.v1.ThreadCredentialsR\x06thread\x1a=\n" +
+	"\x06thread\x18\x14 \x01(\v2\x1d.espprov.v1.ThreadCredentialsR\x06thread\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x1e \x01(\tR\trequestId\x12#\n" +
+	"\rserial_number\x18\x1f \x01(\tR\fserialNumber\x12\x1d\n" +
+	"\n" +
+	"work_order\x18  \x01(\tR\tworkOrder\x12\x18\n" +
+	"\astation\x18! \x01(\tR\astation\x12@\n" +
+	"\x06labels\x18\" \x03(\v2(.espprov.v1.ProvisionRequest.LabelsEntryR\x06labels\x1a=\n" +
 	"\x0fCustomDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01B\x13\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x13\n" +
 	"\x11_reset_on_failure\"\xd6\x03\n" +
 	"\n" +
 	"DeviceInfo\x12\x18\n" +
@@ -3369,7 +4545,7 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"failReason\x12!\n" +
 	"\fdevice_reset\x18\v \x01(\bR\vdeviceReset\x121\n" +
 	"\anetwork\x18\x14 \x01(\x0e2\x17.espprov.v1.NetworkTypeR\anetwork\x12/\n" +
-	"\x06thread\x18\x15 \x01(\v2\x17.espprov.v1.ThreadStateR\x06thread\"\xff\x03\n" +
+	"\x06thread\x18\x15 \x01(\v2\x17.espprov.v1.ThreadStateR\x06thread\"\xe5\x04\n" +
 	"\x11ProvisionResponse\x12$\n" +
 	"\x04step\x18\x01 \x01(\x0e2\x10.espprov.v1.StepR\x04step\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
@@ -3383,7 +4559,10 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\vcustom_data\x18\b \x01(\v2\x1b.espprov.v1.CustomDataReplyR\n" +
 	"customData\x121\n" +
 	"\anetwork\x18\x14 \x01(\x0e2\x17.espprov.v1.NetworkTypeR\anetwork\x12:\n" +
-	"\fthread_state\x18\x15 \x01(\v2\x17.espprov.v1.ThreadStateR\vthreadState\"C\n" +
+	"\fthread_state\x18\x15 \x01(\v2\x17.espprov.v1.ThreadStateR\vthreadState\x12\x15\n" +
+	"\x06job_id\x18\x1e \x01(\tR\x05jobId\x12\x1a\n" +
+	"\bsequence\x18\x1f \x01(\x04R\bsequence\x121\n" +
+	"\tjob_state\x18  \x01(\x0e2\x14.espprov.v1.JobStateR\bjobState\"C\n" +
 	"\x0fCustomDataReply\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x14\n" +
 	"\x05reply\x18\x02 \x01(\fR\x05reply\"\xf1\x01\n" +
@@ -3411,7 +4590,101 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\btimeouts\x18\x03 \x01(\v2\x14.espprov.v1.TimeoutsR\btimeouts\"p\n" +
 	" DisableChallengeResponseResponse\x12!\n" +
 	"\fdisabled_now\x18\x01 \x01(\bR\vdisabledNow\x12)\n" +
-	"\x10already_disabled\x18\x02 \x01(\bR\x0falreadyDisabled*\x95\x01\n" +
+	"\x10already_disabled\x18\x02 \x01(\bR\x0falreadyDisabled\"\xd1\a\n" +
+	"\x03Job\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12*\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x14.espprov.v1.JobStateR\x05state\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x12#\n" +
+	"\rserial_number\x18\x04 \x01(\tR\fserialNumber\x12\x1d\n" +
+	"\n" +
+	"work_order\x18\x05 \x01(\tR\tworkOrder\x12\x18\n" +
+	"\astation\x18\x06 \x01(\tR\astation\x123\n" +
+	"\x06labels\x18\a \x03(\v2\x1b.espprov.v1.Job.LabelsEntryR\x06labels\x12;\n" +
+	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x129\n" +
+	"\n" +
+	"start_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12;\n" +
+	"\vupdate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12@\n" +
+	"\x13last_confirmed_step\x18\f \x01(\x0e2\x10.espprov.v1.StepR\x11lastConfirmedStep\x12)\n" +
+	"\x05steps\x18\r \x03(\v2\x13.espprov.v1.JobStepR\x05steps\x12-\n" +
+	"\x06device\x18\x0e \x01(\v2\x15.espprov.v1.JobDeviceR\x06device\x12*\n" +
+	"\x05error\x18\x0f \x01(\v2\x14.espprov.v1.JobErrorR\x05error\x12*\n" +
+	"\x06result\x18\x10 \x01(\v2\x12.espprov.v1.ResultR\x06result\x12\x16\n" +
+	"\x06caller\x18\x11 \x01(\tR\x06caller\x12\x1a\n" +
+	"\binstance\x18\x12 \x01(\tR\binstance\x12)\n" +
+	"\x10cancel_requested\x18\x13 \x01(\bR\x0fcancelRequested\x12#\n" +
+	"\rlast_sequence\x18\x14 \x01(\x04R\flastSequence\x126\n" +
+	"\arequest\x18\x15 \x01(\v2\x1c.espprov.v1.ProvisionRequestR\arequest\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf1\x01\n" +
+	"\aJobStep\x12$\n" +
+	"\x04step\x18\x01 \x01(\x0e2\x10.espprov.v1.StepR\x04step\x129\n" +
+	"\n" +
+	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x18\n" +
+	"\aoutcome\x18\x04 \x01(\tR\aoutcome\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12\x1a\n" +
+	"\bsequence\x18\x06 \x01(\x04R\bsequence\"\xf9\x01\n" +
+	"\tJobDevice\x123\n" +
+	"\ttransport\x18\x01 \x01(\x0e2\x15.espprov.v1.TransportR\ttransport\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x18\n" +
+	"\aadapter\x18\x04 \x01(\tR\aadapter\x12\x17\n" +
+	"\anode_id\x18\x05 \x01(\tR\x06nodeId\x127\n" +
+	"\vdevice_info\x18\x06 \x01(\v2\x16.espprov.v1.DeviceInfoR\n" +
+	"deviceInfo\x12\x1d\n" +
+	"\n" +
+	"device_key\x18\a \x01(\tR\tdeviceKey\"8\n" +
+	"\bJobError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"&\n" +
+	"\rGetJobRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"O\n" +
+	"\x0fWatchJobRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12%\n" +
+	"\x0eafter_sequence\x18\x02 \x01(\x04R\rafterSequence\"\xad\x03\n" +
+	"\x0fListJobsRequest\x12,\n" +
+	"\x06states\x18\x01 \x03(\x0e2\x14.espprov.v1.JobStateR\x06states\x12\x16\n" +
+	"\x06device\x18\x02 \x01(\tR\x06device\x12\x17\n" +
+	"\anode_id\x18\x03 \x01(\tR\x06nodeId\x12#\n" +
+	"\rserial_number\x18\x04 \x01(\tR\fserialNumber\x12\x1d\n" +
+	"\n" +
+	"work_order\x18\x05 \x01(\tR\tworkOrder\x12\x18\n" +
+	"\astation\x18\x06 \x01(\tR\astation\x12?\n" +
+	"\rcreated_after\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\fcreatedAfter\x12A\n" +
+	"\x0ecreated_before\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\t \x01(\tR\trequestId\x12\x1b\n" +
+	"\tpage_size\x18\n" +
+	" \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\v \x01(\tR\tpageToken\"_\n" +
+	"\x10ListJobsResponse\x12#\n" +
+	"\x04jobs\x18\x01 \x03(\v2\x0f.espprov.v1.JobR\x04jobs\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\")\n" +
+	"\x10CancelJobRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\xa5\x03\n" +
+	"\x11ExportJobsRequest\x12,\n" +
+	"\x06states\x18\x01 \x03(\x0e2\x14.espprov.v1.JobStateR\x06states\x12\x16\n" +
+	"\x06device\x18\x02 \x01(\tR\x06device\x12\x17\n" +
+	"\anode_id\x18\x03 \x01(\tR\x06nodeId\x12#\n" +
+	"\rserial_number\x18\x04 \x01(\tR\fserialNumber\x12\x1d\n" +
+	"\n" +
+	"work_order\x18\x05 \x01(\tR\tworkOrder\x12\x18\n" +
+	"\astation\x18\x06 \x01(\tR\astation\x12?\n" +
+	"\rcreated_after\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\fcreatedAfter\x12A\n" +
+	"\x0ecreated_before\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\t \x01(\tR\trequestId\x120\n" +
+	"\x06format\x18\n" +
+	" \x01(\x0e2\x18.espprov.v1.ExportFormatR\x06format\"(\n" +
+	"\x12ExportJobsResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data*\x95\x01\n" +
 	"\tTransport\x12\x19\n" +
 	"\x15TRANSPORT_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10TRANSPORT_SOFTAP\x10\x01\x12\x13\n" +
@@ -3451,7 +4724,7 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\x12WIFI_AUTH_MODE_DPP\x10\x0e\x12\"\n" +
 	"\x1eWIFI_AUTH_MODE_WPA3_ENTERPRISE\x10\x0f\x12'\n" +
 	"#WIFI_AUTH_MODE_WPA2_WPA3_ENTERPRISE\x10\x10\x12!\n" +
-	"\x1dWIFI_AUTH_MODE_WPA_ENTERPRISE\x10\x11*\xcc\x02\n" +
+	"\x1dWIFI_AUTH_MODE_WPA_ENTERPRISE\x10\x11*\xdd\x02\n" +
 	"\x04Step\x12\x14\n" +
 	"\x10STEP_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSTEP_CONNECTING\x10\x01\x12\x1a\n" +
@@ -3467,7 +4740,8 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\x12\x14\n" +
 	"\x10STEP_CUSTOM_DATA\x10\v\x12\x16\n" +
 	"\x12STEP_REPROVISIONED\x10\f\x12\x15\n" +
-	"\x11STEP_THREAD_STATE\x10\x14*\xca\x01\n" +
+	"\x11STEP_THREAD_STATE\x10\x14\x12\x0f\n" +
+	"\vSTEP_QUEUED\x10\x1e*\xca\x01\n" +
 	"\x10WifiStationState\x12\"\n" +
 	"\x1eWIFI_STATION_STATE_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dWIFI_STATION_STATE_CONNECTING\x10\x01\x12 \n" +
@@ -3491,7 +4765,19 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\vMappingFlow\x12\x1c\n" +
 	"\x18MAPPING_FLOW_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fMAPPING_FLOW_CHALLENGE_RESPONSE\x10\x01\x12\x1c\n" +
-	"\x18MAPPING_FLOW_TRADITIONAL\x10\x022\xe8\x04\n" +
+	"\x18MAPPING_FLOW_TRADITIONAL\x10\x02*\xb5\x01\n" +
+	"\bJobState\x12\x19\n" +
+	"\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n" +
+	"\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n" +
+	"\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n" +
+	"\x10JOB_STATE_FAILED\x10\x04\x12\x17\n" +
+	"\x13JOB_STATE_CANCELLED\x10\x05\x12\x19\n" +
+	"\x15JOB_STATE_INTERRUPTED\x10\x06*^\n" +
+	"\fExportFormat\x12\x1d\n" +
+	"\x19EXPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11EXPORT_FORMAT_CSV\x10\x01\x12\x18\n" +
+	"\x14EXPORT_FORMAT_NDJSON\x10\x022\xba\a\n" +
 	"\x13ProvisioningService\x12G\n" +
 	"\bDiscover\x12\x1b.espprov.v1.DiscoverRequest\x1a\x1c.espprov.v1.DiscoverResponse0\x01\x12E\n" +
 	"\bScanWifi\x12\x1b.espprov.v1.ScanWifiRequest\x1a\x1c.espprov.v1.ScanWifiResponse\x12K\n" +
@@ -3500,7 +4786,13 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\tProvision\x12\x1c.espprov.v1.ProvisionRequest\x1a\x1d.espprov.v1.ProvisionResponse0\x01\x12m\n" +
 	"\x14ProvisionInteractive\x12'.espprov.v1.ProvisionInteractiveRequest\x1a(.espprov.v1.ProvisionInteractiveResponse(\x010\x01\x12B\n" +
 	"\aMapNode\x12\x1a.espprov.v1.MapNodeRequest\x1a\x1b.espprov.v1.MapNodeResponse\x12u\n" +
-	"\x18DisableChallengeResponse\x12+.espprov.v1.DisableChallengeResponseRequest\x1a,.espprov.v1.DisableChallengeResponseResponseB5Z3github.com/espprov/espprov/api/espprov/v1;espprovv1b\x06proto3"
+	"\x18DisableChallengeResponse\x12+.espprov.v1.DisableChallengeResponseRequest\x1a,.espprov.v1.DisableChallengeResponseResponse\x124\n" +
+	"\x06GetJob\x12\x19.espprov.v1.GetJobRequest\x1a\x0f.espprov.v1.Job\x12H\n" +
+	"\bWatchJob\x12\x1b.espprov.v1.WatchJobRequest\x1a\x1d.espprov.v1.ProvisionResponse0\x01\x12E\n" +
+	"\bListJobs\x12\x1b.espprov.v1.ListJobsRequest\x1a\x1c.espprov.v1.ListJobsResponse\x12:\n" +
+	"\tCancelJob\x12\x1c.espprov.v1.CancelJobRequest\x1a\x0f.espprov.v1.Job\x12M\n" +
+	"\n" +
+	"ExportJobs\x12\x1d.espprov.v1.ExportJobsRequest\x1a\x1e.espprov.v1.ExportJobsResponse0\x01B5Z3github.com/espprov/espprov/api/espprov/v1;espprovv1b\x06proto3"
 
 var (
 	file_espprov_v1_espprov_proto_rawDescOnce sync.Once
@@ -3514,8 +4806,8 @@ func file_espprov_v1_espprov_proto_rawDescGZIP() []byte {
 	return file_espprov_v1_espprov_proto_rawDescData
 }
 
-var file_espprov_v1_espprov_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
-var file_espprov_v1_espprov_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_espprov_v1_espprov_proto_enumTypes = make([]protoimpl.EnumInfo, 13)
+var file_espprov_v1_espprov_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_espprov_v1_espprov_proto_goTypes = []any{
 	(Transport)(0),                           // 0: espprov.v1.Transport
 	(SecurityScheme)(0),                      // 1: espprov.v1.SecurityScheme
@@ -3528,131 +4820,183 @@ var file_espprov_v1_espprov_proto_goTypes = []any{
 	(ThreadAttachState)(0),                   // 8: espprov.v1.ThreadAttachState
 	(ThreadFailReason)(0),                    // 9: espprov.v1.ThreadFailReason
 	(MappingFlow)(0),                         // 10: espprov.v1.MappingFlow
-	(*Device)(nil),                           // 11: espprov.v1.Device
-	(*Security)(nil),                         // 12: espprov.v1.Security
-	(*Timeouts)(nil),                         // 13: espprov.v1.Timeouts
-	(*WifiCredentials)(nil),                  // 14: espprov.v1.WifiCredentials
-	(*ThreadCredentials)(nil),                // 15: espprov.v1.ThreadCredentials
-	(*Mapping)(nil),                          // 16: espprov.v1.Mapping
-	(*DiscoverRequest)(nil),                  // 17: espprov.v1.DiscoverRequest
-	(*DiscoverResponse)(nil),                 // 18: espprov.v1.DiscoverResponse
-	(*ScanWifiRequest)(nil),                  // 19: espprov.v1.ScanWifiRequest
-	(*AccessPoint)(nil),                      // 20: espprov.v1.AccessPoint
-	(*ScanWifiResponse)(nil),                 // 21: espprov.v1.ScanWifiResponse
-	(*ScanThreadRequest)(nil),                // 22: espprov.v1.ScanThreadRequest
-	(*ThreadNetwork)(nil),                    // 23: espprov.v1.ThreadNetwork
-	(*ScanThreadResponse)(nil),               // 24: espprov.v1.ScanThreadResponse
-	(*ProvisionRequest)(nil),                 // 25: espprov.v1.ProvisionRequest
-	(*DeviceInfo)(nil),                       // 26: espprov.v1.DeviceInfo
-	(*AppInfo)(nil),                          // 27: espprov.v1.AppInfo
-	(*WifiState)(nil),                        // 28: espprov.v1.WifiState
-	(*ThreadState)(nil),                      // 29: espprov.v1.ThreadState
-	(*MappingEvent)(nil),                     // 30: espprov.v1.MappingEvent
-	(*Result)(nil),                           // 31: espprov.v1.Result
-	(*ProvisionResponse)(nil),                // 32: espprov.v1.ProvisionResponse
-	(*CustomDataReply)(nil),                  // 33: espprov.v1.CustomDataReply
-	(*ProvisionInteractiveRequest)(nil),      // 34: espprov.v1.ProvisionInteractiveRequest
-	(*ProvisionInteractiveResponse)(nil),     // 35: espprov.v1.ProvisionInteractiveResponse
-	(*MapNodeRequest)(nil),                   // 36: espprov.v1.MapNodeRequest
-	(*MapNodeResponse)(nil),                  // 37: espprov.v1.MapNodeResponse
-	(*DisableChallengeResponseRequest)(nil),  // 38: espprov.v1.DisableChallengeResponseRequest
-	(*DisableChallengeResponseResponse)(nil), // 39: espprov.v1.DisableChallengeResponseResponse
-	nil,                                      // 40: espprov.v1.ProvisionRequest.CustomDataEntry
-	nil,                                      // 41: espprov.v1.DeviceInfo.AppsEntry
-	(*durationpb.Duration)(nil),              // 42: google.protobuf.Duration
-	(*structpb.Struct)(nil),                  // 43: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),            // 44: google.protobuf.Timestamp
+	(JobState)(0),                            // 11: espprov.v1.JobState
+	(ExportFormat)(0),                        // 12: espprov.v1.ExportFormat
+	(*Device)(nil),                           // 13: espprov.v1.Device
+	(*Security)(nil),                         // 14: espprov.v1.Security
+	(*Timeouts)(nil),                         // 15: espprov.v1.Timeouts
+	(*WifiCredentials)(nil),                  // 16: espprov.v1.WifiCredentials
+	(*ThreadCredentials)(nil),                // 17: espprov.v1.ThreadCredentials
+	(*Mapping)(nil),                          // 18: espprov.v1.Mapping
+	(*DiscoverRequest)(nil),                  // 19: espprov.v1.DiscoverRequest
+	(*DiscoverResponse)(nil),                 // 20: espprov.v1.DiscoverResponse
+	(*ScanWifiRequest)(nil),                  // 21: espprov.v1.ScanWifiRequest
+	(*AccessPoint)(nil),                      // 22: espprov.v1.AccessPoint
+	(*ScanWifiResponse)(nil),                 // 23: espprov.v1.ScanWifiResponse
+	(*ScanThreadRequest)(nil),                // 24: espprov.v1.ScanThreadRequest
+	(*ThreadNetwork)(nil),                    // 25: espprov.v1.ThreadNetwork
+	(*ScanThreadResponse)(nil),               // 26: espprov.v1.ScanThreadResponse
+	(*ProvisionRequest)(nil),                 // 27: espprov.v1.ProvisionRequest
+	(*DeviceInfo)(nil),                       // 28: espprov.v1.DeviceInfo
+	(*AppInfo)(nil),                          // 29: espprov.v1.AppInfo
+	(*WifiState)(nil),                        // 30: espprov.v1.WifiState
+	(*ThreadState)(nil),                      // 31: espprov.v1.ThreadState
+	(*MappingEvent)(nil),                     // 32: espprov.v1.MappingEvent
+	(*Result)(nil),                           // 33: espprov.v1.Result
+	(*ProvisionResponse)(nil),                // 34: espprov.v1.ProvisionResponse
+	(*CustomDataReply)(nil),                  // 35: espprov.v1.CustomDataReply
+	(*ProvisionInteractiveRequest)(nil),      // 36: espprov.v1.ProvisionInteractiveRequest
+	(*ProvisionInteractiveResponse)(nil),     // 37: espprov.v1.ProvisionInteractiveResponse
+	(*MapNodeRequest)(nil),                   // 38: espprov.v1.MapNodeRequest
+	(*MapNodeResponse)(nil),                  // 39: espprov.v1.MapNodeResponse
+	(*DisableChallengeResponseRequest)(nil),  // 40: espprov.v1.DisableChallengeResponseRequest
+	(*DisableChallengeResponseResponse)(nil), // 41: espprov.v1.DisableChallengeResponseResponse
+	(*Job)(nil),                              // 42: espprov.v1.Job
+	(*JobStep)(nil),                          // 43: espprov.v1.JobStep
+	(*JobDevice)(nil),                        // 44: espprov.v1.JobDevice
+	(*JobError)(nil),                         // 45: espprov.v1.JobError
+	(*GetJobRequest)(nil),                    // 46: espprov.v1.GetJobRequest
+	(*WatchJobRequest)(nil),                  // 47: espprov.v1.WatchJobRequest
+	(*ListJobsRequest)(nil),                  // 48: espprov.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),                 // 49: espprov.v1.ListJobsResponse
+	(*CancelJobRequest)(nil),                 // 50: espprov.v1.CancelJobRequest
+	(*ExportJobsRequest)(nil),                // 51: espprov.v1.ExportJobsRequest
+	(*ExportJobsResponse)(nil),               // 52: espprov.v1.ExportJobsResponse
+	nil,                                      // 53: espprov.v1.ProvisionRequest.CustomDataEntry
+	nil,                                      // 54: espprov.v1.ProvisionRequest.LabelsEntry
+	nil,                                      // 55: espprov.v1.DeviceInfo.AppsEntry
+	nil,                                      // 56: espprov.v1.Job.LabelsEntry
+	(*durationpb.Duration)(nil),              // 57: google.protobuf.Duration
+	(*structpb.Struct)(nil),                  // 58: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),            // 59: google.protobuf.Timestamp
 }
 var file_espprov_v1_espprov_proto_depIdxs = []int32{
-	0,  // 0: espprov.v1.Device.transport:type_name -> espprov.v1.Transport
-	42, // 1: espprov.v1.Device.discovery_timeout:type_name -> google.protobuf.Duration
-	2,  // 2: espprov.v1.Device.prov_generation:type_name -> espprov.v1.ProvGeneration
-	1,  // 3: espprov.v1.Security.scheme:type_name -> espprov.v1.SecurityScheme
-	42, // 4: espprov.v1.Timeouts.exchange:type_name -> google.protobuf.Duration
-	42, // 5: espprov.v1.Timeouts.overall:type_name -> google.protobuf.Duration
-	42, // 6: espprov.v1.Timeouts.wifi_connect:type_name -> google.protobuf.Duration
-	42, // 7: espprov.v1.Timeouts.status_poll:type_name -> google.protobuf.Duration
-	42, // 8: espprov.v1.Timeouts.thread_attach:type_name -> google.protobuf.Duration
-	43, // 9: espprov.v1.Mapping.metadata:type_name -> google.protobuf.Struct
-	42, // 10: espprov.v1.Mapping.poll_interval:type_name -> google.protobuf.Duration
-	42, // 11: espprov.v1.Mapping.max_wait:type_name -> google.protobuf.Duration
-	11, // 12: espprov.v1.DiscoverRequest.device:type_name -> espprov.v1.Device
-	42, // 13: espprov.v1.DiscoverRequest.timeout:type_name -> google.protobuf.Duration
-	0,  // 14: espprov.v1.DiscoverResponse.transport:type_name -> espprov.v1.Transport
-	1,  // 15: espprov.v1.DiscoverResponse.security:type_name -> espprov.v1.SecurityScheme
-	2,  // 16: espprov.v1.DiscoverResponse.prov_generation:type_name -> espprov.v1.ProvGeneration
-	3,  // 17: espprov.v1.DiscoverResponse.network_types:type_name -> espprov.v1.NetworkType
-	11, // 18: espprov.v1.ScanWifiRequest.device:type_name -> espprov.v1.Device
-	12, // 19: espprov.v1.ScanWifiRequest.security:type_name -> espprov.v1.Security
-	13, // 20: espprov.v1.ScanWifiRequest.timeouts:type_name -> espprov.v1.Timeouts
-	4,  // 21: espprov.v1.AccessPoint.auth:type_name -> espprov.v1.WifiAuthMode
-	20, // 22: espprov.v1.ScanWifiResponse.access_points:type_name -> espprov.v1.AccessPoint
-	26, // 23: espprov.v1.ScanWifiResponse.device_info:type_name -> espprov.v1.DeviceInfo
-	11, // 24: espprov.v1.ScanThreadRequest.device:type_name -> espprov.v1.Device
-	12, // 25: espprov.v1.ScanThreadRequest.security:type_name -> espprov.v1.Security
-	13, // 26: espprov.v1.ScanThreadRequest.timeouts:type_name -> espprov.v1.Timeouts
-	23, // 27: espprov.v1.ScanThreadResponse.networks:type_name -> espprov.v1.ThreadNetwork
-	26, // 28: espprov.v1.ScanThreadResponse.device_info:type_name -> espprov.v1.DeviceInfo
-	11, // 29: espprov.v1.ProvisionRequest.device:type_name -> espprov.v1.Device
-	12, // 30: espprov.v1.ProvisionRequest.security:type_name -> espprov.v1.Security
-	14, // 31: espprov.v1.ProvisionRequest.wifi:type_name -> espprov.v1.WifiCredentials
-	16, // 32: espprov.v1.ProvisionRequest.mapping:type_name -> espprov.v1.Mapping
-	13, // 33: espprov.v1.ProvisionRequest.timeouts:type_name -> espprov.v1.Timeouts
-	40, // 34: espprov.v1.ProvisionRequest.custom_data:type_name -> espprov.v1.ProvisionRequest.CustomDataEntry
-	15, // 35: espprov.v1.ProvisionRequest.thread:type_name -> espprov.v1.ThreadCredentials
-	1,  // 36: espprov.v1.DeviceInfo.security:type_name -> espprov.v1.SecurityScheme
-	41, // 37: espprov.v1.DeviceInfo.apps:type_name -> espprov.v1.DeviceInfo.AppsEntry
-	2,  // 38: espprov.v1.DeviceInfo.prov_generation:type_name -> espprov.v1.ProvGeneration
-	3,  // 39: espprov.v1.DeviceInfo.network_types:type_name -> espprov.v1.NetworkType
-	6,  // 40: espprov.v1.WifiState.state:type_name -> espprov.v1.WifiStationState
-	7,  // 41: espprov.v1.WifiState.fail_reason:type_name -> espprov.v1.WifiFailReason
-	4,  // 42: espprov.v1.WifiState.auth:type_name -> espprov.v1.WifiAuthMode
-	8,  // 43: espprov.v1.ThreadState.state:type_name -> espprov.v1.ThreadAttachState
-	9,  // 44: espprov.v1.ThreadState.fail_reason:type_name -> espprov.v1.ThreadFailReason
-	10, // 45: espprov.v1.MappingEvent.flow:type_name -> espprov.v1.MappingFlow
-	7,  // 46: espprov.v1.Result.fail_reason:type_name -> espprov.v1.WifiFailReason
-	3,  // 47: espprov.v1.Result.network:type_name -> espprov.v1.NetworkType
-	29, // 48: espprov.v1.Result.thread:type_name -> espprov.v1.ThreadState
-	5,  // 49: espprov.v1.ProvisionResponse.step:type_name -> espprov.v1.Step
-	44, // 50: espprov.v1.ProvisionResponse.time:type_name -> google.protobuf.Timestamp
-	26, // 51: espprov.v1.ProvisionResponse.device_info:type_name -> espprov.v1.DeviceInfo
-	28, // 52: espprov.v1.ProvisionResponse.wifi_state:type_name -> espprov.v1.WifiState
-	30, // 53: espprov.v1.ProvisionResponse.mapping:type_name -> espprov.v1.MappingEvent
-	31, // 54: espprov.v1.ProvisionResponse.result:type_name -> espprov.v1.Result
-	33, // 55: espprov.v1.ProvisionResponse.custom_data:type_name -> espprov.v1.CustomDataReply
-	3,  // 56: espprov.v1.ProvisionResponse.network:type_name -> espprov.v1.NetworkType
-	29, // 57: espprov.v1.ProvisionResponse.thread_state:type_name -> espprov.v1.ThreadState
-	25, // 58: espprov.v1.ProvisionInteractiveRequest.start:type_name -> espprov.v1.ProvisionRequest
-	14, // 59: espprov.v1.ProvisionInteractiveRequest.retry:type_name -> espprov.v1.WifiCredentials
-	15, // 60: espprov.v1.ProvisionInteractiveRequest.retry_thread:type_name -> espprov.v1.ThreadCredentials
-	32, // 61: espprov.v1.ProvisionInteractiveResponse.event:type_name -> espprov.v1.ProvisionResponse
-	11, // 62: espprov.v1.MapNodeRequest.device:type_name -> espprov.v1.Device
-	12, // 63: espprov.v1.MapNodeRequest.security:type_name -> espprov.v1.Security
-	16, // 64: espprov.v1.MapNodeRequest.mapping:type_name -> espprov.v1.Mapping
-	13, // 65: espprov.v1.MapNodeRequest.timeouts:type_name -> espprov.v1.Timeouts
-	11, // 66: espprov.v1.DisableChallengeResponseRequest.device:type_name -> espprov.v1.Device
-	12, // 67: espprov.v1.DisableChallengeResponseRequest.security:type_name -> espprov.v1.Security
-	13, // 68: espprov.v1.DisableChallengeResponseRequest.timeouts:type_name -> espprov.v1.Timeouts
-	27, // 69: espprov.v1.DeviceInfo.AppsEntry.value:type_name -> espprov.v1.AppInfo
-	17, // 70: espprov.v1.ProvisioningService.Discover:input_type -> espprov.v1.DiscoverRequest
-	19, // 71: espprov.v1.ProvisioningService.ScanWifi:input_type -> espprov.v1.ScanWifiRequest
-	22, // 72: espprov.v1.ProvisioningService.ScanThread:input_type -> espprov.v1.ScanThreadRequest
-	25, // 73: espprov.v1.ProvisioningService.Provision:input_type -> espprov.v1.ProvisionRequest
-	34, // 74: espprov.v1.ProvisioningService.ProvisionInteractive:input_type -> espprov.v1.ProvisionInteractiveRequest
-	36, // 75: espprov.v1.ProvisioningService.MapNode:input_type -> espprov.v1.MapNodeRequest
-	38, // 76: espprov.v1.ProvisioningService.DisableChallengeResponse:input_type -> espprov.v1.DisableChallengeResponseRequest
-	18, // 77: espprov.v1.ProvisioningService.Discover:output_type -> espprov.v1.DiscoverResponse
-	21, // 78: espprov.v1.ProvisioningService.ScanWifi:output_type -> espprov.v1.ScanWifiResponse
-	24, // 79: espprov.v1.ProvisioningService.ScanThread:output_type -> espprov.v1.ScanThreadResponse
-	32, // 80: espprov.v1.ProvisioningService.Provision:output_type -> espprov.v1.ProvisionResponse
-	35, // 81: espprov.v1.ProvisioningService.ProvisionInteractive:output_type -> espprov.v1.ProvisionInteractiveResponse
-	37, // 82: espprov.v1.ProvisioningService.MapNode:output_type -> espprov.v1.MapNodeResponse
-	39, // 83: espprov.v1.ProvisioningService.DisableChallengeResponse:output_type -> espprov.v1.DisableChallengeResponseResponse
-	77, // [77:84] is the sub-list for method output_type
-	70, // [70:77] is the sub-list for method input_type
-	70, // [70:70] is the sub-list for extension type_name
-	70, // [70:70] is the sub-list for extension extendee
-	0,  // [0:70] is the sub-list for field type_name
+	0,   // 0: espprov.v1.Device.transport:type_name -> espprov.v1.Transport
+	57,  // 1: espprov.v1.Device.discovery_timeout:type_name -> google.protobuf.Duration
+	2,   // 2: espprov.v1.Device.prov_generation:type_name -> espprov.v1.ProvGeneration
+	1,   // 3: espprov.v1.Security.scheme:type_name -> espprov.v1.SecurityScheme
+	57,  // 4: espprov.v1.Timeouts.exchange:type_name -> google.protobuf.Duration
+	57,  // 5: espprov.v1.Timeouts.overall:type_name -> google.protobuf.Duration
+	57,  // 6: espprov.v1.Timeouts.wifi_connect:type_name -> google.protobuf.Duration
+	57,  // 7: espprov.v1.Timeouts.status_poll:type_name -> google.protobuf.Duration
+	57,  // 8: espprov.v1.Timeouts.thread_attach:type_name -> google.protobuf.Duration
+	58,  // 9: espprov.v1.Mapping.metadata:type_name -> google.protobuf.Struct
+	57,  // 10: espprov.v1.Mapping.poll_interval:type_name -> google.protobuf.Duration
+	57,  // 11: espprov.v1.Mapping.max_wait:type_name -> google.protobuf.Duration
+	13,  // 12: espprov.v1.DiscoverRequest.device:type_name -> espprov.v1.Device
+	57,  // 13: espprov.v1.DiscoverRequest.timeout:type_name -> google.protobuf.Duration
+	0,   // 14: espprov.v1.DiscoverResponse.transport:type_name -> espprov.v1.Transport
+	1,   // 15: espprov.v1.DiscoverResponse.security:type_name -> espprov.v1.SecurityScheme
+	2,   // 16: espprov.v1.DiscoverResponse.prov_generation:type_name -> espprov.v1.ProvGeneration
+	3,   // 17: espprov.v1.DiscoverResponse.network_types:type_name -> espprov.v1.NetworkType
+	13,  // 18: espprov.v1.ScanWifiRequest.device:type_name -> espprov.v1.Device
+	14,  // 19: espprov.v1.ScanWifiRequest.security:type_name -> espprov.v1.Security
+	15,  // 20: espprov.v1.ScanWifiRequest.timeouts:type_name -> espprov.v1.Timeouts
+	4,   // 21: espprov.v1.AccessPoint.auth:type_name -> espprov.v1.WifiAuthMode
+	22,  // 22: espprov.v1.ScanWifiResponse.access_points:type_name -> espprov.v1.AccessPoint
+	28,  // 23: espprov.v1.ScanWifiResponse.device_info:type_name -> espprov.v1.DeviceInfo
+	13,  // 24: espprov.v1.ScanThreadRequest.device:type_name -> espprov.v1.Device
+	14,  // 25: espprov.v1.ScanThreadRequest.security:type_name -> espprov.v1.Security
+	15,  // 26: espprov.v1.ScanThreadRequest.timeouts:type_name -> espprov.v1.Timeouts
+	25,  // 27: espprov.v1.ScanThreadResponse.networks:type_name -> espprov.v1.ThreadNetwork
+	28,  // 28: espprov.v1.ScanThreadResponse.device_info:type_name -> espprov.v1.DeviceInfo
+	13,  // 29: espprov.v1.ProvisionRequest.device:type_name -> espprov.v1.Device
+	14,  // 30: espprov.v1.ProvisionRequest.security:type_name -> espprov.v1.Security
+	16,  // 31: espprov.v1.ProvisionRequest.wifi:type_name -> espprov.v1.WifiCredentials
+	18,  // 32: espprov.v1.ProvisionRequest.mapping:type_name -> espprov.v1.Mapping
+	15,  // 33: espprov.v1.ProvisionRequest.timeouts:type_name -> espprov.v1.Timeouts
+	53,  // 34: espprov.v1.ProvisionRequest.custom_data:type_name -> espprov.v1.ProvisionRequest.CustomDataEntry
+	17,  // 35: espprov.v1.ProvisionRequest.thread:type_name -> espprov.v1.ThreadCredentials
+	54,  // 36: espprov.v1.ProvisionRequest.labels:type_name -> espprov.v1.ProvisionRequest.LabelsEntry
+	1,   // 37: espprov.v1.DeviceInfo.security:type_name -> espprov.v1.SecurityScheme
+	55,  // 38: espprov.v1.DeviceInfo.apps:type_name -> espprov.v1.DeviceInfo.AppsEntry
+	2,   // 39: espprov.v1.DeviceInfo.prov_generation:type_name -> espprov.v1.ProvGeneration
+	3,   // 40: espprov.v1.DeviceInfo.network_types:type_name -> espprov.v1.NetworkType
+	6,   // 41: espprov.v1.WifiState.state:type_name -> espprov.v1.WifiStationState
+	7,   // 42: espprov.v1.WifiState.fail_reason:type_name -> espprov.v1.WifiFailReason
+	4,   // 43: espprov.v1.WifiState.auth:type_name -> espprov.v1.WifiAuthMode
+	8,   // 44: espprov.v1.ThreadState.state:type_name -> espprov.v1.ThreadAttachState
+	9,   // 45: espprov.v1.ThreadState.fail_reason:type_name -> espprov.v1.ThreadFailReason
+	10,  // 46: espprov.v1.MappingEvent.flow:type_name -> espprov.v1.MappingFlow
+	7,   // 47: espprov.v1.Result.fail_reason:type_name -> espprov.v1.WifiFailReason
+	3,   // 48: espprov.v1.Result.network:type_name -> espprov.v1.NetworkType
+	31,  // 49: espprov.v1.Result.thread:type_name -> espprov.v1.ThreadState
+	5,   // 50: espprov.v1.ProvisionResponse.step:type_name -> espprov.v1.Step
+	59,  // 51: espprov.v1.ProvisionResponse.time:type_name -> google.protobuf.Timestamp
+	28,  // 52: espprov.v1.ProvisionResponse.device_info:type_name -> espprov.v1.DeviceInfo
+	30,  // 53: espprov.v1.ProvisionResponse.wifi_state:type_name -> espprov.v1.WifiState
+	32,  // 54: espprov.v1.ProvisionResponse.mapping:type_name -> espprov.v1.MappingEvent
+	33,  // 55: espprov.v1.ProvisionResponse.result:type_name -> espprov.v1.Result
+	35,  // 56: espprov.v1.ProvisionResponse.custom_data:type_name -> espprov.v1.CustomDataReply
+	3,   // 57: espprov.v1.ProvisionResponse.network:type_name -> espprov.v1.NetworkType
+	31,  // 58: espprov.v1.ProvisionResponse.thread_state:type_name -> espprov.v1.ThreadState
+	11,  // 59: espprov.v1.ProvisionResponse.job_state:type_name -> espprov.v1.JobState
+	27,  // 60: espprov.v1.ProvisionInteractiveRequest.start:type_name -> espprov.v1.ProvisionRequest
+	16,  // 61: espprov.v1.ProvisionInteractiveRequest.retry:type_name -> espprov.v1.WifiCredentials
+	17,  // 62: espprov.v1.ProvisionInteractiveRequest.retry_thread:type_name -> espprov.v1.ThreadCredentials
+	34,  // 63: espprov.v1.ProvisionInteractiveResponse.event:type_name -> espprov.v1.ProvisionResponse
+	13,  // 64: espprov.v1.MapNodeRequest.device:type_name -> espprov.v1.Device
+	14,  // 65: espprov.v1.MapNodeRequest.security:type_name -> espprov.v1.Security
+	18,  // 66: espprov.v1.MapNodeRequest.mapping:type_name -> espprov.v1.Mapping
+	15,  // 67: espprov.v1.MapNodeRequest.timeouts:type_name -> espprov.v1.Timeouts
+	13,  // 68: espprov.v1.DisableChallengeResponseRequest.device:type_name -> espprov.v1.Device
+	14,  // 69: espprov.v1.DisableChallengeResponseRequest.security:type_name -> espprov.v1.Security
+	15,  // 70: espprov.v1.DisableChallengeResponseRequest.timeouts:type_name -> espprov.v1.Timeouts
+	11,  // 71: espprov.v1.Job.state:type_name -> espprov.v1.JobState
+	56,  // 72: espprov.v1.Job.labels:type_name -> espprov.v1.Job.LabelsEntry
+	59,  // 73: espprov.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	59,  // 74: espprov.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	59,  // 75: espprov.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	59,  // 76: espprov.v1.Job.update_time:type_name -> google.protobuf.Timestamp
+	5,   // 77: espprov.v1.Job.last_confirmed_step:type_name -> espprov.v1.Step
+	43,  // 78: espprov.v1.Job.steps:type_name -> espprov.v1.JobStep
+	44,  // 79: espprov.v1.Job.device:type_name -> espprov.v1.JobDevice
+	45,  // 80: espprov.v1.Job.error:type_name -> espprov.v1.JobError
+	33,  // 81: espprov.v1.Job.result:type_name -> espprov.v1.Result
+	27,  // 82: espprov.v1.Job.request:type_name -> espprov.v1.ProvisionRequest
+	5,   // 83: espprov.v1.JobStep.step:type_name -> espprov.v1.Step
+	59,  // 84: espprov.v1.JobStep.start_time:type_name -> google.protobuf.Timestamp
+	59,  // 85: espprov.v1.JobStep.end_time:type_name -> google.protobuf.Timestamp
+	0,   // 86: espprov.v1.JobDevice.transport:type_name -> espprov.v1.Transport
+	28,  // 87: espprov.v1.JobDevice.device_info:type_name -> espprov.v1.DeviceInfo
+	11,  // 88: espprov.v1.ListJobsRequest.states:type_name -> espprov.v1.JobState
+	59,  // 89: espprov.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
+	59,  // 90: espprov.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
+	42,  // 91: espprov.v1.ListJobsResponse.jobs:type_name -> espprov.v1.Job
+	11,  // 92: espprov.v1.ExportJobsRequest.states:type_name -> espprov.v1.JobState
+	59,  // 93: espprov.v1.ExportJobsRequest.created_after:type_name -> google.protobuf.Timestamp
+	59,  // 94: espprov.v1.ExportJobsRequest.created_before:type_name -> google.protobuf.Timestamp
+	12,  // 95: espprov.v1.ExportJobsRequest.format:type_name -> espprov.v1.ExportFormat
+	29,  // 96: espprov.v1.DeviceInfo.AppsEntry.value:type_name -> espprov.v1.AppInfo
+	19,  // 97: espprov.v1.ProvisioningService.Discover:input_type -> espprov.v1.DiscoverRequest
+	21,  // 98: espprov.v1.ProvisioningService.ScanWifi:input_type -> espprov.v1.ScanWifiRequest
+	24,  // 99: espprov.v1.ProvisioningService.ScanThread:input_type -> espprov.v1.ScanThreadRequest
+	27,  // 100: espprov.v1.ProvisioningService.Provision:input_type -> espprov.v1.ProvisionRequest
+	36,  // 101: espprov.v1.ProvisioningService.ProvisionInteractive:input_type -> espprov.v1.ProvisionInteractiveRequest
+	38,  // 102: espprov.v1.ProvisioningService.MapNode:input_type -> espprov.v1.MapNodeRequest
+	40,  // 103: espprov.v1.ProvisioningService.DisableChallengeResponse:input_type -> espprov.v1.DisableChallengeResponseRequest
+	46,  // 104: espprov.v1.ProvisioningService.GetJob:input_type -> espprov.v1.GetJobRequest
+	47,  // 105: espprov.v1.ProvisioningService.WatchJob:input_type -> espprov.v1.WatchJobRequest
+	48,  // 106: espprov.v1.ProvisioningService.ListJobs:input_type -> espprov.v1.ListJobsRequest
+	50,  // 107: espprov.v1.ProvisioningService.CancelJob:input_type -> espprov.v1.CancelJobRequest
+	51,  // 108: espprov.v1.ProvisioningService.ExportJobs:input_type -> espprov.v1.ExportJobsRequest
+	20,  // 109: espprov.v1.ProvisioningService.Discover:output_type -> espprov.v1.DiscoverResponse
+	23,  // 110: espprov.v1.ProvisioningService.ScanWifi:output_type -> espprov.v1.ScanWifiResponse
+	26,  // 111: espprov.v1.ProvisioningService.ScanThread:output_type -> espprov.v1.ScanThreadResponse
+	34,  // 112: espprov.v1.ProvisioningService.Provision:output_type -> espprov.v1.ProvisionResponse
+	37,  // 113: espprov.v1.ProvisioningService.ProvisionInteractive:output_type -> espprov.v1.ProvisionInteractiveResponse
+	39,  // 114: espprov.v1.ProvisioningService.MapNode:output_type -> espprov.v1.MapNodeResponse
+	41,  // 115: espprov.v1.ProvisioningService.DisableChallengeResponse:output_type -> espprov.v1.DisableChallengeResponseResponse
+	42,  // 116: espprov.v1.ProvisioningService.GetJob:output_type -> espprov.v1.Job
+	34,  // 117: espprov.v1.ProvisioningService.WatchJob:output_type -> espprov.v1.ProvisionResponse
+	49,  // 118: espprov.v1.ProvisioningService.ListJobs:output_type -> espprov.v1.ListJobsResponse
+	42,  // 119: espprov.v1.ProvisioningService.CancelJob:output_type -> espprov.v1.Job
+	52,  // 120: espprov.v1.ProvisioningService.ExportJobs:output_type -> espprov.v1.ExportJobsResponse
+	109, // [109:121] is the sub-list for method output_type
+	97,  // [97:109] is the sub-list for method input_type
+	97,  // [97:97] is the sub-list for extension type_name
+	97,  // [97:97] is the sub-list for extension extendee
+	0,   // [0:97] is the sub-list for field type_name
 }
 
 func init() { file_espprov_v1_espprov_proto_init() }
@@ -3675,8 +5019,8 @@ func file_espprov_v1_espprov_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_espprov_v1_espprov_proto_rawDesc), len(file_espprov_v1_espprov_proto_rawDesc)),
-			NumEnums:      11,
-			NumMessages:   31,
+			NumEnums:      13,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

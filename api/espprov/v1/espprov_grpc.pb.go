@@ -56,6 +56,11 @@ const (
 	ProvisioningService_ProvisionInteractive_FullMethodName     = "/espprov.v1.ProvisioningService/ProvisionInteractive"
 	ProvisioningService_MapNode_FullMethodName                  = "/espprov.v1.ProvisioningService/MapNode"
 	ProvisioningService_DisableChallengeResponse_FullMethodName = "/espprov.v1.ProvisioningService/DisableChallengeResponse"
+	ProvisioningService_GetJob_FullMethodName                   = "/espprov.v1.ProvisioningService/GetJob"
+	ProvisioningService_WatchJob_FullMethodName                 = "/espprov.v1.ProvisioningService/WatchJob"
+	ProvisioningService_ListJobs_FullMethodName                 = "/espprov.v1.ProvisioningService/ListJobs"
+	ProvisioningService_CancelJob_FullMethodName                = "/espprov.v1.ProvisioningService/CancelJob"
+	ProvisioningService_ExportJobs_FullMethodName               = "/espprov.v1.ProvisioningService/ExportJobs"
 )
 
 // ProvisioningServiceClient is the client API for ProvisioningService service.
@@ -78,6 +83,7 @@ type ProvisioningServiceClient interface {
 	// user, sends Wi-Fi credentials and follows the device until it is connected
 	// or has failed. Every step is streamed as a typed event; the last event
 	// carries the result. A failed result is followed by an error status.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	Provision(ctx context.Context, in *ProvisionRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ProvisionResponse], error)
 	// ProvisionInteractive is Provision for interactive clients (the CLI): the
 	// first request carries the ProvisionRequest. After a Wi-Fi failure the
@@ -90,6 +96,30 @@ type ProvisioningServiceClient interface {
 	MapNode(ctx context.Context, in *MapNodeRequest, opts ...grpc.CallOption) (*MapNodeResponse, error)
 	// DisableChallengeResponse turns off the device's challenge-response endpoint.
 	DisableChallengeResponse(ctx context.Context, in *DisableChallengeResponseRequest, opts ...grpc.CallOption) (*DisableChallengeResponseResponse, error)
+	// GetJob returns one job: state, steps, device, error, traceability.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	GetJob(ctx context.Context, in *GetJobRequest, opts ...grpc.CallOption) (*Job, error)
+	// WatchJob replays the job's events after after_sequence, then follows
+	// live ones until the job has ended (a finished job replays and ends).
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	WatchJob(ctx context.Context, in *WatchJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ProvisionResponse], error)
+	// ListJobs lists jobs matching a filter, newest first, paginated.
+	ListJobs(ctx context.Context, in *ListJobsRequest, opts ...grpc.CallOption) (*ListJobsResponse, error)
+	// CancelJob asks a job to stop at its next safe point (a step boundary
+	// before the Wi-Fi configuration is applied; after that the device is
+	// joining the network on its own, so the job finishes its Wi-Fi outcome,
+	// resetting the device through prov-ctrl on failure). A queued job is
+	// cancelled at once. Returns the job as it is after the request.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	CancelJob(ctx context.Context, in *CancelJobRequest, opts ...grpc.CallOption) (*Job, error)
+	// ExportJobs streams the jobs matching a filter as CSV or NDJSON (one job
+	// per line) in chunks, for MES import. Over REST
+	// (GET /v1/jobs:export?format=csv|ndjson) the body is the file itself
+	// (text/csv or application/x-ndjson), not JSON-wrapped chunks.
+	ExportJobs(ctx context.Context, in *ExportJobsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportJobsResponse], error)
 }
 
 type provisioningServiceClient struct {
@@ -191,6 +221,74 @@ func (c *provisioningServiceClient) DisableChallengeResponse(ctx context.Context
 	return out, nil
 }
 
+func (c *provisioningServiceClient) GetJob(ctx context.Context, in *GetJobRequest, opts ...grpc.CallOption) (*Job, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Job)
+	err := c.cc.Invoke(ctx, ProvisioningService_GetJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *provisioningServiceClient) WatchJob(ctx context.Context, in *WatchJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ProvisionResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ProvisioningService_ServiceDesc.Streams[3], ProvisioningService_WatchJob_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchJobRequest, ProvisionResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProvisioningService_WatchJobClient = grpc.ServerStreamingClient[ProvisionResponse]
+
+func (c *provisioningServiceClient) ListJobs(ctx context.Context, in *ListJobsRequest, opts ...grpc.CallOption) (*ListJobsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListJobsResponse)
+	err := c.cc.Invoke(ctx, ProvisioningService_ListJobs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *provisioningServiceClient) CancelJob(ctx context.Context, in *CancelJobRequest, opts ...grpc.CallOption) (*Job, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Job)
+	err := c.cc.Invoke(ctx, ProvisioningService_CancelJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *provisioningServiceClient) ExportJobs(ctx context.Context, in *ExportJobsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportJobsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ProvisioningService_ServiceDesc.Streams[4], ProvisioningService_ExportJobs_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportJobsRequest, ExportJobsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProvisioningService_ExportJobsClient = grpc.ServerStreamingClient[ExportJobsResponse]
+
 // ProvisioningServiceServer is the server API for ProvisioningService service.
 // All implementations must embed UnimplementedProvisioningServiceServer
 // for forward compatibility.
@@ -211,6 +309,7 @@ type ProvisioningServiceServer interface {
 	// user, sends Wi-Fi credentials and follows the device until it is connected
 	// or has failed. Every step is streamed as a typed event; the last event
 	// carries the result. A failed result is followed by an error status.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	Provision(*ProvisionRequest, grpc.ServerStreamingServer[ProvisionResponse]) error
 	// ProvisionInteractive is Provision for interactive clients (the CLI): the
 	// first request carries the ProvisionRequest. After a Wi-Fi failure the
@@ -223,6 +322,30 @@ type ProvisioningServiceServer interface {
 	MapNode(context.Context, *MapNodeRequest) (*MapNodeResponse, error)
 	// DisableChallengeResponse turns off the device's challenge-response endpoint.
 	DisableChallengeResponse(context.Context, *DisableChallengeResponseRequest) (*DisableChallengeResponseResponse, error)
+	// GetJob returns one job: state, steps, device, error, traceability.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	GetJob(context.Context, *GetJobRequest) (*Job, error)
+	// WatchJob replays the job's events after after_sequence, then follows
+	// live ones until the job has ended (a finished job replays and ends).
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	WatchJob(*WatchJobRequest, grpc.ServerStreamingServer[ProvisionResponse]) error
+	// ListJobs lists jobs matching a filter, newest first, paginated.
+	ListJobs(context.Context, *ListJobsRequest) (*ListJobsResponse, error)
+	// CancelJob asks a job to stop at its next safe point (a step boundary
+	// before the Wi-Fi configuration is applied; after that the device is
+	// joining the network on its own, so the job finishes its Wi-Fi outcome,
+	// resetting the device through prov-ctrl on failure). A queued job is
+	// cancelled at once. Returns the job as it is after the request.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	CancelJob(context.Context, *CancelJobRequest) (*Job, error)
+	// ExportJobs streams the jobs matching a filter as CSV or NDJSON (one job
+	// per line) in chunks, for MES import. Over REST
+	// (GET /v1/jobs:export?format=csv|ndjson) the body is the file itself
+	// (text/csv or application/x-ndjson), not JSON-wrapped chunks.
+	ExportJobs(*ExportJobsRequest, grpc.ServerStreamingServer[ExportJobsResponse]) error
 	mustEmbedUnimplementedProvisioningServiceServer()
 }
 
@@ -253,6 +376,21 @@ func (UnimplementedProvisioningServiceServer) MapNode(context.Context, *MapNodeR
 }
 func (UnimplementedProvisioningServiceServer) DisableChallengeResponse(context.Context, *DisableChallengeResponseRequest) (*DisableChallengeResponseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DisableChallengeResponse not implemented")
+}
+func (UnimplementedProvisioningServiceServer) GetJob(context.Context, *GetJobRequest) (*Job, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetJob not implemented")
+}
+func (UnimplementedProvisioningServiceServer) WatchJob(*WatchJobRequest, grpc.ServerStreamingServer[ProvisionResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchJob not implemented")
+}
+func (UnimplementedProvisioningServiceServer) ListJobs(context.Context, *ListJobsRequest) (*ListJobsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListJobs not implemented")
+}
+func (UnimplementedProvisioningServiceServer) CancelJob(context.Context, *CancelJobRequest) (*Job, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelJob not implemented")
+}
+func (UnimplementedProvisioningServiceServer) ExportJobs(*ExportJobsRequest, grpc.ServerStreamingServer[ExportJobsResponse]) error {
+	return status.Error(codes.Unimplemented, "method ExportJobs not implemented")
 }
 func (UnimplementedProvisioningServiceServer) mustEmbedUnimplementedProvisioningServiceServer() {}
 func (UnimplementedProvisioningServiceServer) testEmbeddedByValue()                             {}
@@ -376,6 +514,82 @@ func _ProvisioningService_DisableChallengeResponse_Handler(srv interface{}, ctx 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ProvisioningService_GetJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProvisioningServiceServer).GetJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProvisioningService_GetJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProvisioningServiceServer).GetJob(ctx, req.(*GetJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProvisioningService_WatchJob_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchJobRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ProvisioningServiceServer).WatchJob(m, &grpc.GenericServerStream[WatchJobRequest, ProvisionResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProvisioningService_WatchJobServer = grpc.ServerStreamingServer[ProvisionResponse]
+
+func _ProvisioningService_ListJobs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListJobsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProvisioningServiceServer).ListJobs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProvisioningService_ListJobs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProvisioningServiceServer).ListJobs(ctx, req.(*ListJobsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProvisioningService_CancelJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProvisioningServiceServer).CancelJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProvisioningService_CancelJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProvisioningServiceServer).CancelJob(ctx, req.(*CancelJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProvisioningService_ExportJobs_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportJobsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ProvisioningServiceServer).ExportJobs(m, &grpc.GenericServerStream[ExportJobsRequest, ExportJobsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProvisioningService_ExportJobsServer = grpc.ServerStreamingServer[ExportJobsResponse]
+
 // ProvisioningService_ServiceDesc is the grpc.ServiceDesc for ProvisioningService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -399,6 +613,18 @@ var ProvisioningService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "DisableChallengeResponse",
 			Handler:    _ProvisioningService_DisableChallengeResponse_Handler,
 		},
+		{
+			MethodName: "GetJob",
+			Handler:    _ProvisioningService_GetJob_Handler,
+		},
+		{
+			MethodName: "ListJobs",
+			Handler:    _ProvisioningService_ListJobs_Handler,
+		},
+		{
+			MethodName: "CancelJob",
+			Handler:    _ProvisioningService_CancelJob_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -416,6 +642,16 @@ var ProvisioningService_ServiceDesc = grpc.ServiceDesc{
 			Handler:       _ProvisioningService_ProvisionInteractive_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "WatchJob",
+			Handler:       _ProvisioningService_WatchJob_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ExportJobs",
+			Handler:       _ProvisioningService_ExportJobs_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "espprov/v1/espprov.proto",

@@ -8,6 +8,16 @@ from google.protobuf import message as _message
 from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+EXPORT_FORMAT_CSV: ExportFormat
+EXPORT_FORMAT_NDJSON: ExportFormat
+EXPORT_FORMAT_UNSPECIFIED: ExportFormat
+JOB_STATE_CANCELLED: JobState
+JOB_STATE_FAILED: JobState
+JOB_STATE_INTERRUPTED: JobState
+JOB_STATE_QUEUED: JobState
+JOB_STATE_RUNNING: JobState
+JOB_STATE_SUCCEEDED: JobState
+JOB_STATE_UNSPECIFIED: JobState
 MAPPING_FLOW_CHALLENGE_RESPONSE: MappingFlow
 MAPPING_FLOW_TRADITIONAL: MappingFlow
 MAPPING_FLOW_UNSPECIFIED: MappingFlow
@@ -28,6 +38,7 @@ STEP_CREDENTIALS_SENT: Step
 STEP_CUSTOM_DATA: Step
 STEP_DEVICE_RESET: Step
 STEP_MAPPING: Step
+STEP_QUEUED: Step
 STEP_REPROVISIONED: Step
 STEP_RESULT: Step
 STEP_SECURITY_DETECTED: Step
@@ -97,6 +108,12 @@ class AppInfo(_message.Message):
     capabilities: _containers.RepeatedScalarFieldContainer[str]
     version: str
     def __init__(self, version: _Optional[str] = ..., capabilities: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CancelJobRequest(_message.Message):
+    __slots__ = ["job_id"]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class CustomDataReply(_message.Message):
     __slots__ = ["endpoint", "reply"]
@@ -213,6 +230,171 @@ class DiscoverResponse(_message.Message):
     usb_vid: str
     def __init__(self, transport: _Optional[_Union[Transport, str]] = ..., name: _Optional[str] = ..., address: _Optional[str] = ..., node_id: _Optional[str] = ..., security: _Optional[_Union[SecurityScheme, str]] = ..., pop_required: bool = ..., capabilities: _Optional[_Iterable[str]] = ..., rssi: _Optional[int] = ..., usb_vid: _Optional[str] = ..., usb_pid: _Optional[str] = ..., usb_serial: _Optional[str] = ..., likely_esp: bool = ..., prov_generation: _Optional[_Union[ProvGeneration, str]] = ..., network_types: _Optional[_Iterable[_Union[NetworkType, str]]] = ...) -> None: ...
 
+class ExportJobsRequest(_message.Message):
+    __slots__ = ["created_after", "created_before", "device", "format", "node_id", "request_id", "serial_number", "states", "station", "work_order"]
+    CREATED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    STATION_FIELD_NUMBER: _ClassVar[int]
+    WORK_ORDER_FIELD_NUMBER: _ClassVar[int]
+    created_after: _timestamp_pb2.Timestamp
+    created_before: _timestamp_pb2.Timestamp
+    device: str
+    format: ExportFormat
+    node_id: str
+    request_id: str
+    serial_number: str
+    states: _containers.RepeatedScalarFieldContainer[JobState]
+    station: str
+    work_order: str
+    def __init__(self, states: _Optional[_Iterable[_Union[JobState, str]]] = ..., device: _Optional[str] = ..., node_id: _Optional[str] = ..., serial_number: _Optional[str] = ..., work_order: _Optional[str] = ..., station: _Optional[str] = ..., created_after: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., format: _Optional[_Union[ExportFormat, str]] = ...) -> None: ...
+
+class ExportJobsResponse(_message.Message):
+    __slots__ = ["data"]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class GetJobRequest(_message.Message):
+    __slots__ = ["job_id"]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class Job(_message.Message):
+    __slots__ = ["caller", "cancel_requested", "create_time", "device", "end_time", "error", "instance", "job_id", "labels", "last_confirmed_step", "last_sequence", "request", "request_id", "result", "serial_number", "start_time", "state", "station", "steps", "update_time", "work_order"]
+    class LabelsEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    LAST_CONFIRMED_STEP_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STATION_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    WORK_ORDER_FIELD_NUMBER: _ClassVar[int]
+    caller: str
+    cancel_requested: bool
+    create_time: _timestamp_pb2.Timestamp
+    device: JobDevice
+    end_time: _timestamp_pb2.Timestamp
+    error: JobError
+    instance: str
+    job_id: str
+    labels: _containers.ScalarMap[str, str]
+    last_confirmed_step: Step
+    last_sequence: int
+    request: ProvisionRequest
+    request_id: str
+    result: Result
+    serial_number: str
+    start_time: _timestamp_pb2.Timestamp
+    state: JobState
+    station: str
+    steps: _containers.RepeatedCompositeFieldContainer[JobStep]
+    update_time: _timestamp_pb2.Timestamp
+    work_order: str
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., request_id: _Optional[str] = ..., serial_number: _Optional[str] = ..., work_order: _Optional[str] = ..., station: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., last_confirmed_step: _Optional[_Union[Step, str]] = ..., steps: _Optional[_Iterable[_Union[JobStep, _Mapping]]] = ..., device: _Optional[_Union[JobDevice, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., caller: _Optional[str] = ..., instance: _Optional[str] = ..., cancel_requested: bool = ..., last_sequence: _Optional[int] = ..., request: _Optional[_Union[ProvisionRequest, _Mapping]] = ...) -> None: ...
+
+class JobDevice(_message.Message):
+    __slots__ = ["adapter", "address", "device_info", "device_key", "name", "node_id", "transport"]
+    ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_INFO_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_KEY_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    adapter: str
+    address: str
+    device_info: DeviceInfo
+    device_key: str
+    name: str
+    node_id: str
+    transport: Transport
+    def __init__(self, transport: _Optional[_Union[Transport, str]] = ..., name: _Optional[str] = ..., address: _Optional[str] = ..., adapter: _Optional[str] = ..., node_id: _Optional[str] = ..., device_info: _Optional[_Union[DeviceInfo, _Mapping]] = ..., device_key: _Optional[str] = ...) -> None: ...
+
+class JobError(_message.Message):
+    __slots__ = ["code", "message"]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class JobStep(_message.Message):
+    __slots__ = ["end_time", "message", "outcome", "sequence", "start_time", "step"]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    end_time: _timestamp_pb2.Timestamp
+    message: str
+    outcome: str
+    sequence: int
+    start_time: _timestamp_pb2.Timestamp
+    step: Step
+    def __init__(self, step: _Optional[_Union[Step, str]] = ..., start_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[str] = ..., message: _Optional[str] = ..., sequence: _Optional[int] = ...) -> None: ...
+
+class ListJobsRequest(_message.Message):
+    __slots__ = ["created_after", "created_before", "device", "node_id", "page_size", "page_token", "request_id", "serial_number", "states", "station", "work_order"]
+    CREATED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    STATION_FIELD_NUMBER: _ClassVar[int]
+    WORK_ORDER_FIELD_NUMBER: _ClassVar[int]
+    created_after: _timestamp_pb2.Timestamp
+    created_before: _timestamp_pb2.Timestamp
+    device: str
+    node_id: str
+    page_size: int
+    page_token: str
+    request_id: str
+    serial_number: str
+    states: _containers.RepeatedScalarFieldContainer[JobState]
+    station: str
+    work_order: str
+    def __init__(self, states: _Optional[_Iterable[_Union[JobState, str]]] = ..., device: _Optional[str] = ..., node_id: _Optional[str] = ..., serial_number: _Optional[str] = ..., work_order: _Optional[str] = ..., station: _Optional[str] = ..., created_after: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListJobsResponse(_message.Message):
+    __slots__ = ["jobs", "next_page_token"]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[Job]
+    next_page_token: str
+    def __init__(self, jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
 class MapNodeRequest(_message.Message):
     __slots__ = ["device", "mapping", "security", "timeouts"]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -236,13 +418,14 @@ class MapNodeResponse(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., request_id: _Optional[str] = ..., chal_resp_disabled: bool = ...) -> None: ...
 
 class Mapping(_message.Message):
-    __slots__ = ["cloud_url", "disable_chal_resp", "enabled", "max_wait", "metadata", "poll_interval", "tags"]
+    __slots__ = ["cloud_url", "disable_chal_resp", "enabled", "max_wait", "metadata", "poll_interval", "remap", "tags"]
     CLOUD_URL_FIELD_NUMBER: _ClassVar[int]
     DISABLE_CHAL_RESP_FIELD_NUMBER: _ClassVar[int]
     ENABLED_FIELD_NUMBER: _ClassVar[int]
     MAX_WAIT_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     POLL_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    REMAP_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     cloud_url: str
     disable_chal_resp: bool
@@ -250,8 +433,9 @@ class Mapping(_message.Message):
     max_wait: _duration_pb2.Duration
     metadata: _struct_pb2.Struct
     poll_interval: _duration_pb2.Duration
+    remap: bool
     tags: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, enabled: bool = ..., tags: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., disable_chal_resp: bool = ..., cloud_url: _Optional[str] = ..., poll_interval: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., max_wait: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    def __init__(self, enabled: bool = ..., tags: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., remap: bool = ..., disable_chal_resp: bool = ..., cloud_url: _Optional[str] = ..., poll_interval: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., max_wait: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class MappingEvent(_message.Message):
     __slots__ = ["chal_resp_disabled", "flow", "mapped", "node_id", "request_id", "request_status"]
@@ -288,7 +472,7 @@ class ProvisionInteractiveResponse(_message.Message):
     def __init__(self, event: _Optional[_Union[ProvisionResponse, _Mapping]] = ...) -> None: ...
 
 class ProvisionRequest(_message.Message):
-    __slots__ = ["custom_data", "device", "mapping", "no_wifi", "reprovision", "reset_on_failure", "security", "thread", "timeouts", "wifi"]
+    __slots__ = ["custom_data", "device", "labels", "mapping", "no_wifi", "reprovision", "request_id", "reset_on_failure", "security", "serial_number", "station", "thread", "timeouts", "wifi", "work_order"]
     class CustomDataEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -296,51 +480,74 @@ class ProvisionRequest(_message.Message):
         key: str
         value: bytes
         def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
+    class LabelsEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     CUSTOM_DATA_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
     MAPPING_FIELD_NUMBER: _ClassVar[int]
     NO_WIFI_FIELD_NUMBER: _ClassVar[int]
     REPROVISION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     RESET_ON_FAILURE_FIELD_NUMBER: _ClassVar[int]
     SECURITY_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    STATION_FIELD_NUMBER: _ClassVar[int]
     THREAD_FIELD_NUMBER: _ClassVar[int]
     TIMEOUTS_FIELD_NUMBER: _ClassVar[int]
     WIFI_FIELD_NUMBER: _ClassVar[int]
+    WORK_ORDER_FIELD_NUMBER: _ClassVar[int]
     custom_data: _containers.ScalarMap[str, bytes]
     device: Device
+    labels: _containers.ScalarMap[str, str]
     mapping: Mapping
     no_wifi: bool
     reprovision: bool
+    request_id: str
     reset_on_failure: bool
     security: Security
+    serial_number: str
+    station: str
     thread: ThreadCredentials
     timeouts: Timeouts
     wifi: WifiCredentials
-    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., security: _Optional[_Union[Security, _Mapping]] = ..., wifi: _Optional[_Union[WifiCredentials, _Mapping]] = ..., no_wifi: bool = ..., mapping: _Optional[_Union[Mapping, _Mapping]] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., reset_on_failure: bool = ..., reprovision: bool = ..., custom_data: _Optional[_Mapping[str, bytes]] = ..., thread: _Optional[_Union[ThreadCredentials, _Mapping]] = ...) -> None: ...
+    work_order: str
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., security: _Optional[_Union[Security, _Mapping]] = ..., wifi: _Optional[_Union[WifiCredentials, _Mapping]] = ..., no_wifi: bool = ..., mapping: _Optional[_Union[Mapping, _Mapping]] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., reset_on_failure: bool = ..., reprovision: bool = ..., custom_data: _Optional[_Mapping[str, bytes]] = ..., thread: _Optional[_Union[ThreadCredentials, _Mapping]] = ..., request_id: _Optional[str] = ..., serial_number: _Optional[str] = ..., work_order: _Optional[str] = ..., station: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ProvisionResponse(_message.Message):
-    __slots__ = ["custom_data", "device_info", "mapping", "message", "network", "result", "step", "thread_state", "time", "wifi_state"]
+    __slots__ = ["custom_data", "device_info", "job_id", "job_state", "mapping", "message", "network", "result", "sequence", "step", "thread_state", "time", "wifi_state"]
     CUSTOM_DATA_FIELD_NUMBER: _ClassVar[int]
     DEVICE_INFO_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_STATE_FIELD_NUMBER: _ClassVar[int]
     MAPPING_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     THREAD_STATE_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     WIFI_STATE_FIELD_NUMBER: _ClassVar[int]
     custom_data: CustomDataReply
     device_info: DeviceInfo
+    job_id: str
+    job_state: JobState
     mapping: MappingEvent
     message: str
     network: NetworkType
     result: Result
+    sequence: int
     step: Step
     thread_state: ThreadState
     time: _timestamp_pb2.Timestamp
     wifi_state: WifiState
-    def __init__(self, step: _Optional[_Union[Step, str]] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ..., device_info: _Optional[_Union[DeviceInfo, _Mapping]] = ..., wifi_state: _Optional[_Union[WifiState, _Mapping]] = ..., mapping: _Optional[_Union[MappingEvent, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., custom_data: _Optional[_Union[CustomDataReply, _Mapping]] = ..., network: _Optional[_Union[NetworkType, str]] = ..., thread_state: _Optional[_Union[ThreadState, _Mapping]] = ...) -> None: ...
+    def __init__(self, step: _Optional[_Union[Step, str]] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ..., device_info: _Optional[_Union[DeviceInfo, _Mapping]] = ..., wifi_state: _Optional[_Union[WifiState, _Mapping]] = ..., mapping: _Optional[_Union[MappingEvent, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., custom_data: _Optional[_Union[CustomDataReply, _Mapping]] = ..., network: _Optional[_Union[NetworkType, str]] = ..., thread_state: _Optional[_Union[ThreadState, _Mapping]] = ..., job_id: _Optional[str] = ..., sequence: _Optional[int] = ..., job_state: _Optional[_Union[JobState, str]] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ["bssid", "channel", "device_reset", "error", "error_code", "fail_reason", "ip4_address", "mapped", "network", "node_id", "ssid", "success", "thread"]
@@ -484,6 +691,14 @@ class Timeouts(_message.Message):
     wifi_connect: _duration_pb2.Duration
     def __init__(self, exchange: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., overall: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., wifi_connect: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., status_poll: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., thread_attach: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
+class WatchJobRequest(_message.Message):
+    __slots__ = ["after_sequence", "job_id"]
+    AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    after_sequence: int
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ..., after_sequence: _Optional[int] = ...) -> None: ...
+
 class WifiCredentials(_message.Message):
     __slots__ = ["passphrase", "ssid"]
     PASSPHRASE_FIELD_NUMBER: _ClassVar[int]
@@ -543,4 +758,10 @@ class ThreadFailReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class MappingFlow(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class ExportFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

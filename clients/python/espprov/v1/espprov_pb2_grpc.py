@@ -50,6 +50,31 @@ class ProvisioningServiceStub(object):
                 request_serializer=espprov_dot_v1_dot_espprov__pb2.DisableChallengeResponseRequest.SerializeToString,
                 response_deserializer=espprov_dot_v1_dot_espprov__pb2.DisableChallengeResponseResponse.FromString,
                 )
+        self.GetJob = channel.unary_unary(
+                '/espprov.v1.ProvisioningService/GetJob',
+                request_serializer=espprov_dot_v1_dot_espprov__pb2.GetJobRequest.SerializeToString,
+                response_deserializer=espprov_dot_v1_dot_espprov__pb2.Job.FromString,
+                )
+        self.WatchJob = channel.unary_stream(
+                '/espprov.v1.ProvisioningService/WatchJob',
+                request_serializer=espprov_dot_v1_dot_espprov__pb2.WatchJobRequest.SerializeToString,
+                response_deserializer=espprov_dot_v1_dot_espprov__pb2.ProvisionResponse.FromString,
+                )
+        self.ListJobs = channel.unary_unary(
+                '/espprov.v1.ProvisioningService/ListJobs',
+                request_serializer=espprov_dot_v1_dot_espprov__pb2.ListJobsRequest.SerializeToString,
+                response_deserializer=espprov_dot_v1_dot_espprov__pb2.ListJobsResponse.FromString,
+                )
+        self.CancelJob = channel.unary_unary(
+                '/espprov.v1.ProvisioningService/CancelJob',
+                request_serializer=espprov_dot_v1_dot_espprov__pb2.CancelJobRequest.SerializeToString,
+                response_deserializer=espprov_dot_v1_dot_espprov__pb2.Job.FromString,
+                )
+        self.ExportJobs = channel.unary_stream(
+                '/espprov.v1.ProvisioningService/ExportJobs',
+                request_serializer=espprov_dot_v1_dot_espprov__pb2.ExportJobsRequest.SerializeToString,
+                response_deserializer=espprov_dot_v1_dot_espprov__pb2.ExportJobsResponse.FromString,
+                )
 
 
 class ProvisioningServiceServicer(object):
@@ -86,6 +111,7 @@ class ProvisioningServiceServicer(object):
         user, sends Wi-Fi credentials and follows the device until it is connected
         or has failed. Every step is streamed as a typed event; the last event
         carries the result. A failed result is followed by an error status.
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -112,6 +138,64 @@ class ProvisioningServiceServicer(object):
 
     def DisableChallengeResponse(self, request, context):
         """DisableChallengeResponse turns off the device's challenge-response endpoint.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJob(self, request, context):
+        """Every Provision call is a job with a durable record: it runs to a safe
+        end when its caller disconnects (bounded by the server's deadline), and
+        its events can be replayed and followed with WatchJob, also after a
+        restart. One job per device at a time: a Provision for a device with a
+        job in progress (on this or, with a shared PostgreSQL store, another
+        instance) is refused with ABORTED naming that job; its caller can
+        WatchJob it instead. Past the job queue or a transport's concurrency
+        limit Provision is refused with RESOURCE_EXHAUSTED and a RetryInfo hint.
+
+        GetJob returns one job: state, steps, device, error, traceability.
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchJob(self, request, context):
+        """WatchJob replays the job's events after after_sequence, then follows
+        live ones until the job has ended (a finished job replays and ends).
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListJobs(self, request, context):
+        """ListJobs lists jobs matching a filter, newest first, paginated.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelJob(self, request, context):
+        """CancelJob asks a job to stop at its next safe point (a step boundary
+        before the Wi-Fi configuration is applied; after that the device is
+        joining the network on its own, so the job finishes its Wi-Fi outcome,
+        resetting the device through prov-ctrl on failure). A queued job is
+        cancelled at once. Returns the job as it is after the request.
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportJobs(self, request, context):
+        """ExportJobs streams the jobs matching a filter as CSV or NDJSON (one job
+        per line) in chunks, for MES import. Over REST
+        (GET /v1/jobs:export?format=csv|ndjson) the body is the file itself
+        (text/csv or application/x-ndjson), not JSON-wrapped chunks.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -154,6 +238,31 @@ def add_ProvisioningServiceServicer_to_server(servicer, server):
                     servicer.DisableChallengeResponse,
                     request_deserializer=espprov_dot_v1_dot_espprov__pb2.DisableChallengeResponseRequest.FromString,
                     response_serializer=espprov_dot_v1_dot_espprov__pb2.DisableChallengeResponseResponse.SerializeToString,
+            ),
+            'GetJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJob,
+                    request_deserializer=espprov_dot_v1_dot_espprov__pb2.GetJobRequest.FromString,
+                    response_serializer=espprov_dot_v1_dot_espprov__pb2.Job.SerializeToString,
+            ),
+            'WatchJob': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchJob,
+                    request_deserializer=espprov_dot_v1_dot_espprov__pb2.WatchJobRequest.FromString,
+                    response_serializer=espprov_dot_v1_dot_espprov__pb2.ProvisionResponse.SerializeToString,
+            ),
+            'ListJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobs,
+                    request_deserializer=espprov_dot_v1_dot_espprov__pb2.ListJobsRequest.FromString,
+                    response_serializer=espprov_dot_v1_dot_espprov__pb2.ListJobsResponse.SerializeToString,
+            ),
+            'CancelJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelJob,
+                    request_deserializer=espprov_dot_v1_dot_espprov__pb2.CancelJobRequest.FromString,
+                    response_serializer=espprov_dot_v1_dot_espprov__pb2.Job.SerializeToString,
+            ),
+            'ExportJobs': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportJobs,
+                    request_deserializer=espprov_dot_v1_dot_espprov__pb2.ExportJobsRequest.FromString,
+                    response_serializer=espprov_dot_v1_dot_espprov__pb2.ExportJobsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -282,5 +391,90 @@ class ProvisioningService(object):
         return grpc.experimental.unary_unary(request, target, '/espprov.v1.ProvisioningService/DisableChallengeResponse',
             espprov_dot_v1_dot_espprov__pb2.DisableChallengeResponseRequest.SerializeToString,
             espprov_dot_v1_dot_espprov__pb2.DisableChallengeResponseResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/espprov.v1.ProvisioningService/GetJob',
+            espprov_dot_v1_dot_espprov__pb2.GetJobRequest.SerializeToString,
+            espprov_dot_v1_dot_espprov__pb2.Job.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def WatchJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/espprov.v1.ProvisioningService/WatchJob',
+            espprov_dot_v1_dot_espprov__pb2.WatchJobRequest.SerializeToString,
+            espprov_dot_v1_dot_espprov__pb2.ProvisionResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/espprov.v1.ProvisioningService/ListJobs',
+            espprov_dot_v1_dot_espprov__pb2.ListJobsRequest.SerializeToString,
+            espprov_dot_v1_dot_espprov__pb2.ListJobsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CancelJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/espprov.v1.ProvisioningService/CancelJob',
+            espprov_dot_v1_dot_espprov__pb2.CancelJobRequest.SerializeToString,
+            espprov_dot_v1_dot_espprov__pb2.Job.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ExportJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/espprov.v1.ProvisioningService/ExportJobs',
+            espprov_dot_v1_dot_espprov__pb2.ExportJobsRequest.SerializeToString,
+            espprov_dot_v1_dot_espprov__pb2.ExportJobsResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

@@ -42,7 +42,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file espprov/v1/espprov.proto.
  */
 export const file_espprov_v1_espprov: GenFile = /*@__PURE__*/
-  fileDesc("Chhlc3Bwcm92L3YxL2VzcHByb3YucHJvdG8SCmVzcHByb3YudjEiigIKBkRldmljZRIoCgl0cmFuc3BvcnQYASABKA4yFS5lc3Bwcm92LnYxLlRyYW5zcG9ydBIPCgdhZGRyZXNzGAIgASgJEgwKBG5hbWUYAyABKAkSEwoLbmFtZV9wcmVmaXgYBCABKAkSDwoHYWRhcHRlchgFIAEoCRITCgtzZXJpYWxfcG9ydBgGIAEoCRIRCgliYXVkX3JhdGUYByABKA0SNAoRZGlzY292ZXJ5X3RpbWVvdXQYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMwoPcHJvdl9nZW5lcmF0aW9uGBQgASgOMhouZXNwcHJvdi52MS5Qcm92R2VuZXJhdGlvbiJxCghTZWN1cml0eRIqCgZzY2hlbWUYASABKA4yGi5lc3Bwcm92LnYxLlNlY3VyaXR5U2NoZW1lEgsKA3BvcBgCIAEoCRIVCg1zZWMyX3VzZXJuYW1lGAMgASgJEhUKDXNlYzJfcGFzc3dvcmQYBCABKAki9gEKCFRpbWVvdXRzEisKCGV4Y2hhbmdlGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEioKB292ZXJhbGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLwoMd2lmaV9jb25uZWN0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi4KC3N0YXR1c19wb2xsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjAKDXRocmVhZF9hdHRhY2gYFCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iMwoPV2lmaUNyZWRlbnRpYWxzEgwKBHNzaWQYASABKAkSEgoKcGFzc3BocmFzZRgCIAEoCSKUAQoRVGhyZWFkQ3JlZGVudGlhbHMSDwoHZGF0YXNldBgBIAEoCRITCgtuZXR3b3JrX2tleRgCIAEoCRITCgZwYW5faWQYAyABKA1IAIgBARISCgpleHRfcGFuX2lkGAQgASgJEg8KB2NoYW5uZWwYBSABKA0SFAoMbmV0d29ya19uYW1lGAYgASgJQgkKB19wYW5faWQi+wEKB01hcHBpbmcSDwoHZW5hYmxlZBgBIAEoCBIMCgR0YWdzGAIgAygJEikKCG1ldGFkYXRhGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIeChFkaXNhYmxlX2NoYWxfcmVzcBgEIAEoCEgAiAEBEhEKCWNsb3VkX3VybBgFIAEoCRIwCg1wb2xsX2ludGVydmFsGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEisKCG1heF93YWl0GAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQhQKEl9kaXNhYmxlX2NoYWxfcmVzcCJhCg9EaXNjb3ZlclJlcXVlc3QSIgoGZGV2aWNlGAEgASgLMhIuZXNwcHJvdi52MS5EZXZpY2USKgoHdGltZW91dBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKDAwoQRGlzY292ZXJSZXNwb25zZRIoCgl0cmFuc3BvcnQYASABKA4yFS5lc3Bwcm92LnYxLlRyYW5zcG9ydBIMCgRuYW1lGAIgASgJEg8KB2FkZHJlc3MYAyABKAkSDwoHbm9kZV9pZBgEIAEoCRIsCghzZWN1cml0eRgFIAEoDjIaLmVzcHByb3YudjEuU2VjdXJpdHlTY2hlbWUSFAoMcG9wX3JlcXVpcmVkGAYgASgIEhQKDGNhcGFiaWxpdGllcxgHIAMoCRIMCgRyc3NpGAggASgFEg8KB3VzYl92aWQYCSABKAkSDwoHdXNiX3BpZBgKIAEoCRISCgp1c2Jfc2VyaWFsGAsgASgJEhIKCmxpa2VseV9lc3AYDCABKAgSMwoPcHJvdl9nZW5lcmF0aW9uGBQgASgOMhouZXNwcHJvdi52MS5Qcm92R2VuZXJhdGlvbhIuCg1uZXR3b3JrX3R5cGVzGBUgAygOMhcuZXNwcHJvdi52MS5OZXR3b3JrVHlwZSKFAQoPU2NhbldpZmlSZXF1ZXN0EiIKBmRldmljZRgBIAEoCzISLmVzcHByb3YudjEuRGV2aWNlEiYKCHNlY3VyaXR5GAIgASgLMhQuZXNwcHJvdi52MS5TZWN1cml0eRImCgh0aW1lb3V0cxgDIAEoCzIULmVzcHByb3YudjEuVGltZW91dHMicQoLQWNjZXNzUG9pbnQSDAoEc3NpZBgBIAEoCRINCgVic3NpZBgCIAEoCRIPCgdjaGFubmVsGAMgASgNEgwKBHJzc2kYBCABKAUSJgoEYXV0aBgFIAEoDjIYLmVzcHByb3YudjEuV2lmaUF1dGhNb2RlIm8KEFNjYW5XaWZpUmVzcG9uc2USLgoNYWNjZXNzX3BvaW50cxgBIAMoCzIXLmVzcHByb3YudjEuQWNjZXNzUG9pbnQSKwoLZGV2aWNlX2luZm8YAiABKAsyFi5lc3Bwcm92LnYxLkRldmljZUluZm8ihwEKEVNjYW5UaHJlYWRSZXF1ZXN0EiIKBmRldmljZRgBIAEoCzISLmVzcHByb3YudjEuRGV2aWNlEiYKCHNlY3VyaXR5GAIgASgLMhQuZXNwcHJvdi52MS5TZWN1cml0eRImCgh0aW1lb3V0cxgDIAEoCzIULmVzcHByb3YudjEuVGltZW91dHMiigEKDVRocmVhZE5ldHdvcmsSDgoGcGFuX2lkGAEgASgNEg8KB2NoYW5uZWwYAiABKA0SEgoKZXh0X3Bhbl9pZBgDIAEoCRIUCgxuZXR3b3JrX25hbWUYBCABKAkSDAoEcnNzaRgFIAEoBRILCgNscWkYBiABKA0SEwoLZXh0X2FkZHJlc3MYByABKAkibgoSU2NhblRocmVhZFJlc3BvbnNlEisKCG5ldHdvcmtzGAEgAygLMhkuZXNwcHJvdi52MS5UaHJlYWROZXR3b3JrEisKC2RldmljZV9pbmZvGAIgASgLMhYuZXNwcHJvdi52MS5EZXZpY2VJbmZvItYDChBQcm92aXNpb25SZXF1ZXN0EiIKBmRldmljZRgBIAEoCzISLmVzcHByb3YudjEuRGV2aWNlEiYKCHNlY3VyaXR5GAIgASgLMhQuZXNwcHJvdi52MS5TZWN1cml0eRIpCgR3aWZpGAMgASgLMhsuZXNwcHJvdi52MS5XaWZpQ3JlZGVudGlhbHMSDwoHbm9fd2lmaRgEIAEoCBIkCgdtYXBwaW5nGAUgASgLMhMuZXNwcHJvdi52MS5NYXBwaW5nEiYKCHRpbWVvdXRzGAYgASgLMhQuZXNwcHJvdi52MS5UaW1lb3V0cxIdChByZXNldF9vbl9mYWlsdXJlGAcgASgISACIAQESEwoLcmVwcm92aXNpb24YCCABKAgSQQoLY3VzdG9tX2RhdGEYCSADKAsyLC5lc3Bwcm92LnYxLlByb3Zpc2lvblJlcXVlc3QuQ3VzdG9tRGF0YUVudHJ5Ei0KBnRocmVhZBgUIAEoCzIdLmVzcHByb3YudjEuVGhyZWFkQ3JlZGVudGlhbHMaMQoPQ3VzdG9tRGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDDoCOAFCEwoRX3Jlc2V0X29uX2ZhaWx1cmUi6AIKCkRldmljZUluZm8SDwoHdmVyc2lvbhgBIAEoCRIsCghzZWN1cml0eRgCIAEoDjIaLmVzcHByb3YudjEuU2VjdXJpdHlTY2hlbWUSFQoNc2VjX3BhdGNoX3ZlchgDIAEoDRIUCgxjYXBhYmlsaXRpZXMYBCADKAkSLgoEYXBwcxgFIAMoCzIgLmVzcHByb3YudjEuRGV2aWNlSW5mby5BcHBzRW50cnkSFwoPc2VjdXJpdHlfc291cmNlGAYgASgJEjMKD3Byb3ZfZ2VuZXJhdGlvbhgUIAEoDjIaLmVzcHByb3YudjEuUHJvdkdlbmVyYXRpb24SLgoNbmV0d29ya190eXBlcxgVIAMoDjIXLmVzcHByb3YudjEuTmV0d29ya1R5cGUaQAoJQXBwc0VudHJ5EgsKA2tleRgBIAEoCRIiCgV2YWx1ZRgCIAEoCzITLmVzcHByb3YudjEuQXBwSW5mbzoCOAEiMAoHQXBwSW5mbxIPCgd2ZXJzaW9uGAEgASgJEhQKDGNhcGFiaWxpdGllcxgCIAMoCSKMAgoJV2lmaVN0YXRlEisKBXN0YXRlGAEgASgOMhwuZXNwcHJvdi52MS5XaWZpU3RhdGlvblN0YXRlEi8KC2ZhaWxfcmVhc29uGAIgASgOMhouZXNwcHJvdi52MS5XaWZpRmFpbFJlYXNvbhIfChJhdHRlbXB0c19yZW1haW5pbmcYAyABKA1IAIgBARITCgtpcDRfYWRkcmVzcxgEIAEoCRIMCgRzc2lkGAUgASgJEg0KBWJzc2lkGAYgASgJEg8KB2NoYW5uZWwYByABKAUSJgoEYXV0aBgIIAEoDjIYLmVzcHByb3YudjEuV2lmaUF1dGhNb2RlQhUKE19hdHRlbXB0c19yZW1haW5pbmciuQEKC1RocmVhZFN0YXRlEiwKBXN0YXRlGAEgASgOMh0uZXNwcHJvdi52MS5UaHJlYWRBdHRhY2hTdGF0ZRIxCgtmYWlsX3JlYXNvbhgCIAEoDjIcLmVzcHByb3YudjEuVGhyZWFkRmFpbFJlYXNvbhIOCgZwYW5faWQYAyABKA0SDwoHY2hhbm5lbBgEIAEoDRISCgpleHRfcGFuX2lkGAUgASgJEhQKDG5ldHdvcmtfbmFtZRgGIAEoCSKeAQoMTWFwcGluZ0V2ZW50EiUKBGZsb3cYASABKA4yFy5lc3Bwcm92LnYxLk1hcHBpbmdGbG93Eg8KB25vZGVfaWQYAiABKAkSEgoKcmVxdWVzdF9pZBgDIAEoCRIWCg5yZXF1ZXN0X3N0YXR1cxgEIAEoCRIOCgZtYXBwZWQYBSABKAgSGgoSY2hhbF9yZXNwX2Rpc2FibGVkGAYgASgIIroCCgZSZXN1bHQSDwoHc3VjY2VzcxgBIAEoCBITCgtpcDRfYWRkcmVzcxgCIAEoCRIMCgRzc2lkGAMgASgJEg0KBWJzc2lkGAQgASgJEg8KB2NoYW5uZWwYBSABKAUSDwoHbm9kZV9pZBgGIAEoCRIOCgZtYXBwZWQYByABKAgSEgoKZXJyb3JfY29kZRgIIAEoCRINCgVlcnJvchgJIAEoCRIvCgtmYWlsX3JlYXNvbhgKIAEoDjIaLmVzcHByb3YudjEuV2lmaUZhaWxSZWFzb24SFAoMZGV2aWNlX3Jlc2V0GAsgASgIEigKB25ldHdvcmsYFCABKA4yFy5lc3Bwcm92LnYxLk5ldHdvcmtUeXBlEicKBnRocmVhZBgVIAEoCzIXLmVzcHByb3YudjEuVGhyZWFkU3RhdGUioAMKEVByb3Zpc2lvblJlc3BvbnNlEh4KBHN0ZXAYASABKA4yEC5lc3Bwcm92LnYxLlN0ZXASKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHbWVzc2FnZRgDIAEoCRIrCgtkZXZpY2VfaW5mbxgEIAEoCzIWLmVzcHByb3YudjEuRGV2aWNlSW5mbxIpCgp3aWZpX3N0YXRlGAUgASgLMhUuZXNwcHJvdi52MS5XaWZpU3RhdGUSKQoHbWFwcGluZxgGIAEoCzIYLmVzcHByb3YudjEuTWFwcGluZ0V2ZW50EiIKBnJlc3VsdBgHIAEoCzISLmVzcHByb3YudjEuUmVzdWx0EjAKC2N1c3RvbV9kYXRhGAggASgLMhsuZXNwcHJvdi52MS5DdXN0b21EYXRhUmVwbHkSKAoHbmV0d29yaxgUIAEoDjIXLmVzcHByb3YudjEuTmV0d29ya1R5cGUSLQoMdGhyZWFkX3N0YXRlGBUgASgLMhcuZXNwcHJvdi52MS5UaHJlYWRTdGF0ZSIyCg9DdXN0b21EYXRhUmVwbHkSEAoIZW5kcG9pbnQYASABKAkSDQoFcmVwbHkYAiABKAwizgEKG1Byb3Zpc2lvbkludGVyYWN0aXZlUmVxdWVzdBItCgVzdGFydBgBIAEoCzIcLmVzcHByb3YudjEuUHJvdmlzaW9uUmVxdWVzdEgAEiwKBXJldHJ5GAIgASgLMhsuZXNwcHJvdi52MS5XaWZpQ3JlZGVudGlhbHNIABIRCgdnaXZlX3VwGAMgASgISAASNQoMcmV0cnlfdGhyZWFkGBQgASgLMh0uZXNwcHJvdi52MS5UaHJlYWRDcmVkZW50aWFsc0gAQggKBmFjdGlvbiJMChxQcm92aXNpb25JbnRlcmFjdGl2ZVJlc3BvbnNlEiwKBWV2ZW50GAEgASgLMh0uZXNwcHJvdi52MS5Qcm92aXNpb25SZXNwb25zZSKqAQoOTWFwTm9kZVJlcXVlc3QSIgoGZGV2aWNlGAEgASgLMhIuZXNwcHJvdi52MS5EZXZpY2USJgoIc2VjdXJpdHkYAiABKAsyFC5lc3Bwcm92LnYxLlNlY3VyaXR5EiQKB21hcHBpbmcYAyABKAsyEy5lc3Bwcm92LnYxLk1hcHBpbmcSJgoIdGltZW91dHMYBCABKAsyFC5lc3Bwcm92LnYxLlRpbWVvdXRzIlIKD01hcE5vZGVSZXNwb25zZRIPCgdub2RlX2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkSGgoSY2hhbF9yZXNwX2Rpc2FibGVkGAMgASgIIpUBCh9EaXNhYmxlQ2hhbGxlbmdlUmVzcG9uc2VSZXF1ZXN0EiIKBmRldmljZRgBIAEoCzISLmVzcHByb3YudjEuRGV2aWNlEiYKCHNlY3VyaXR5GAIgASgLMhQuZXNwcHJvdi52MS5TZWN1cml0eRImCgh0aW1lb3V0cxgDIAEoCzIULmVzcHByb3YudjEuVGltZW91dHMiUgogRGlzYWJsZUNoYWxsZW5nZVJlc3BvbnNlUmVzcG9uc2USFAoMZGlzYWJsZWRfbm93GAEgASgIEhgKEGFscmVhZHlfZGlzYWJsZWQYAiABKAgqlQEKCVRyYW5zcG9ydBIZChVUUkFOU1BPUlRfVU5TUEVDSUZJRUQQABIUChBUUkFOU1BPUlRfU09GVEFQEAESEwoPVFJBTlNQT1JUX0hUVFBEEAISEQoNVFJBTlNQT1JUX0JMRRADEhUKEVRSQU5TUE9SVF9DT05TT0xFEAQSGAoUVFJBTlNQT1JUX09OX05FVFdPUksQBSp2Cg5TZWN1cml0eVNjaGVtZRIfChtTRUNVUklUWV9TQ0hFTUVfVU5TUEVDSUZJRUQQABIVChFTRUNVUklUWV9TQ0hFTUVfMBABEhUKEVNFQ1VSSVRZX1NDSEVNRV8xEAISFQoRU0VDVVJJVFlfU0NIRU1FXzIQAyqCAQoOUHJvdkdlbmVyYXRpb24SHwobUFJPVl9HRU5FUkFUSU9OX1VOU1BFQ0lGSUVEEAASJQohUFJPVl9HRU5FUkFUSU9OX1dJRklfUFJPVklTSU9OSU5HEAESKAokUFJPVl9HRU5FUkFUSU9OX05FVFdPUktfUFJPVklTSU9OSU5HEAIqWwoLTmV0d29ya1R5cGUSHAoYTkVUV09SS19UWVBFX1VOU1BFQ0lGSUVEEAASFQoRTkVUV09SS19UWVBFX1dJRkkQARIXChNORVRXT1JLX1RZUEVfVEhSRUFEEAIqxwQKDFdpZmlBdXRoTW9kZRIeChpXSUZJX0FVVEhfTU9ERV9VTlNQRUNJRklFRBAAEhcKE1dJRklfQVVUSF9NT0RFX09QRU4QARIWChJXSUZJX0FVVEhfTU9ERV9XRVAQAhIaChZXSUZJX0FVVEhfTU9ERV9XUEFfUFNLEAMSGwoXV0lGSV9BVVRIX01PREVfV1BBMl9QU0sQBBIfChtXSUZJX0FVVEhfTU9ERV9XUEFfV1BBMl9QU0sQBRIiCh5XSUZJX0FVVEhfTU9ERV9XUEEyX0VOVEVSUFJJU0UQBhIbChdXSUZJX0FVVEhfTU9ERV9XUEEzX1BTSxAHEiAKHFdJRklfQVVUSF9NT0RFX1dQQTJfV1BBM19QU0sQCBIbChdXSUZJX0FVVEhfTU9ERV9XQVBJX1BTSxAJEhYKEldJRklfQVVUSF9NT0RFX09XRRAKEh8KG1dJRklfQVVUSF9NT0RFX1dQQTNfRU5UXzE5MhALEh8KG1dJRklfQVVUSF9NT0RFX1dQQTNfRVhUX1BTSxAMEioKJldJRklfQVVUSF9NT0RFX1dQQTNfRVhUX1BTS19NSVhFRF9NT0RFEA0SFgoSV0lGSV9BVVRIX01PREVfRFBQEA4SIgoeV0lGSV9BVVRIX01PREVfV1BBM19FTlRFUlBSSVNFEA8SJwojV0lGSV9BVVRIX01PREVfV1BBMl9XUEEzX0VOVEVSUFJJU0UQEBIhCh1XSUZJX0FVVEhfTU9ERV9XUEFfRU5URVJQUklTRRARKswCCgRTdGVwEhQKEFNURVBfVU5TUEVDSUZJRUQQABITCg9TVEVQX0NPTk5FQ1RJTkcQARIaChZTVEVQX1NFQ1VSSVRZX0RFVEVDVEVEEAISHAoYU1RFUF9TRVNTSU9OX0VTVEFCTElTSEVEEAMSEAoMU1RFUF9NQVBQSU5HEAQSGQoVU1RFUF9DUkVERU5USUFMU19TRU5UEAUSFwoTU1RFUF9DT05GSUdfQVBQTElFRBAGEhMKD1NURVBfV0lGSV9TVEFURRAHEhUKEVNURVBfREVWSUNFX1JFU0VUEAgSDwoLU1RFUF9SRVNVTFQQCRIXChNTVEVQX0FXQUlUSU5HX1JFVFJZEAoSFAoQU1RFUF9DVVNUT01fREFUQRALEhYKElNURVBfUkVQUk9WSVNJT05FRBAMEhUKEVNURVBfVEhSRUFEX1NUQVRFEBQqygEKEFdpZmlTdGF0aW9uU3RhdGUSIgoeV0lGSV9TVEFUSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASIQodV0lGSV9TVEFUSU9OX1NUQVRFX0NPTk5FQ1RJTkcQARIgChxXSUZJX1NUQVRJT05fU1RBVEVfQ09OTkVDVEVEEAISIwofV0lGSV9TVEFUSU9OX1NUQVRFX0RJU0NPTk5FQ1RFRBADEigKJFdJRklfU1RBVElPTl9TVEFURV9DT05ORUNUSU9OX0ZBSUxFRBAEKnsKDldpZmlGYWlsUmVhc29uEiAKHFdJRklfRkFJTF9SRUFTT05fVU5TUEVDSUZJRUQQABIfChtXSUZJX0ZBSUxfUkVBU09OX0FVVEhfRVJST1IQARImCiJXSUZJX0ZBSUxfUkVBU09OX05FVFdPUktfTk9UX0ZPVU5EEAIqyQEKEVRocmVhZEF0dGFjaFN0YXRlEiMKH1RIUkVBRF9BVFRBQ0hfU1RBVEVfVU5TUEVDSUZJRUQQABIhCh1USFJFQURfQVRUQUNIX1NUQVRFX0FUVEFDSElORxABEiAKHFRIUkVBRF9BVFRBQ0hfU1RBVEVfQVRUQUNIRUQQAhIgChxUSFJFQURfQVRUQUNIX1NUQVRFX0RFVEFDSEVEEAMSKAokVEhSRUFEX0FUVEFDSF9TVEFURV9BVFRBQ0hJTkdfRkFJTEVEEAQqiAEKEFRocmVhZEZhaWxSZWFzb24SIgoeVEhSRUFEX0ZBSUxfUkVBU09OX1VOU1BFQ0lGSUVEEAASJgoiVEhSRUFEX0ZBSUxfUkVBU09OX0RBVEFTRVRfSU5WQUxJRBABEigKJFRIUkVBRF9GQUlMX1JFQVNPTl9ORVRXT1JLX05PVF9GT1VORBACKm4KC01hcHBpbmdGbG93EhwKGE1BUFBJTkdfRkxPV19VTlNQRUNJRklFRBAAEiMKH01BUFBJTkdfRkxPV19DSEFMTEVOR0VfUkVTUE9OU0UQARIcChhNQVBQSU5HX0ZMT1dfVFJBRElUSU9OQUwQAjLoBAoTUHJvdmlzaW9uaW5nU2VydmljZRJHCghEaXNjb3ZlchIbLmVzcHByb3YudjEuRGlzY292ZXJSZXF1ZXN0GhwuZXNwcHJvdi52MS5EaXNjb3ZlclJlc3BvbnNlMAESRQoIU2NhbldpZmkSGy5lc3Bwcm92LnYxLlNjYW5XaWZpUmVxdWVzdBocLmVzcHByb3YudjEuU2NhbldpZmlSZXNwb25zZRJLCgpTY2FuVGhyZWFkEh0uZXNwcHJvdi52MS5TY2FuVGhyZWFkUmVxdWVzdBoeLmVzcHByb3YudjEuU2NhblRocmVhZFJlc3BvbnNlEkoKCVByb3Zpc2lvbhIcLmVzcHByb3YudjEuUHJvdmlzaW9uUmVxdWVzdBodLmVzcHByb3YudjEuUHJvdmlzaW9uUmVzcG9uc2UwARJtChRQcm92aXNpb25JbnRlcmFjdGl2ZRInLmVzcHByb3YudjEuUHJvdmlzaW9uSW50ZXJhY3RpdmVSZXF1ZXN0GiguZXNwcHJvdi52MS5Qcm92aXNpb25JbnRlcmFjdGl2ZVJlc3BvbnNlKAEwARJCCgdNYXBOb2RlEhouZXNwcHJvdi52MS5NYXBOb2RlUmVxdWVzdBobLmVzcHByb3YudjEuTWFwTm9kZVJlc3BvbnNlEnUKGERpc2FibGVDaGFsbGVuZ2VSZXNwb25zZRIrLmVzcHByb3YudjEuRGlzYWJsZUNoYWxsZW5nZVJlc3BvbnNlUmVxdWVzdBosLmVzcHByb3YudjEuRGlzYWJsZUNoYWxsZW5nZVJlc3BvbnNlUmVzcG9uc2VCNVozZ2l0aHViLmNvbS9lc3Bwcm92L2VzcHByb3YvYXBpL2VzcHByb3YvdjE7ZXNwcHJvdnYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("Chhlc3Bwcm92L3YxL2VzcHByb3YucHJvdG8SCmVzcHByb3YudjEiigIKBkRldmljZRIoCgl0cmFuc3BvcnQYASABKA4yFS5lc3Bwcm92LnYxLlRyYW5zcG9ydBIPCgdhZGRyZXNzGAIgASgJEgwKBG5hbWUYAyABKAkSEwoLbmFtZV9wcmVmaXgYBCABKAkSDwoHYWRhcHRlchgFIAEoCRITCgtzZXJpYWxfcG9ydBgGIAEoCRIRCgliYXVkX3JhdGUYByABKA0SNAoRZGlzY292ZXJ5X3RpbWVvdXQYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMwoPcHJvdl9nZW5lcmF0aW9uGBQgASgOMhouZXNwcHJvdi52MS5Qcm92R2VuZXJhdGlvbiJxCghTZWN1cml0eRIqCgZzY2hlbWUYASABKA4yGi5lc3Bwcm92LnYxLlNlY3VyaXR5U2NoZW1lEgsKA3BvcBgCIAEoCRIVCg1zZWMyX3VzZXJuYW1lGAMgASgJEhUKDXNlYzJfcGFzc3dvcmQYBCABKAki9gEKCFRpbWVvdXRzEisKCGV4Y2hhbmdlGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEioKB292ZXJhbGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLwoMd2lmaV9jb25uZWN0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi4KC3N0YXR1c19wb2xsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjAKDXRocmVhZF9hdHRhY2gYFCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iMwoPV2lmaUNyZWRlbnRpYWxzEgwKBHNzaWQYASABKAkSEgoKcGFzc3BocmFzZRgCIAEoCSKUAQoRVGhyZWFkQ3JlZGVudGlhbHMSDwoHZGF0YXNldBgBIAEoCRITCgtuZXR3b3JrX2tleRgCIAEoCRITCgZwYW5faWQYAyABKA1IAIgBARISCgpleHRfcGFuX2lkGAQgASgJEg8KB2NoYW5uZWwYBSABKA0SFAoMbmV0d29ya19uYW1lGAYgASgJQgkKB19wYW5faWQiigIKB01hcHBpbmcSDwoHZW5hYmxlZBgBIAEoCBIMCgR0YWdzGAIgAygJEikKCG1ldGFkYXRhGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBINCgVyZW1hcBgIIAEoCBIeChFkaXNhYmxlX2NoYWxfcmVzcBgEIAEoCEgAiAEBEhEKCWNsb3VkX3VybBgFIAEoCRIwCg1wb2xsX2ludGVydmFsGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEisKCG1heF93YWl0GAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQhQKEl9kaXNhYmxlX2NoYWxfcmVzcCJhCg9EaXNjb3ZlclJlcXVlc3QSIgoGZGV2aWNlGAEgASgLMhIuZXNwcHJvdi52MS5EZXZpY2USKgoHdGltZW91dBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKDAwoQRGlzY292ZXJSZXNwb25zZRIoCgl0cmFuc3BvcnQYASABKA4yFS5lc3Bwcm92LnYxLlRyYW5zcG9ydBIMCgRuYW1lGAIgASgJEg8KB2FkZHJlc3MYAyABKAkSDwoHbm9kZV9pZBgEIAEoCRIsCghzZWN1cml0eRgFIAEoDjIaLmVzcHByb3YudjEuU2VjdXJpdHlTY2hlbWUSFAoMcG9wX3JlcXVpcmVkGAYgASgIEhQKDGNhcGFiaWxpdGllcxgHIAMoCRIMCgRyc3NpGAggASgFEg8KB3VzYl92aWQYCSABKAkSDwoHdXNiX3BpZBgKIAEoCRISCgp1c2Jfc2VyaWFsGAsgASgJEhIKCmxpa2VseV9lc3AYDCABKAgSMwoPcHJvdl9nZW5lcmF0aW9uGBQgASgOMhouZXNwcHJvdi52MS5Qcm92R2VuZXJhdGlvbhIuCg1uZXR3b3JrX3R5cGVzGBUgAygOMhcuZXNwcHJvdi52MS5OZXR3b3JrVHlwZSKFAQoPU2NhbldpZmlSZXF1ZXN0EiIKBmRldmljZRgBIAEoCzISLmVzcHByb3YudjEuRGV2aWNlEiYKCHNlY3VyaXR5GAIgASgLMhQuZXNwcHJvdi52MS5TZWN1cml0eRImCgh0aW1lb3V0cxgDIAEoCzIULmVzcHByb3YudjEuVGltZW91dHMicQoLQWNjZXNzUG9pbnQSDAoEc3NpZBgBIAEoCRINCgVic3NpZBgCIAEoCRIPCgdjaGFubmVsGAMgASgNEgwKBHJzc2kYBCABKAUSJgoEYXV0aBgFIAEoDjIYLmVzcHByb3YudjEuV2lmaUF1dGhNb2RlIm8KEFNjYW5XaWZpUmVzcG9uc2USLgoNYWNjZXNzX3BvaW50cxgBIAMoCzIXLmVzcHByb3YudjEuQWNjZXNzUG9pbnQSKwoLZGV2aWNlX2luZm8YAiABKAsyFi5lc3Bwcm92LnYxLkRldmljZUluZm8ihwEKEVNjYW5UaHJlYWRSZXF1ZXN0EiIKBmRldmljZRgBIAEoCzISLmVzcHByb3YudjEuRGV2aWNlEiYKCHNlY3VyaXR5GAIgASgLMhQuZXNwcHJvdi52MS5TZWN1cml0eRImCgh0aW1lb3V0cxgDIAEoCzIULmVzcHByb3YudjEuVGltZW91dHMiigEKDVRocmVhZE5ldHdvcmsSDgoGcGFuX2lkGAEgASgNEg8KB2NoYW5uZWwYAiABKA0SEgoKZXh0X3Bhbl9pZBgDIAEoCRIUCgxuZXR3b3JrX25hbWUYBCABKAkSDAoEcnNzaRgFIAEoBRILCgNscWkYBiABKA0SEwoLZXh0X2FkZHJlc3MYByABKAkibgoSU2NhblRocmVhZFJlc3BvbnNlEisKCG5ldHdvcmtzGAEgAygLMhkuZXNwcHJvdi52MS5UaHJlYWROZXR3b3JrEisKC2RldmljZV9pbmZvGAIgASgLMhYuZXNwcHJvdi52MS5EZXZpY2VJbmZvIo8FChBQcm92aXNpb25SZXF1ZXN0EiIKBmRldmljZRgBIAEoCzISLmVzcHByb3YudjEuRGV2aWNlEiYKCHNlY3VyaXR5GAIgASgLMhQuZXNwcHJvdi52MS5TZWN1cml0eRIpCgR3aWZpGAMgASgLMhsuZXNwcHJvdi52MS5XaWZpQ3JlZGVudGlhbHMSDwoHbm9fd2lmaRgEIAEoCBIkCgdtYXBwaW5nGAUgASgLMhMuZXNwcHJvdi52MS5NYXBwaW5nEiYKCHRpbWVvdXRzGAYgASgLMhQuZXNwcHJvdi52MS5UaW1lb3V0cxIdChByZXNldF9vbl9mYWlsdXJlGAcgASgISACIAQESEwoLcmVwcm92aXNpb24YCCABKAgSQQoLY3VzdG9tX2RhdGEYCSADKAsyLC5lc3Bwcm92LnYxLlByb3Zpc2lvblJlcXVlc3QuQ3VzdG9tRGF0YUVudHJ5Ei0KBnRocmVhZBgUIAEoCzIdLmVzcHByb3YudjEuVGhyZWFkQ3JlZGVudGlhbHMSEgoKcmVxdWVzdF9pZBgeIAEoCRIVCg1zZXJpYWxfbnVtYmVyGB8gASgJEhIKCndvcmtfb3JkZXIYICABKAkSDwoHc3RhdGlvbhghIAEoCRI4CgZsYWJlbHMYIiADKAsyKC5lc3Bwcm92LnYxLlByb3Zpc2lvblJlcXVlc3QuTGFiZWxzRW50cnkaMQoPQ3VzdG9tRGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDDoCOAEaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUITChFfcmVzZXRfb25fZmFpbHVyZSLoAgoKRGV2aWNlSW5mbxIPCgd2ZXJzaW9uGAEgASgJEiwKCHNlY3VyaXR5GAIgASgOMhouZXNwcHJvdi52MS5TZWN1cml0eVNjaGVtZRIVCg1zZWNfcGF0Y2hfdmVyGAMgASgNEhQKDGNhcGFiaWxpdGllcxgEIAMoCRIuCgRhcHBzGAUgAygLMiAuZXNwcHJvdi52MS5EZXZpY2VJbmZvLkFwcHNFbnRyeRIXCg9zZWN1cml0eV9zb3VyY2UYBiABKAkSMwoPcHJvdl9nZW5lcmF0aW9uGBQgASgOMhouZXNwcHJvdi52MS5Qcm92R2VuZXJhdGlvbhIuCg1uZXR3b3JrX3R5cGVzGBUgAygOMhcuZXNwcHJvdi52MS5OZXR3b3JrVHlwZRpACglBcHBzRW50cnkSCwoDa2V5GAEgASgJEiIKBXZhbHVlGAIgASgLMhMuZXNwcHJvdi52MS5BcHBJbmZvOgI4ASIwCgdBcHBJbmZvEg8KB3ZlcnNpb24YASABKAkSFAoMY2FwYWJpbGl0aWVzGAIgAygJIowCCglXaWZpU3RhdGUSKwoFc3RhdGUYASABKA4yHC5lc3Bwcm92LnYxLldpZmlTdGF0aW9uU3RhdGUSLwoLZmFpbF9yZWFzb24YAiABKA4yGi5lc3Bwcm92LnYxLldpZmlGYWlsUmVhc29uEh8KEmF0dGVtcHRzX3JlbWFpbmluZxgDIAEoDUgAiAEBEhMKC2lwNF9hZGRyZXNzGAQgASgJEgwKBHNzaWQYBSABKAkSDQoFYnNzaWQYBiABKAkSDwoHY2hhbm5lbBgHIAEoBRImCgRhdXRoGAggASgOMhguZXNwcHJvdi52MS5XaWZpQXV0aE1vZGVCFQoTX2F0dGVtcHRzX3JlbWFpbmluZyK5AQoLVGhyZWFkU3RhdGUSLAoFc3RhdGUYASABKA4yHS5lc3Bwcm92LnYxLlRocmVhZEF0dGFjaFN0YXRlEjEKC2ZhaWxfcmVhc29uGAIgASgOMhwuZXNwcHJvdi52MS5UaHJlYWRGYWlsUmVhc29uEg4KBnBhbl9pZBgDIAEoDRIPCgdjaGFubmVsGAQgASgNEhIKCmV4dF9wYW5faWQYBSABKAkSFAoMbmV0d29ya19uYW1lGAYgASgJIp4BCgxNYXBwaW5nRXZlbnQSJQoEZmxvdxgBIAEoDjIXLmVzcHByb3YudjEuTWFwcGluZ0Zsb3cSDwoHbm9kZV9pZBgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJEhYKDnJlcXVlc3Rfc3RhdHVzGAQgASgJEg4KBm1hcHBlZBgFIAEoCBIaChJjaGFsX3Jlc3BfZGlzYWJsZWQYBiABKAgiugIKBlJlc3VsdBIPCgdzdWNjZXNzGAEgASgIEhMKC2lwNF9hZGRyZXNzGAIgASgJEgwKBHNzaWQYAyABKAkSDQoFYnNzaWQYBCABKAkSDwoHY2hhbm5lbBgFIAEoBRIPCgdub2RlX2lkGAYgASgJEg4KBm1hcHBlZBgHIAEoCBISCgplcnJvcl9jb2RlGAggASgJEg0KBWVycm9yGAkgASgJEi8KC2ZhaWxfcmVhc29uGAogASgOMhouZXNwcHJvdi52MS5XaWZpRmFpbFJlYXNvbhIUCgxkZXZpY2VfcmVzZXQYCyABKAgSKAoHbmV0d29yaxgUIAEoDjIXLmVzcHByb3YudjEuTmV0d29ya1R5cGUSJwoGdGhyZWFkGBUgASgLMhcuZXNwcHJvdi52MS5UaHJlYWRTdGF0ZSLrAwoRUHJvdmlzaW9uUmVzcG9uc2USHgoEc3RlcBgBIAEoDjIQLmVzcHByb3YudjEuU3RlcBIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdtZXNzYWdlGAMgASgJEisKC2RldmljZV9pbmZvGAQgASgLMhYuZXNwcHJvdi52MS5EZXZpY2VJbmZvEikKCndpZmlfc3RhdGUYBSABKAsyFS5lc3Bwcm92LnYxLldpZmlTdGF0ZRIpCgdtYXBwaW5nGAYgASgLMhguZXNwcHJvdi52MS5NYXBwaW5nRXZlbnQSIgoGcmVzdWx0GAcgASgLMhIuZXNwcHJvdi52MS5SZXN1bHQSMAoLY3VzdG9tX2RhdGEYCCABKAsyGy5lc3Bwcm92LnYxLkN1c3RvbURhdGFSZXBseRIoCgduZXR3b3JrGBQgASgOMhcuZXNwcHJvdi52MS5OZXR3b3JrVHlwZRItCgx0aHJlYWRfc3RhdGUYFSABKAsyFy5lc3Bwcm92LnYxLlRocmVhZFN0YXRlEg4KBmpvYl9pZBgeIAEoCRIQCghzZXF1ZW5jZRgfIAEoBBInCglqb2Jfc3RhdGUYICABKA4yFC5lc3Bwcm92LnYxLkpvYlN0YXRlIjIKD0N1c3RvbURhdGFSZXBseRIQCghlbmRwb2ludBgBIAEoCRINCgVyZXBseRgCIAEoDCLOAQobUHJvdmlzaW9uSW50ZXJhY3RpdmVSZXF1ZXN0Ei0KBXN0YXJ0GAEgASgLMhwuZXNwcHJvdi52MS5Qcm92aXNpb25SZXF1ZXN0SAASLAoFcmV0cnkYAiABKAsyGy5lc3Bwcm92LnYxLldpZmlDcmVkZW50aWFsc0gAEhEKB2dpdmVfdXAYAyABKAhIABI1CgxyZXRyeV90aHJlYWQYFCABKAsyHS5lc3Bwcm92LnYxLlRocmVhZENyZWRlbnRpYWxzSABCCAoGYWN0aW9uIkwKHFByb3Zpc2lvbkludGVyYWN0aXZlUmVzcG9uc2USLAoFZXZlbnQYASABKAsyHS5lc3Bwcm92LnYxLlByb3Zpc2lvblJlc3BvbnNlIqoBCg5NYXBOb2RlUmVxdWVzdBIiCgZkZXZpY2UYASABKAsyEi5lc3Bwcm92LnYxLkRldmljZRImCghzZWN1cml0eRgCIAEoCzIULmVzcHByb3YudjEuU2VjdXJpdHkSJAoHbWFwcGluZxgDIAEoCzITLmVzcHByb3YudjEuTWFwcGluZxImCgh0aW1lb3V0cxgEIAEoCzIULmVzcHByb3YudjEuVGltZW91dHMiUgoPTWFwTm9kZVJlc3BvbnNlEg8KB25vZGVfaWQYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCRIaChJjaGFsX3Jlc3BfZGlzYWJsZWQYAyABKAgilQEKH0Rpc2FibGVDaGFsbGVuZ2VSZXNwb25zZVJlcXVlc3QSIgoGZGV2aWNlGAEgASgLMhIuZXNwcHJvdi52MS5EZXZpY2USJgoIc2VjdXJpdHkYAiABKAsyFC5lc3Bwcm92LnYxLlNlY3VyaXR5EiYKCHRpbWVvdXRzGAMgASgLMhQuZXNwcHJvdi52MS5UaW1lb3V0cyJSCiBEaXNhYmxlQ2hhbGxlbmdlUmVzcG9uc2VSZXNwb25zZRIUCgxkaXNhYmxlZF9ub3cYASABKAgSGAoQYWxyZWFkeV9kaXNhYmxlZBgCIAEoCCLrBQoDSm9iEg4KBmpvYl9pZBgBIAEoCRIjCgVzdGF0ZRgCIAEoDjIULmVzcHByb3YudjEuSm9iU3RhdGUSEgoKcmVxdWVzdF9pZBgDIAEoCRIVCg1zZXJpYWxfbnVtYmVyGAQgASgJEhIKCndvcmtfb3JkZXIYBSABKAkSDwoHc3RhdGlvbhgGIAEoCRIrCgZsYWJlbHMYByADKAsyGy5lc3Bwcm92LnYxLkpvYi5MYWJlbHNFbnRyeRIvCgtjcmVhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItChNsYXN0X2NvbmZpcm1lZF9zdGVwGAwgASgOMhAuZXNwcHJvdi52MS5TdGVwEiIKBXN0ZXBzGA0gAygLMhMuZXNwcHJvdi52MS5Kb2JTdGVwEiUKBmRldmljZRgOIAEoCzIVLmVzcHByb3YudjEuSm9iRGV2aWNlEiMKBWVycm9yGA8gASgLMhQuZXNwcHJvdi52MS5Kb2JFcnJvchIiCgZyZXN1bHQYECABKAsyEi5lc3Bwcm92LnYxLlJlc3VsdBIOCgZjYWxsZXIYESABKAkSEAoIaW5zdGFuY2UYEiABKAkSGAoQY2FuY2VsX3JlcXVlc3RlZBgTIAEoCBIVCg1sYXN0X3NlcXVlbmNlGBQgASgEEi0KB3JlcXVlc3QYFSABKAsyHC5lc3Bwcm92LnYxLlByb3Zpc2lvblJlcXVlc3QaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASK7AQoHSm9iU3RlcBIeCgRzdGVwGAEgASgOMhAuZXNwcHJvdi52MS5TdGVwEi4KCnN0YXJ0X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdvdXRjb21lGAQgASgJEg8KB21lc3NhZ2UYBSABKAkSEAoIc2VxdWVuY2UYBiABKAQitwEKCUpvYkRldmljZRIoCgl0cmFuc3BvcnQYASABKA4yFS5lc3Bwcm92LnYxLlRyYW5zcG9ydBIMCgRuYW1lGAIgASgJEg8KB2FkZHJlc3MYAyABKAkSDwoHYWRhcHRlchgEIAEoCRIPCgdub2RlX2lkGAUgASgJEisKC2RldmljZV9pbmZvGAYgASgLMhYuZXNwcHJvdi52MS5EZXZpY2VJbmZvEhIKCmRldmljZV9rZXkYByABKAkiKQoISm9iRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIjkKD1dhdGNoSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSFgoOYWZ0ZXJfc2VxdWVuY2UYAiABKAQitgIKD0xpc3RKb2JzUmVxdWVzdBIkCgZzdGF0ZXMYASADKA4yFC5lc3Bwcm92LnYxLkpvYlN0YXRlEg4KBmRldmljZRgCIAEoCRIPCgdub2RlX2lkGAMgASgJEhUKDXNlcmlhbF9udW1iZXIYBCABKAkSEgoKd29ya19vcmRlchgFIAEoCRIPCgdzdGF0aW9uGAYgASgJEjEKDWNyZWF0ZWRfYWZ0ZXIYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZWRfYmVmb3JlGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpyZXF1ZXN0X2lkGAkgASgJEhEKCXBhZ2Vfc2l6ZRgKIAEoBRISCgpwYWdlX3Rva2VuGAsgASgJIkoKEExpc3RKb2JzUmVzcG9uc2USHQoEam9icxgBIAMoCzIPLmVzcHByb3YudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIiChBDYW5jZWxKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSK7AgoRRXhwb3J0Sm9ic1JlcXVlc3QSJAoGc3RhdGVzGAEgAygOMhQuZXNwcHJvdi52MS5Kb2JTdGF0ZRIOCgZkZXZpY2UYAiABKAkSDwoHbm9kZV9pZBgDIAEoCRIVCg1zZXJpYWxfbnVtYmVyGAQgASgJEhIKCndvcmtfb3JkZXIYBSABKAkSDwoHc3RhdGlvbhgGIAEoCRIxCg1jcmVhdGVkX2FmdGVyGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5jcmVhdGVkX2JlZm9yZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKcmVxdWVzdF9pZBgJIAEoCRIoCgZmb3JtYXQYCiABKA4yGC5lc3Bwcm92LnYxLkV4cG9ydEZvcm1hdCIiChJFeHBvcnRKb2JzUmVzcG9uc2USDAoEZGF0YRgBIAEoDCqVAQoJVHJhbnNwb3J0EhkKFVRSQU5TUE9SVF9VTlNQRUNJRklFRBAAEhQKEFRSQU5TUE9SVF9TT0ZUQVAQARITCg9UUkFOU1BPUlRfSFRUUEQQAhIRCg1UUkFOU1BPUlRfQkxFEAMSFQoRVFJBTlNQT1JUX0NPTlNPTEUQBBIYChRUUkFOU1BPUlRfT05fTkVUV09SSxAFKnYKDlNlY3VyaXR5U2NoZW1lEh8KG1NFQ1VSSVRZX1NDSEVNRV9VTlNQRUNJRklFRBAAEhUKEVNFQ1VSSVRZX1NDSEVNRV8wEAESFQoRU0VDVVJJVFlfU0NIRU1FXzEQAhIVChFTRUNVUklUWV9TQ0hFTUVfMhADKoIBCg5Qcm92R2VuZXJhdGlvbhIfChtQUk9WX0dFTkVSQVRJT05fVU5TUEVDSUZJRUQQABIlCiFQUk9WX0dFTkVSQVRJT05fV0lGSV9QUk9WSVNJT05JTkcQARIoCiRQUk9WX0dFTkVSQVRJT05fTkVUV09SS19QUk9WSVNJT05JTkcQAipbCgtOZXR3b3JrVHlwZRIcChhORVRXT1JLX1RZUEVfVU5TUEVDSUZJRUQQABIVChFORVRXT1JLX1RZUEVfV0lGSRABEhcKE05FVFdPUktfVFlQRV9USFJFQUQQAirHBAoMV2lmaUF1dGhNb2RlEh4KGldJRklfQVVUSF9NT0RFX1VOU1BFQ0lGSUVEEAASFwoTV0lGSV9BVVRIX01PREVfT1BFThABEhYKEldJRklfQVVUSF9NT0RFX1dFUBACEhoKFldJRklfQVVUSF9NT0RFX1dQQV9QU0sQAxIbChdXSUZJX0FVVEhfTU9ERV9XUEEyX1BTSxAEEh8KG1dJRklfQVVUSF9NT0RFX1dQQV9XUEEyX1BTSxAFEiIKHldJRklfQVVUSF9NT0RFX1dQQTJfRU5URVJQUklTRRAGEhsKF1dJRklfQVVUSF9NT0RFX1dQQTNfUFNLEAcSIAocV0lGSV9BVVRIX01PREVfV1BBMl9XUEEzX1BTSxAIEhsKF1dJRklfQVVUSF9NT0RFX1dBUElfUFNLEAkSFgoSV0lGSV9BVVRIX01PREVfT1dFEAoSHwobV0lGSV9BVVRIX01PREVfV1BBM19FTlRfMTkyEAsSHwobV0lGSV9BVVRIX01PREVfV1BBM19FWFRfUFNLEAwSKgomV0lGSV9BVVRIX01PREVfV1BBM19FWFRfUFNLX01JWEVEX01PREUQDRIWChJXSUZJX0FVVEhfTU9ERV9EUFAQDhIiCh5XSUZJX0FVVEhfTU9ERV9XUEEzX0VOVEVSUFJJU0UQDxInCiNXSUZJX0FVVEhfTU9ERV9XUEEyX1dQQTNfRU5URVJQUklTRRAQEiEKHVdJRklfQVVUSF9NT0RFX1dQQV9FTlRFUlBSSVNFEBEq3QIKBFN0ZXASFAoQU1RFUF9VTlNQRUNJRklFRBAAEhMKD1NURVBfQ09OTkVDVElORxABEhoKFlNURVBfU0VDVVJJVFlfREVURUNURUQQAhIcChhTVEVQX1NFU1NJT05fRVNUQUJMSVNIRUQQAxIQCgxTVEVQX01BUFBJTkcQBBIZChVTVEVQX0NSRURFTlRJQUxTX1NFTlQQBRIXChNTVEVQX0NPTkZJR19BUFBMSUVEEAYSEwoPU1RFUF9XSUZJX1NUQVRFEAcSFQoRU1RFUF9ERVZJQ0VfUkVTRVQQCBIPCgtTVEVQX1JFU1VMVBAJEhcKE1NURVBfQVdBSVRJTkdfUkVUUlkQChIUChBTVEVQX0NVU1RPTV9EQVRBEAsSFgoSU1RFUF9SRVBST1ZJU0lPTkVEEAwSFQoRU1RFUF9USFJFQURfU1RBVEUQFBIPCgtTVEVQX1FVRVVFRBAeKsoBChBXaWZpU3RhdGlvblN0YXRlEiIKHldJRklfU1RBVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEiEKHVdJRklfU1RBVElPTl9TVEFURV9DT05ORUNUSU5HEAESIAocV0lGSV9TVEFUSU9OX1NUQVRFX0NPTk5FQ1RFRBACEiMKH1dJRklfU1RBVElPTl9TVEFURV9ESVNDT05ORUNURUQQAxIoCiRXSUZJX1NUQVRJT05fU1RBVEVfQ09OTkVDVElPTl9GQUlMRUQQBCp7Cg5XaWZpRmFpbFJlYXNvbhIgChxXSUZJX0ZBSUxfUkVBU09OX1VOU1BFQ0lGSUVEEAASHwobV0lGSV9GQUlMX1JFQVNPTl9BVVRIX0VSUk9SEAESJgoiV0lGSV9GQUlMX1JFQVNPTl9ORVRXT1JLX05PVF9GT1VORBACKskBChFUaHJlYWRBdHRhY2hTdGF0ZRIjCh9USFJFQURfQVRUQUNIX1NUQVRFX1VOU1BFQ0lGSUVEEAASIQodVEhSRUFEX0FUVEFDSF9TVEFURV9BVFRBQ0hJTkcQARIgChxUSFJFQURfQVRUQUNIX1NUQVRFX0FUVEFDSEVEEAISIAocVEhSRUFEX0FUVEFDSF9TVEFURV9ERVRBQ0hFRBADEigKJFRIUkVBRF9BVFRBQ0hfU1RBVEVfQVRUQUNISU5HX0ZBSUxFRBAEKogBChBUaHJlYWRGYWlsUmVhc29uEiIKHlRIUkVBRF9GQUlMX1JFQVNPTl9VTlNQRUNJRklFRBAAEiYKIlRIUkVBRF9GQUlMX1JFQVNPTl9EQVRBU0VUX0lOVkFMSUQQARIoCiRUSFJFQURfRkFJTF9SRUFTT05fTkVUV09SS19OT1RfRk9VTkQQAipuCgtNYXBwaW5nRmxvdxIcChhNQVBQSU5HX0ZMT1dfVU5TUEVDSUZJRUQQABIjCh9NQVBQSU5HX0ZMT1dfQ0hBTExFTkdFX1JFU1BPTlNFEAESHAoYTUFQUElOR19GTE9XX1RSQURJVElPTkFMEAIqtQEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhQKEEpPQl9TVEFURV9RVUVVRUQQARIVChFKT0JfU1RBVEVfUlVOTklORxACEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQAxIUChBKT0JfU1RBVEVfRkFJTEVEEAQSFwoTSk9CX1NUQVRFX0NBTkNFTExFRBAFEhkKFUpPQl9TVEFURV9JTlRFUlJVUFRFRBAGKl4KDEV4cG9ydEZvcm1hdBIdChlFWFBPUlRfRk9STUFUX1VOU1BFQ0lGSUVEEAASFQoRRVhQT1JUX0ZPUk1BVF9DU1YQARIYChRFWFBPUlRfRk9STUFUX05ESlNPThACMroHChNQcm92aXNpb25pbmdTZXJ2aWNlEkcKCERpc2NvdmVyEhsuZXNwcHJvdi52MS5EaXNjb3ZlclJlcXVlc3QaHC5lc3Bwcm92LnYxLkRpc2NvdmVyUmVzcG9uc2UwARJFCghTY2FuV2lmaRIbLmVzcHByb3YudjEuU2NhbldpZmlSZXF1ZXN0GhwuZXNwcHJvdi52MS5TY2FuV2lmaVJlc3BvbnNlEksKClNjYW5UaHJlYWQSHS5lc3Bwcm92LnYxLlNjYW5UaHJlYWRSZXF1ZXN0Gh4uZXNwcHJvdi52MS5TY2FuVGhyZWFkUmVzcG9uc2USSgoJUHJvdmlzaW9uEhwuZXNwcHJvdi52MS5Qcm92aXNpb25SZXF1ZXN0Gh0uZXNwcHJvdi52MS5Qcm92aXNpb25SZXNwb25zZTABEm0KFFByb3Zpc2lvbkludGVyYWN0aXZlEicuZXNwcHJvdi52MS5Qcm92aXNpb25JbnRlcmFjdGl2ZVJlcXVlc3QaKC5lc3Bwcm92LnYxLlByb3Zpc2lvbkludGVyYWN0aXZlUmVzcG9uc2UoATABEkIKB01hcE5vZGUSGi5lc3Bwcm92LnYxLk1hcE5vZGVSZXF1ZXN0GhsuZXNwcHJvdi52MS5NYXBOb2RlUmVzcG9uc2USdQoYRGlzYWJsZUNoYWxsZW5nZVJlc3BvbnNlEisuZXNwcHJvdi52MS5EaXNhYmxlQ2hhbGxlbmdlUmVzcG9uc2VSZXF1ZXN0GiwuZXNwcHJvdi52MS5EaXNhYmxlQ2hhbGxlbmdlUmVzcG9uc2VSZXNwb25zZRI0CgZHZXRKb2ISGS5lc3Bwcm92LnYxLkdldEpvYlJlcXVlc3QaDy5lc3Bwcm92LnYxLkpvYhJICghXYXRjaEpvYhIbLmVzcHByb3YudjEuV2F0Y2hKb2JSZXF1ZXN0Gh0uZXNwcHJvdi52MS5Qcm92aXNpb25SZXNwb25zZTABEkUKCExpc3RKb2JzEhsuZXNwcHJvdi52MS5MaXN0Sm9ic1JlcXVlc3QaHC5lc3Bwcm92LnYxLkxpc3RKb2JzUmVzcG9uc2USOgoJQ2FuY2VsSm9iEhwuZXNwcHJvdi52MS5DYW5jZWxKb2JSZXF1ZXN0Gg8uZXNwcHJvdi52MS5Kb2ISTQoKRXhwb3J0Sm9icxIdLmVzcHByb3YudjEuRXhwb3J0Sm9ic1JlcXVlc3QaHi5lc3Bwcm92LnYxLkV4cG9ydEpvYnNSZXNwb25zZTABQjVaM2dpdGh1Yi5jb20vZXNwcHJvdi9lc3Bwcm92L2FwaS9lc3Bwcm92L3YxO2VzcHByb3Z2MWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * Device says where the device is and how to talk to it.
@@ -328,6 +328,15 @@ export type Mapping = Message<"espprov.v1.Mapping"> & {
    * @generated from field: google.protobuf.Struct metadata = 3;
    */
   metadata?: JsonObject | undefined;
+
+  /**
+   * Map the node again even if a previous job recorded this device (the same
+   * serial_number or, without one, the same device address/name) as mapped.
+   * By default such a job skips the mapping and says so in its events.
+   *
+   * @generated from field: bool remap = 8;
+   */
+  remap: boolean;
 
   /**
    * Disable challenge-response after a successful mapping. Unset: yes for
@@ -773,6 +782,43 @@ export type ProvisionRequest = Message<"espprov.v1.ProvisionRequest"> & {
    * @generated from field: espprov.v1.ThreadCredentials thread = 20;
    */
   thread?: ThreadCredentials | undefined;
+
+  /**
+   * Idempotency key (at most 128 characters: letters, digits, '-', '_',
+   * '.', ':'). A Provision with the key of an existing job attaches to that
+   * job (replaying its events from the start, then following it) and never
+   * starts a second one; a different request under the same key is refused
+   * with ALREADY_EXISTS. Secrets are not part of the comparison (they are
+   * never stored): a new attempt with other credentials needs a new key.
+   *
+   * @generated from field: string request_id = 30;
+   */
+  requestId: string;
+
+  /**
+   * Traceability, recorded with the job and usable in ListJobs filters: the
+   * unit's serial number, the work order, the station that provisions it
+   * (each at most 128 characters), and free labels (at most 16, keys at
+   * most 64 and values at most 256 characters).
+   *
+   * @generated from field: string serial_number = 31;
+   */
+  serialNumber: string;
+
+  /**
+   * @generated from field: string work_order = 32;
+   */
+  workOrder: string;
+
+  /**
+   * @generated from field: string station = 33;
+   */
+  station: string;
+
+  /**
+   * @generated from field: map<string, string> labels = 34;
+   */
+  labels: { [key: string]: string };
 };
 
 /**
@@ -1173,6 +1219,29 @@ export type ProvisionResponse = Message<"espprov.v1.ProvisionResponse"> & {
    * @generated from field: espprov.v1.ThreadState thread_state = 21;
    */
   threadState?: ThreadState | undefined;
+
+  /**
+   * The job this event belongs to (every event of Provision and WatchJob
+   * carries it, so the first one tells the caller which job to watch).
+   *
+   * @generated from field: string job_id = 30;
+   */
+  jobId: string;
+
+  /**
+   * Position of the event in its job, from 1; WatchJob's after_sequence.
+   *
+   * @generated from field: uint64 sequence = 31;
+   */
+  sequence: bigint;
+
+  /**
+   * The job's state after this event (set when it changes: queued, running,
+   * and on the last event succeeded, failed, cancelled or interrupted).
+   *
+   * @generated from field: espprov.v1.JobState job_state = 32;
+   */
+  jobState: JobState;
 };
 
 /**
@@ -1393,6 +1462,539 @@ export type DisableChallengeResponseResponse = Message<"espprov.v1.DisableChalle
  */
 export const DisableChallengeResponseResponseSchema: GenMessage<DisableChallengeResponseResponse> = /*@__PURE__*/
   messageDesc(file_espprov_v1_espprov, 28);
+
+/**
+ * Job is the durable record of one provisioning. It never holds a secret.
+ *
+ * @generated from message espprov.v1.Job
+ */
+export type Job = Message<"espprov.v1.Job"> & {
+  /**
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * @generated from field: espprov.v1.JobState state = 2;
+   */
+  state: JobState;
+
+  /**
+   * The request's idempotency key and traceability fields.
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: string serial_number = 4;
+   */
+  serialNumber: string;
+
+  /**
+   * @generated from field: string work_order = 5;
+   */
+  workOrder: string;
+
+  /**
+   * @generated from field: string station = 6;
+   */
+  station: string;
+
+  /**
+   * @generated from field: map<string, string> labels = 7;
+   */
+  labels: { [key: string]: string };
+
+  /**
+   * @generated from field: google.protobuf.Timestamp create_time = 8;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp start_time = 9;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp end_time = 10;
+   */
+  endTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp update_time = 11;
+   */
+  updateTime?: Timestamp | undefined;
+
+  /**
+   * The last step the device or cloud confirmed.
+   *
+   * @generated from field: espprov.v1.Step last_confirmed_step = 12;
+   */
+  lastConfirmedStep: Step;
+
+  /**
+   * Every step in order with its start and end time and outcome.
+   *
+   * @generated from field: repeated espprov.v1.JobStep steps = 13;
+   */
+  steps: JobStep[];
+
+  /**
+   * @generated from field: espprov.v1.JobDevice device = 14;
+   */
+  device?: JobDevice | undefined;
+
+  /**
+   * The typed error of a job that did not succeed.
+   *
+   * @generated from field: espprov.v1.JobError error = 15;
+   */
+  error?: JobError | undefined;
+
+  /**
+   * The final result (as in the last Provision event).
+   *
+   * @generated from field: espprov.v1.Result result = 16;
+   */
+  result?: Result | undefined;
+
+  /**
+   * Who started the job ("token:NAME", "certificate:SUBJECT", "anonymous";
+   * empty when the server runs without an authentication layer).
+   *
+   * @generated from field: string caller = 17;
+   */
+  caller: string;
+
+  /**
+   * The espprovd instance that ran the job.
+   *
+   * @generated from field: string instance = 18;
+   */
+  instance: string;
+
+  /**
+   * CancelJob was called.
+   *
+   * @generated from field: bool cancel_requested = 19;
+   */
+  cancelRequested: boolean;
+
+  /**
+   * Sequence number of the job's last event.
+   *
+   * @generated from field: uint64 last_sequence = 20;
+   */
+  lastSequence: bigint;
+
+  /**
+   * The request without its secrets (pop, passphrase, SRP password).
+   *
+   * @generated from field: espprov.v1.ProvisionRequest request = 21;
+   */
+  request?: ProvisionRequest | undefined;
+};
+
+/**
+ * Describes the message espprov.v1.Job.
+ * Use `create(JobSchema)` to create a new message.
+ */
+export const JobSchema: GenMessage<Job> = /*@__PURE__*/
+  messageDesc(file_espprov_v1_espprov, 29);
+
+/**
+ * JobStep is one step of a job.
+ *
+ * @generated from message espprov.v1.JobStep
+ */
+export type JobStep = Message<"espprov.v1.JobStep"> & {
+  /**
+   * @generated from field: espprov.v1.Step step = 1;
+   */
+  step: Step;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp start_time = 2;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Unset while the step is the job's current one.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 3;
+   */
+  endTime?: Timestamp | undefined;
+
+  /**
+   * "ok", "failed", or "running".
+   *
+   * @generated from field: string outcome = 4;
+   */
+  outcome: string;
+
+  /**
+   * @generated from field: string message = 5;
+   */
+  message: string;
+
+  /**
+   * @generated from field: uint64 sequence = 6;
+   */
+  sequence: bigint;
+};
+
+/**
+ * Describes the message espprov.v1.JobStep.
+ * Use `create(JobStepSchema)` to create a new message.
+ */
+export const JobStepSchema: GenMessage<JobStep> = /*@__PURE__*/
+  messageDesc(file_espprov_v1_espprov, 30);
+
+/**
+ * JobDevice is the device a job talked to, as far as it is known.
+ *
+ * @generated from message espprov.v1.JobDevice
+ */
+export type JobDevice = Message<"espprov.v1.JobDevice"> & {
+  /**
+   * @generated from field: espprov.v1.Transport transport = 1;
+   */
+  transport: Transport;
+
+  /**
+   * BLE/on-network name, or the simulated/real device name when known.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * host:port, BLE address or serial port.
+   *
+   * @generated from field: string address = 3;
+   */
+  address: string;
+
+  /**
+   * @generated from field: string adapter = 4;
+   */
+  adapter: string;
+
+  /**
+   * The RainMaker node id, once the device told it.
+   *
+   * @generated from field: string node_id = 5;
+   */
+  nodeId: string;
+
+  /**
+   * The device's proto-ver facts, once read.
+   *
+   * @generated from field: espprov.v1.DeviceInfo device_info = 6;
+   */
+  deviceInfo?: DeviceInfo | undefined;
+
+  /**
+   * The key that serialises jobs on one device (e.g. "http:10.0.0.7:80").
+   *
+   * @generated from field: string device_key = 7;
+   */
+  deviceKey: string;
+};
+
+/**
+ * Describes the message espprov.v1.JobDevice.
+ * Use `create(JobDeviceSchema)` to create a new message.
+ */
+export const JobDeviceSchema: GenMessage<JobDevice> = /*@__PURE__*/
+  messageDesc(file_espprov_v1_espprov, 31);
+
+/**
+ * JobError is a job's typed failure.
+ *
+ * @generated from message espprov.v1.JobError
+ */
+export type JobError = Message<"espprov.v1.JobError"> & {
+  /**
+   * The gRPC code name, e.g. "FailedPrecondition".
+   *
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * @generated from field: string message = 2;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message espprov.v1.JobError.
+ * Use `create(JobErrorSchema)` to create a new message.
+ */
+export const JobErrorSchema: GenMessage<JobError> = /*@__PURE__*/
+  messageDesc(file_espprov_v1_espprov, 32);
+
+/**
+ * GetJobRequest names a job.
+ *
+ * @generated from message espprov.v1.GetJobRequest
+ */
+export type GetJobRequest = Message<"espprov.v1.GetJobRequest"> & {
+  /**
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+};
+
+/**
+ * Describes the message espprov.v1.GetJobRequest.
+ * Use `create(GetJobRequestSchema)` to create a new message.
+ */
+export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
+  messageDesc(file_espprov_v1_espprov, 33);
+
+/**
+ * WatchJobRequest names a job and a cursor.
+ *
+ * @generated from message espprov.v1.WatchJobRequest
+ */
+export type WatchJobRequest = Message<"espprov.v1.WatchJobRequest"> & {
+  /**
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * Replay events with a sequence greater than this (0: from the start).
+   *
+   * @generated from field: uint64 after_sequence = 2;
+   */
+  afterSequence: bigint;
+};
+
+/**
+ * Describes the message espprov.v1.WatchJobRequest.
+ * Use `create(WatchJobRequestSchema)` to create a new message.
+ */
+export const WatchJobRequestSchema: GenMessage<WatchJobRequest> = /*@__PURE__*/
+  messageDesc(file_espprov_v1_espprov, 34);
+
+/**
+ * ListJobsRequest pages through jobs, newest first. The filter fields are
+ * flat so that REST takes them as query parameters:
+ * GET /v1/jobs?workOrder=WO-7&serialNumber=SN1&states=JOB_STATE_FAILED&pageSize=100
+ *
+ * @generated from message espprov.v1.ListJobsRequest
+ */
+export type ListJobsRequest = Message<"espprov.v1.ListJobsRequest"> & {
+  /**
+   * Unset fields match everything; set fields must all match.
+   *
+   * @generated from field: repeated espprov.v1.JobState states = 1;
+   */
+  states: JobState[];
+
+  /**
+   * The device key, address or name (exact).
+   *
+   * @generated from field: string device = 2;
+   */
+  device: string;
+
+  /**
+   * @generated from field: string node_id = 3;
+   */
+  nodeId: string;
+
+  /**
+   * @generated from field: string serial_number = 4;
+   */
+  serialNumber: string;
+
+  /**
+   * @generated from field: string work_order = 5;
+   */
+  workOrder: string;
+
+  /**
+   * @generated from field: string station = 6;
+   */
+  station: string;
+
+  /**
+   * Jobs created at or after / before these times (RFC 3339 over REST).
+   *
+   * @generated from field: google.protobuf.Timestamp created_after = 7;
+   */
+  createdAfter?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_before = 8;
+   */
+  createdBefore?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string request_id = 9;
+   */
+  requestId: string;
+
+  /**
+   * 1 to 1000; default 50.
+   *
+   * @generated from field: int32 page_size = 10;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token of the previous page.
+   *
+   * @generated from field: string page_token = 11;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message espprov.v1.ListJobsRequest.
+ * Use `create(ListJobsRequestSchema)` to create a new message.
+ */
+export const ListJobsRequestSchema: GenMessage<ListJobsRequest> = /*@__PURE__*/
+  messageDesc(file_espprov_v1_espprov, 35);
+
+/**
+ * ListJobsResponse is one page; steps are omitted (use GetJob).
+ *
+ * @generated from message espprov.v1.ListJobsResponse
+ */
+export type ListJobsResponse = Message<"espprov.v1.ListJobsResponse"> & {
+  /**
+   * @generated from field: repeated espprov.v1.Job jobs = 1;
+   */
+  jobs: Job[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message espprov.v1.ListJobsResponse.
+ * Use `create(ListJobsResponseSchema)` to create a new message.
+ */
+export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*/
+  messageDesc(file_espprov_v1_espprov, 36);
+
+/**
+ * CancelJobRequest names a job.
+ *
+ * @generated from message espprov.v1.CancelJobRequest
+ */
+export type CancelJobRequest = Message<"espprov.v1.CancelJobRequest"> & {
+  /**
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+};
+
+/**
+ * Describes the message espprov.v1.CancelJobRequest.
+ * Use `create(CancelJobRequestSchema)` to create a new message.
+ */
+export const CancelJobRequestSchema: GenMessage<CancelJobRequest> = /*@__PURE__*/
+  messageDesc(file_espprov_v1_espprov, 37);
+
+/**
+ * ExportJobsRequest takes ListJobs' filter fields and the format.
+ *
+ * @generated from message espprov.v1.ExportJobsRequest
+ */
+export type ExportJobsRequest = Message<"espprov.v1.ExportJobsRequest"> & {
+  /**
+   * Unset fields match everything; set fields must all match.
+   *
+   * @generated from field: repeated espprov.v1.JobState states = 1;
+   */
+  states: JobState[];
+
+  /**
+   * The device key, address or name (exact).
+   *
+   * @generated from field: string device = 2;
+   */
+  device: string;
+
+  /**
+   * @generated from field: string node_id = 3;
+   */
+  nodeId: string;
+
+  /**
+   * @generated from field: string serial_number = 4;
+   */
+  serialNumber: string;
+
+  /**
+   * @generated from field: string work_order = 5;
+   */
+  workOrder: string;
+
+  /**
+   * @generated from field: string station = 6;
+   */
+  station: string;
+
+  /**
+   * Jobs created at or after / before these times (RFC 3339 over REST).
+   *
+   * @generated from field: google.protobuf.Timestamp created_after = 7;
+   */
+  createdAfter?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_before = 8;
+   */
+  createdBefore?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string request_id = 9;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: espprov.v1.ExportFormat format = 10;
+   */
+  format: ExportFormat;
+};
+
+/**
+ * Describes the message espprov.v1.ExportJobsRequest.
+ * Use `create(ExportJobsRequestSchema)` to create a new message.
+ */
+export const ExportJobsRequestSchema: GenMessage<ExportJobsRequest> = /*@__PURE__*/
+  messageDesc(file_espprov_v1_espprov, 38);
+
+/**
+ * ExportJobsResponse is a chunk of the file.
+ *
+ * @generated from message espprov.v1.ExportJobsResponse
+ */
+export type ExportJobsResponse = Message<"espprov.v1.ExportJobsResponse"> & {
+  /**
+   * @generated from field: bytes data = 1;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message espprov.v1.ExportJobsResponse.
+ * Use `create(ExportJobsResponseSchema)` to create a new message.
+ */
+export const ExportJobsResponseSchema: GenMessage<ExportJobsResponse> = /*@__PURE__*/
+  messageDesc(file_espprov_v1_espprov, 39);
 
 /**
  * Transport is how espprov reaches the device.
@@ -1758,6 +2360,14 @@ export enum Step {
    * @generated from enum value: STEP_THREAD_STATE = 20;
    */
   THREAD_STATE = 20,
+
+  /**
+   * The job waits for a free slot of its transport (one BLE connection per
+   * adapter, …); job_state is JOB_STATE_QUEUED. Only sent when it must wait.
+   *
+   * @generated from enum value: STEP_QUEUED = 30;
+   */
+  QUEUED = 30,
 }
 
 /**
@@ -1936,6 +2546,97 @@ export const MappingFlowSchema: GenEnum<MappingFlow> = /*@__PURE__*/
   enumDesc(file_espprov_v1_espprov, 10);
 
 /**
+ * JobState is where a job is in its life.
+ *
+ * @generated from enum espprov.v1.JobState
+ */
+export enum JobState {
+  /**
+   * @generated from enum value: JOB_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Accepted, waiting for a transport slot.
+   *
+   * @generated from enum value: JOB_STATE_QUEUED = 1;
+   */
+  QUEUED = 1,
+
+  /**
+   * Talking to the device or the cloud.
+   *
+   * @generated from enum value: JOB_STATE_RUNNING = 2;
+   */
+  RUNNING = 2,
+
+  /**
+   * @generated from enum value: JOB_STATE_SUCCEEDED = 3;
+   */
+  SUCCEEDED = 3,
+
+  /**
+   * @generated from enum value: JOB_STATE_FAILED = 4;
+   */
+  FAILED = 4,
+
+  /**
+   * Stopped by CancelJob.
+   *
+   * @generated from enum value: JOB_STATE_CANCELLED = 5;
+   */
+  CANCELLED = 5,
+
+  /**
+   * The server stopped (crash, kill, restart) while the job ran; see
+   * last_confirmed_step for how far the device got.
+   *
+   * @generated from enum value: JOB_STATE_INTERRUPTED = 6;
+   */
+  INTERRUPTED = 6,
+}
+
+/**
+ * Describes the enum espprov.v1.JobState.
+ */
+export const JobStateSchema: GenEnum<JobState> = /*@__PURE__*/
+  enumDesc(file_espprov_v1_espprov, 11);
+
+/**
+ * ExportFormat is the file format of ExportJobs.
+ *
+ * @generated from enum espprov.v1.ExportFormat
+ */
+export enum ExportFormat {
+  /**
+   * CSV.
+   *
+   * @generated from enum value: EXPORT_FORMAT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * RFC 4180 CSV with a header line.
+   *
+   * @generated from enum value: EXPORT_FORMAT_CSV = 1;
+   */
+  CSV = 1,
+
+  /**
+   * One JSON object per line (the Job message without steps, lowerCamel names).
+   *
+   * @generated from enum value: EXPORT_FORMAT_NDJSON = 2;
+   */
+  NDJSON = 2,
+}
+
+/**
+ * Describes the enum espprov.v1.ExportFormat.
+ */
+export const ExportFormatSchema: GenEnum<ExportFormat> = /*@__PURE__*/
+  enumDesc(file_espprov_v1_espprov, 12);
+
+/**
  * ProvisioningService provisions devices over pluggable transports.
  *
  * @generated from service espprov.v1.ProvisioningService
@@ -1980,6 +2681,7 @@ export const ProvisioningService: GenService<{
    * user, sends Wi-Fi credentials and follows the device until it is connected
    * or has failed. Every step is streamed as a typed event; the last event
    * carries the result. A failed result is followed by an error status.
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    *
    * @generated from rpc espprov.v1.ProvisioningService.Provision
    */
@@ -2022,6 +2724,70 @@ export const ProvisioningService: GenService<{
     methodKind: "unary";
     input: typeof DisableChallengeResponseRequestSchema;
     output: typeof DisableChallengeResponseResponseSchema;
+  },
+  /**
+   * GetJob returns one job: state, steps, device, error, traceability.
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   *
+   * @generated from rpc espprov.v1.ProvisioningService.GetJob
+   */
+  getJob: {
+    methodKind: "unary";
+    input: typeof GetJobRequestSchema;
+    output: typeof JobSchema;
+  },
+  /**
+   * WatchJob replays the job's events after after_sequence, then follows
+   * live ones until the job has ended (a finished job replays and ends).
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   *
+   * @generated from rpc espprov.v1.ProvisioningService.WatchJob
+   */
+  watchJob: {
+    methodKind: "server_streaming";
+    input: typeof WatchJobRequestSchema;
+    output: typeof ProvisionResponseSchema;
+  },
+  /**
+   * ListJobs lists jobs matching a filter, newest first, paginated.
+   *
+   * @generated from rpc espprov.v1.ProvisioningService.ListJobs
+   */
+  listJobs: {
+    methodKind: "unary";
+    input: typeof ListJobsRequestSchema;
+    output: typeof ListJobsResponseSchema;
+  },
+  /**
+   * CancelJob asks a job to stop at its next safe point (a step boundary
+   * before the Wi-Fi configuration is applied; after that the device is
+   * joining the network on its own, so the job finishes its Wi-Fi outcome,
+   * resetting the device through prov-ctrl on failure). A queued job is
+   * cancelled at once. Returns the job as it is after the request.
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   *
+   * @generated from rpc espprov.v1.ProvisioningService.CancelJob
+   */
+  cancelJob: {
+    methodKind: "unary";
+    input: typeof CancelJobRequestSchema;
+    output: typeof JobSchema;
+  },
+  /**
+   * ExportJobs streams the jobs matching a filter as CSV or NDJSON (one job
+   * per line) in chunks, for MES import. Over REST
+   * (GET /v1/jobs:export?format=csv|ndjson) the body is the file itself
+   * (text/csv or application/x-ndjson), not JSON-wrapped chunks.
+   *
+   * @generated from rpc espprov.v1.ProvisioningService.ExportJobs
+   */
+  exportJobs: {
+    methodKind: "server_streaming";
+    input: typeof ExportJobsRequestSchema;
+    output: typeof ExportJobsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_espprov_v1_espprov, 0);
