@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-
 	"github.com/espprov/espprov/internal/jobstore/open"
 	"github.com/espprov/espprov/services/jobs"
 	"github.com/espprov/espprov/services/provisioning"

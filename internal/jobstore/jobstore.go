@@ -68,7 +68,7 @@ type Filter struct {
 	States []espprovv1.JobState
 	// Device matches the device key, address or name.
 	Device, NodeID, SerialNumber, WorkOrder, Station, RequestID string
-	CreatedAfter, CreatedBefore                                   time.Time
+	CreatedAfter, CreatedBefore                                 time.Time
 	// Limit is the most jobs returned (0: no limit).
 	Limit int
 	// After continues a listing after this job (exclusive).
