@@ -140,6 +140,10 @@ export interface Server {
 /** espprovd serving gRPC and REST on ephemeral loopback ports. */
 export async function startEspprovd(args: string[] = [], env?: Record<string, string>): Promise<Server> {
   const argv = [join(binDir(), "espprovd"), "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", ...args];
+  if (!args.includes("--store")) {
+    // A job store of its own (one espprovd per SQLite file).
+    argv.push("--store", join(mkdtempSync(join(tmpdir(), "espprovd-jobs-")), "jobs.db"));
+  }
   const proc = new Proc("espprovd", argv, env);
   try {
     // slog text (grpc=ADDR) or JSON ("grpc":"ADDR")
