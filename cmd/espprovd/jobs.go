@@ -56,4 +56,3 @@ func startJobs(ctx context.Context, f *jobFlags, svc *provisioning.Service, log 
 		_ = st.Close()
 	}, nil
 }
-
