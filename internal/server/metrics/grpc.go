@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -74,10 +75,12 @@ func (m *Metrics) begin(name string) func(error) {
 }
 
 // provisionStream observes one provisioning through its public messages.
-// The handler's goroutine is the only one calling RecvMsg/SendMsg here.
+// ProvisionInteractive may receive and send from two goroutines: mu guards
+// the fields.
 type provisionStream struct {
 	grpc.ServerStream
 	m                 *Metrics
+	mu                sync.Mutex
 	start, last       time.Time
 	transport, scheme string
 }
@@ -95,7 +98,9 @@ func (p *provisionStream) RecvMsg(msg any) error {
 		req = r.GetStart()
 	}
 	if req != nil {
+		p.mu.Lock()
 		p.transport = label(req.GetDevice().GetTransport().String(), "TRANSPORT_")
+		p.mu.Unlock()
 	}
 	return nil
 }
@@ -109,17 +114,21 @@ func (p *provisionStream) SendMsg(msg any) error {
 		ev = r.GetEvent()
 	}
 	if ev != nil {
+		p.mu.Lock()
 		now := time.Now()
 		p.m.steps.WithLabelValues(label(ev.GetStep().String(), "STEP_")).Observe(now.Sub(p.last).Seconds())
 		p.last = now
 		if di := ev.GetDeviceInfo(); di != nil && di.GetSecurity() != espprovv1.SecurityScheme_SECURITY_SCHEME_UNSPECIFIED {
 			p.scheme = "sec" + label(di.GetSecurity().String(), "SECURITY_SCHEME_")
 		}
+		p.mu.Unlock()
 	}
 	return p.ServerStream.SendMsg(msg)
 }
 
 func (p *provisionStream) finish(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	result := status.Code(err).String()
 	p.m.provisions.WithLabelValues(p.transport, p.scheme, result).Inc()
 	p.m.provDuration.WithLabelValues(p.transport, result).Observe(time.Since(p.start).Seconds())
