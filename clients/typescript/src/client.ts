@@ -79,7 +79,7 @@ export class ProvisionStream implements AsyncIterable<ProvisionResponse> {
       done = true;
     } catch (err) {
       done = true;
-      throw EspprovError.from(err, this.result, this.mapping);
+      throw EspprovError.from(err, this.result, this.mapping, this.abort.signal.aborted);
     } finally {
       if (!done) {
         // The caller left the loop (break, return, throw): cancel the call and
@@ -127,7 +127,7 @@ export class EspprovClient {
     try {
       for await (const d of this.raw.discover(req, opts)) out.push(d);
     } catch (err) {
-      throw EspprovError.from(err);
+      throw EspprovError.from(err, undefined, false, opts?.signal?.aborted);
     }
     return out;
   }
@@ -136,7 +136,7 @@ export class EspprovClient {
     try {
       return await this.raw.scanWifi(req, opts);
     } catch (err) {
-      throw EspprovError.from(err);
+      throw EspprovError.from(err, undefined, false, opts?.signal?.aborted);
     }
   }
 
@@ -151,7 +151,7 @@ export class EspprovClient {
     try {
       return await this.raw.mapNode(req, opts);
     } catch (err) {
-      throw EspprovError.from(err, undefined, true);
+      throw EspprovError.from(err, undefined, true, opts?.signal?.aborted);
     }
   }
 
@@ -162,7 +162,7 @@ export class EspprovClient {
     try {
       return await this.raw.disableChallengeResponse(req, opts);
     } catch (err) {
-      throw EspprovError.from(err);
+      throw EspprovError.from(err, undefined, false, opts?.signal?.aborted);
     }
   }
 

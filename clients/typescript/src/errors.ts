@@ -108,11 +108,27 @@ export class EspprovError extends Error {
     return this.errorClass === ErrorClass.Device;
   }
 
-  static from(err: unknown, result?: Result, mapping = false): EspprovError {
+  /**
+   * The EspprovError for a failed call. callerCancelled says whether the
+   * caller aborted the call: a Canceled it did not ask for is a connection
+   * closed under the call (Connect-node says Canceled), Unavailable to gRPC.
+   */
+  static from(err: unknown, result?: Result, mapping = false, callerCancelled = false): EspprovError {
     if (err instanceof EspprovError) return err;
     const ce = ConnectError.from(err);
-    return new EspprovError(ce.code, ce.rawMessage, classify(ce.code, ce.rawMessage, result, mapping), result, {
+    let code = ce.code;
+    if (code === Code.Canceled && !callerCancelled) code = Code.Unavailable;
+    // Connect-node reports a failed TLS handshake with espprovd as Internal;
+    // gRPC (and the Python client) call it Unavailable: so do we.
+    if (code === Code.Internal && isTLSFailure(ce.cause)) code = Code.Unavailable;
+    return new EspprovError(code, ce.rawMessage, classify(code, ce.rawMessage, result, mapping), result, {
       cause: err,
     });
   }
+}
+
+/** Node's certificate and TLS error codes (e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE, ERR_TLS_CERT_ALTNAME_INVALID). */
+function isTLSFailure(cause: unknown): boolean {
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" && /CERT|TLS|SSL|SELF_SIGNED|UNABLE_TO_(VERIFY|GET)/.test(code);
 }

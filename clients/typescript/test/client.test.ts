@@ -223,10 +223,17 @@ describe("EspprovClient against espprovd + espsim", { timeout: 600_000 }, () => 
         assert.equal(e.errorClass, ErrorClass.Access, e.message);
       }));
 
+    test("plaintext to a TLS server fails", () =>
+      withClient({ token: secure.tokens["station"]! }, async (c) => {
+        const e = await expectError(scan(c));
+        assert.equal(e.code, Code.Unavailable, `${Code[e.code]}: ${e.message}`);
+      }));
+
     test("a server not signed by the CA is refused", () =>
       withClient({ token: secure.tokens["station"]!, ca: secure.pem("other-ca.pem") }, async (c) => {
         const e = await expectError(scan(c)); // Node's TLS check: "unable to verify the first certificate"
         assert.match(e.message, /certificate/);
+        assert.equal(e.code, Code.Unavailable, e.message); // as gRPC and the Python client say
       }));
   });
 });
