@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"strings"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
@@ -21,7 +24,6 @@ import (
 	"github.com/espprov/espprov/internal/jobstore/jobstoretest"
 	"github.com/espprov/espprov/internal/jobstore/postgres"
 	"github.com/espprov/espprov/internal/jobstore/sqlite"
-	"github.com/espprov/espprov/internal/rainmaker"
 	"github.com/espprov/espprov/internal/server"
 	"github.com/espprov/espprov/internal/sim/device"
 	simhttpd "github.com/espprov/espprov/internal/sim/httpd"
@@ -235,7 +237,6 @@ func withCloudUser(ctx context.Context) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "x-rainmaker-user", cloudUser, "x-rainmaker-password", cloudPass)
 }
 
-var _ = rainmaker.Credentials{}
 
 type syncBuffer struct {
 	mu sync.Mutex
@@ -253,4 +254,26 @@ func (s *syncBuffer) Bytes() []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]byte(nil), s.b...)
+}
+
+func context2(ctx context.Context) (context.Context, context.CancelFunc) { return context.WithCancel(ctx) }
+
+func proto2(r *espprovv1.ProvisionRequest) *espprovv1.ProvisionRequest {
+	return proto.Clone(r).(*espprovv1.ProvisionRequest)
+}
+
+func readLines(t testing.TB, resp *http.Response) []string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s: %s", resp.Status, b)
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
