@@ -7,8 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -237,7 +237,6 @@ func withCloudUser(ctx context.Context) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "x-rainmaker-user", cloudUser, "x-rainmaker-password", cloudPass)
 }
 
-
 type syncBuffer struct {
 	mu sync.Mutex
 	b  []byte
@@ -256,7 +255,9 @@ func (s *syncBuffer) Bytes() []byte {
 	return append([]byte(nil), s.b...)
 }
 
-func context2(ctx context.Context) (context.Context, context.CancelFunc) { return context.WithCancel(ctx) }
+func context2(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithCancel(ctx)
+}
 
 func proto2(r *espprovv1.ProvisionRequest) *espprovv1.ProvisionRequest {
 	return proto.Clone(r).(*espprovv1.ProvisionRequest)
