@@ -62,18 +62,33 @@ type Wrapper interface {
 	Unwrap() Transport
 }
 
-// DropsLinkOnFailure reports whether t (or a transport it wraps) is a
-// LinkDropper that says so.
-func DropsLinkOnFailure(t Transport) bool {
+// As returns t, or the first transport it wraps (through Wrapper), that
+// implements T.
+func As[T any](t Transport) (T, bool) {
 	for t != nil {
-		if ld, ok := t.(LinkDropper); ok {
-			return ld.DropsLinkOnFailure()
+		if v, ok := t.(T); ok {
+			return v, true
 		}
 		w, ok := t.(Wrapper)
 		if !ok {
-			return false
+			break
 		}
 		t = w.Unwrap()
 	}
-	return false
+	var zero T
+	return zero, false
+}
+
+// DropsLinkOnFailure reports whether t (or a transport it wraps) is a
+// LinkDropper that says so.
+func DropsLinkOnFailure(t Transport) bool {
+	ld, ok := As[LinkDropper](t)
+	return ok && ld.DropsLinkOnFailure()
+}
+
+// EndpointChecker is implemented by transports that can ask the device
+// whether it has an endpoint, for those whose exchanges cannot tell a
+// missing endpoint from a failing one (console: both print nothing).
+type EndpointChecker interface {
+	HasEndpoint(ctx context.Context, endpoint string) (bool, error)
 }

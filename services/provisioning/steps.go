@@ -87,6 +87,15 @@ func (s *Service) sendCustomData(ctx context.Context, c *conn, m map[string][]by
 	slices.Sort(names)
 	for _, name := range names {
 		reply, err := c.sess.Call(ctx, name, m[name])
+		if err != nil && !errors.Is(err, transports.ErrNoEndpoint) && ctx.Err() == nil {
+			// Some transports cannot tell a missing endpoint from a failing
+			// one in the exchange itself: ask.
+			if ch, ok := transports.As[transports.EndpointChecker](c.raw); ok {
+				if has, herr := ch.HasEndpoint(ctx, name); herr == nil && !has {
+					err = fmt.Errorf("%w: %w", transports.ErrNoEndpoint, err)
+				}
+			}
+		}
 		if errors.Is(err, transports.ErrNoEndpoint) {
 			return status.Errorf(codes.FailedPrecondition,
 				"custom_data: the device has no endpoint %q (%v); nothing else was sent: check the endpoint name the firmware creates (wifi_prov_mgr_endpoint_create), %v",

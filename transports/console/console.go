@@ -303,6 +303,19 @@ func (t *Transport) Exchange(ctx context.Context, endpoint string, request []byt
 	line = append(line, ' ')
 	line = hex.AppendEncode(line, request)
 
+	p := parser{command: line}
+	if err := t.roundTrip(ctx, endpoint, line, &p); err != nil {
+		return nil, err
+	}
+	if p.reply != nil {
+		return p.reply, nil
+	}
+	return nil, fmt.Errorf("console: %s: %w: device rejected the request (no reply before its prompt)", endpoint, transports.ErrClosed)
+}
+
+// roundTrip sends one command line and feeds the device's output to p
+// until its prompt. The caller holds t.mu.
+func (t *Transport) roundTrip(ctx context.Context, endpoint string, line []byte, p *parser) error {
 	deadline := time.Now().Add(t.timeout)
 	byCtx := false
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -312,42 +325,59 @@ func (t *Transport) Exchange(ctx context.Context, endpoint string, request []byt
 	// Drop whatever the device printed since the last exchange (log lines,
 	// its prompt, a reply that came after an earlier timeout).
 	if err := t.port.ResetInputBuffer(); err != nil {
-		return nil, t.portError(endpoint, "flush input", err)
+		return t.portError(endpoint, "flush input", err)
 	}
 	if err := t.write(append(line, '\r')); err != nil {
-		return nil, t.portError(endpoint, "write", err)
+		return t.portError(endpoint, "write", err)
 	}
-
-	p := parser{command: line}
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, t.ctxError(endpoint, err)
+			return t.ctxError(endpoint, err)
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
 			if byCtx {
-				return nil, t.ctxError(endpoint, context.DeadlineExceeded)
+				return t.ctxError(endpoint, context.DeadlineExceeded)
 			}
-			return nil, fmt.Errorf("console: %s: %w: no prompt from the device within %v", endpoint, transports.ErrTimeout, t.timeout)
+			return fmt.Errorf("console: %s: %w: no prompt from the device within %v", endpoint, transports.ErrTimeout, t.timeout)
 		}
 		if err := t.port.SetReadTimeout(min(left, pollInterval)); err != nil {
-			return nil, t.portError(endpoint, "set read timeout", err)
+			return t.portError(endpoint, "set read timeout", err)
 		}
 		n, err := t.port.Read(t.buf)
 		if err != nil {
-			return nil, t.portError(endpoint, "read", err)
+			return t.portError(endpoint, "read", err)
 		}
 		if n == 0 {
 			continue
 		}
-		if done := p.feed(t.buf[:n]); !done {
-			continue
+		if p.feed(t.buf[:n]) {
+			return nil
 		}
-		if p.reply != nil {
-			return p.reply, nil
-		}
-		return nil, fmt.Errorf("console: %s: %w: device rejected the request (no reply before its prompt)", endpoint, transports.ErrClosed)
 	}
+}
+
+// HasEndpoint asks the device's console `help` (esp_console lists every
+// registered command, and protocomm_console registers one per endpoint)
+// whether it has endpoint. The console cannot tell a missing endpoint from
+// a failing one in an exchange (both print nothing), so callers ask this
+// after a failed exchange. It implements transports.EndpointChecker.
+func (t *Transport) HasEndpoint(ctx context.Context, endpoint string) (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.isClosed() {
+		return false, fmt.Errorf("console: help: %w: transport closed", transports.ErrClosed)
+	}
+	found := false
+	p := parser{command: []byte("help"), collect: func(l []byte) {
+		if f := bytes.Fields(l); len(f) > 0 && (l[0] != ' ' && l[0] != '\t') && string(f[0]) == endpoint {
+			found = true
+		}
+	}}
+	if err := t.roundTrip(ctx, "help", []byte("help"), &p); err != nil {
+		return false, err
+	}
+	return found, nil
 }
 
 func (t *Transport) lineLen(endpoint string, reqLen int) int {
@@ -409,6 +439,8 @@ func validEndpoint(endpoint string) error {
 // lines are log output, and the prompt `>> ` ends the exchange.
 type parser struct {
 	command []byte
+	// collect, when set, receives every line after the echo (help output).
+	collect func(line []byte)
 	partial []byte
 	echoed  bool
 	empty   int // empty lines after the echo
@@ -445,10 +477,14 @@ func (p *parser) line(l []byte) bool {
 		}
 		return false
 	}
+	isPrompt := bytes.HasPrefix(l, []byte(">> ")) || string(l) == ">>"
+	if p.collect != nil && !isPrompt {
+		p.collect(l)
+	}
 	switch {
 	case len(l) == 0:
 		p.empty++
-	case bytes.HasPrefix(l, []byte(">> ")) || string(l) == ">>":
+	case isPrompt:
 		// The prompt, followed by output that was printed after it.
 		return p.finish()
 	case p.reply == nil && isHex(l):
