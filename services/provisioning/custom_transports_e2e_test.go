@@ -76,7 +76,9 @@ func TestCustomDataOverBLE(t *testing.T) {
 	sec := &espprovv1.Security{Pop: testPoP}
 	dev := add("PROV_CUST", "custom-data")
 	checkCustom(t, h, func() *espprovv1.ProvisionRequest { return bleReq("PROV_CUST", sec) }, dev,
-		func() (*espprovv1.ProvisionRequest, *device.Device) { return bleReq("PROV_BARE", sec), add("PROV_BARE") })
+		func() (*espprovv1.ProvisionRequest, *device.Device) {
+			return bleReq("PROV_BARE", sec), add("PROV_BARE")
+		})
 }
 
 func TestCustomDataOverConsole(t *testing.T) {
