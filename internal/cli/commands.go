@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"github.com/espprov/espprov/internal/validate"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,6 +47,9 @@ func (f *deviceCommandFlags) build(cmd *cobra.Command) (*espprovv1.Device, *espp
 	}
 	to, err := f.to.build()
 	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := checkFields(validate.Device(dev), validate.Security(sec), validate.Timeouts(to)); err != nil {
 		return nil, nil, nil, err
 	}
 	return dev, sec, to, nil

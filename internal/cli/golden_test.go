@@ -67,7 +67,7 @@ var goldenCases = []goldenCase{
 	{name: "fail_wrong_passphrase_json", cfg: sec1, args: httpdArgs("--pop", testPoP, "--ssid", testSSID, "--passphrase", "wrong-passphrase", "-o", "json", "--no-retry"), wantCode: ExitWifi},
 	{name: "fail_ssid_not_found", cfg: sec1, args: httpdArgs("--pop", testPoP, "--ssid", "NoSuchNet", "--passphrase", testPass), wantCode: ExitWifi},
 	{name: "fail_wifi_timeout", cfg: device.Config{SecVer: 1, PoP: testPoP, ConnectDelay: 10 * time.Second},
-		args: httpdArgs("--pop", testPoP, "--ssid", testSSID, "--passphrase", testPass, "--wifi-timeout", "300ms"), wantCode: ExitWifi},
+		args: httpdArgs("--pop", testPoP, "--ssid", testSSID, "--passphrase", testPass, "--wifi-timeout", "2s"), wantCode: ExitWifi},
 	{name: "fail_missing_pop_detected", cfg: sec1, args: httpdArgs("--ssid", testSSID, "--passphrase", testPass), wantCode: ExitUsage},
 	{name: "fail_sec2_detected_without_credentials", cfg: sec2, args: httpdArgs("--pop", testPoP, "--ssid", testSSID, "--passphrase", testPass), wantCode: ExitUsage},
 	{name: "fail_unreachable", args: []string{"provision", "--transport", "httpd", "--device-ip", "127.0.0.1", "--device-port", "{free}",

@@ -2,9 +2,9 @@ package cli
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/espprov/espprov/internal/validate"
 	"io"
 	"strconv"
 	"strings"
@@ -311,9 +311,6 @@ func (a *app) prepareProvision(cmd *cobra.Command, f *provisionFlags, positional
 		return nil, usageErr("--ssid must not be empty")
 	case hasSSID && hasPass:
 		req.Wifi = &espprovv1.WifiCredentials{Ssid: f.ssid, Passphrase: f.passphrase}
-		if msg := passphraseProblem(f.passphrase); msg != "" {
-			return nil, usageErr("--passphrase: %s", msg)
-		}
 	case hasSSID:
 		if !a.interactive() {
 			return nil, usageErr("missing --passphrase for --ssid %q (pass --passphrase '' for an open network)", f.ssid)
@@ -325,6 +322,16 @@ func (a *app) prepareProvision(cmd *cobra.Command, f *provisionFlags, positional
 			return nil, usageErr("no Wi-Fi network given and not running interactively: pass --ssid and --passphrase (or --no-wifi to map only)")
 		}
 		p.askWifi = true
+	}
+	var wifiErrs []error
+	if hasSSID {
+		wifiErrs = append(wifiErrs, validate.SSID(f.ssid))
+	}
+	if hasPass {
+		wifiErrs = append(wifiErrs, validate.Passphrase(f.passphrase))
+	}
+	if err := checkFields(append([]error{validate.Device(dev), validate.Security(sec), validate.Timeouts(to), validate.Mapping(mapping)}, wifiErrs...)...); err != nil {
+		return nil, err
 	}
 	if sec.GetScheme() == espprovv1.SecurityScheme_SECURITY_SCHEME_2 && (sec.GetSec2Username() == "" || sec.GetSec2Password() == "") && !a.interactive() {
 		return nil, usageErr("Security 2 needs --sec2_username and --sec2_password (RainMaker firmware: username wifiprov, password = the PoP), or a --qrcode with username and pop")
@@ -348,18 +355,13 @@ func (a *app) note(format string, args ...any) {
 	a.ui.println(format, args...)
 }
 
-// passphraseProblem checks the Wi-Fi passphrase length rules.
+// passphraseProblem checks the Wi-Fi passphrase rules (package validate).
 func passphraseProblem(p string) string {
-	switch n := len(p); {
-	case n == 0, n >= 8 && n <= 63:
-		return ""
-	case n == 64:
-		if _, err := hex.DecodeString(p); err == nil {
-			return ""
-		}
-		return "a 64-character passphrase must be hex digits"
+	var ve *validate.Error
+	if errors.As(validate.Passphrase(p), &ve) {
+		return ve.Msg
 	}
-	return "must be 8 to 63 characters (or 64 hex digits), or empty for an open network"
+	return ""
 }
 
 // preStep prints the transport's first lines (rainmaker.md §1.2 step 11).

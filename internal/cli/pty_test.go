@@ -343,7 +343,7 @@ func TestInteractiveJoinAnotherNetwork(t *testing.T) {
 	s.send(testSSID + "\r")
 	s.expect("Enter passphrase for HomeNet : ")
 	s.send("short\r")
-	s.expect("The passphrase must be 8 to 63 characters (or 64 hex digits), or empty for an open network. Retry")
+	s.expect("The passphrase must be 8 to 63 characters (got 5), or empty for an open network. Retry")
 	s.expect("Enter passphrase for HomeNet : ")
 	s.send(testPass + "\r")
 	s.expect("Wi-Fi Provisioning Successful")

@@ -195,3 +195,23 @@ func (v Version) String() string {
 	}
 	return fmt.Sprintf("proto-ver %s sec_ver=%d patch=%d cap=[%s]", v.Ver, v.SecVer, v.SecPatchVer, strings.Join(v.Caps, ","))
 }
+
+// LooksLikeProtocomm reports whether a proto-ver reply can come from an ESP
+// protocomm endpoint: a JSON object with a "prov" record or application
+// records, or (old firmware) a short version string such as "V0.1". A web
+// page, a JSON API or binary data cannot.
+func (v Version) LooksLikeProtocomm() bool {
+	if v.JSON {
+		return v.HasProv || len(v.Apps) > 0
+	}
+	s := strings.TrimSpace(v.Ver)
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r > '~' || r == '<' || r == '>' {
+			return false
+		}
+	}
+	return strings.ContainsAny(s, "0123456789")
+}

@@ -333,7 +333,7 @@ func TestProvisionBadRequests(t *testing.T) {
 		{"unknown transport", &espprovv1.ProvisionRequest{Device: dev(espprovv1.Transport(42), d.addr), Wifi: wifi}, codes.InvalidArgument, "not a known transport", false},
 		{"missing ssid", &espprovv1.ProvisionRequest{Device: dev(httpd, d.addr)}, codes.InvalidArgument, "wifi.ssid is required", false},
 		{"ssid too long", &espprovv1.ProvisionRequest{Device: dev(httpd, d.addr), Wifi: &espprovv1.WifiCredentials{Ssid: strings.Repeat("s", 33)}}, codes.InvalidArgument, "at most 32", false},
-		{"passphrase too long", &espprovv1.ProvisionRequest{Device: dev(httpd, d.addr), Wifi: &espprovv1.WifiCredentials{Ssid: "x", Passphrase: strings.Repeat("p", 65)}}, codes.InvalidArgument, "at most 64", false},
+		{"passphrase too long", &espprovv1.ProvisionRequest{Device: dev(httpd, d.addr), Wifi: &espprovv1.WifiCredentials{Ssid: "x", Passphrase: strings.Repeat("p", 65)}}, codes.InvalidArgument, "8 to 63", false},
 		{"httpd without address", &espprovv1.ProvisionRequest{Device: dev(httpd, ""), Wifi: wifi}, codes.InvalidArgument, "device.address is required", false},
 		{"malformed address", &espprovv1.ProvisionRequest{Device: dev(httpd, "127.0.0.1"), Wifi: wifi}, codes.InvalidArgument, "not host:port", false},
 		{"port out of range", &espprovv1.ProvisionRequest{Device: dev(httpd, "127.0.0.1:70000"), Wifi: wifi}, codes.InvalidArgument, "port must be", false},

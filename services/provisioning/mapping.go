@@ -16,6 +16,7 @@ import (
 	"github.com/espprov/espprov/internal/mapping"
 	"github.com/espprov/espprov/internal/protocomm"
 	"github.com/espprov/espprov/internal/rainmaker"
+	"github.com/espprov/espprov/internal/validate"
 )
 
 // CloudConfig configures RainMaker access for mapping.
@@ -82,20 +83,12 @@ func wantsMapping(req *espprovv1.ProvisionRequest) bool {
 
 // validateMapping checks tags, metadata and durations; nothing is contacted.
 func validateMapping(m *espprovv1.Mapping) ([]string, map[string]any, error) {
-	if err := mapping.ValidateTags(m.GetTags()); err != nil {
-		return nil, nil, invalid("mapping.tags: %v", err)
+	if err := checkFields(validate.Mapping(m)); err != nil {
+		return nil, nil, err
 	}
 	var md map[string]any
 	if m.GetMetadata() != nil {
 		md = m.GetMetadata().AsMap()
-		if err := mapping.ValidateMetadata(md); err != nil {
-			return nil, nil, invalid("mapping.metadata: %v", err)
-		}
-	}
-	for name, d := range map[string]interface{ AsDuration() time.Duration }{"poll_interval": m.GetPollInterval(), "max_wait": m.GetMaxWait()} {
-		if d != nil && (d.AsDuration() < 0 || d.AsDuration() > MaxTimeout) {
-			return nil, nil, invalid("mapping.%s must be between 0 and %s", name, MaxTimeout)
-		}
 	}
 	return m.GetTags(), md, nil
 }

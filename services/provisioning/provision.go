@@ -11,6 +11,7 @@ import (
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
 	"github.com/espprov/espprov/internal/mapping"
+	"github.com/espprov/espprov/internal/validate"
 	"github.com/espprov/espprov/internal/wifiprov"
 	"github.com/espprov/espprov/internal/wire/devicepb"
 )
@@ -49,14 +50,10 @@ func validateProvision(req *espprovv1.ProvisionRequest) error {
 	if req.GetThread() != nil {
 		return validateThreadRequest(req)
 	}
-	ssid, pass := req.GetWifi().GetSsid(), req.GetWifi().GetPassphrase()
-	if ssid == "" {
+	if req.GetWifi().GetSsid() == "" {
 		return invalid("wifi.ssid is required (use ScanWifi to list the networks the device sees), or set no_wifi for mapping only")
 	}
-	if err := wifiprov.ValidateCredentials([]byte(ssid), []byte(pass)); err != nil {
-		return invalid("wifi: %v", err)
-	}
-	return nil
+	return checkFields(validate.Wifi(req.GetWifi()))
 }
 
 // retryFunc asks an interactive client for new credentials after a Wi-Fi

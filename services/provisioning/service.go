@@ -19,6 +19,7 @@ import (
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
 	"github.com/espprov/espprov/internal/poll"
 	"github.com/espprov/espprov/internal/protocomm"
+	"github.com/espprov/espprov/internal/validate"
 	"github.com/espprov/espprov/internal/wifiprov"
 	"github.com/espprov/espprov/transports"
 )
@@ -176,6 +177,9 @@ func (s *Service) module(d *espprovv1.Device) (Module, error) {
 // device (transport available, target well-formed) and the security
 // choice — before anything is contacted.
 func (s *Service) checkRequest(d *espprovv1.Device, sec *espprovv1.Security, t *espprovv1.Timeouts) (timeouts, error) {
+	if err := checkFields(validate.Timeouts(t), validate.Device(d), validate.Security(sec)); err != nil {
+		return timeouts{}, err
+	}
 	to, err := parseTimeouts(t)
 	if err != nil {
 		return to, err
@@ -327,14 +331,20 @@ func (s *Service) open(ctx context.Context, d *espprovv1.Device, sec *espprovv1.
 	}
 	c.release = func() { releaseDialed(); release() }
 	if c.version, err = protocomm.ReadVersion(ctx, c.t); err != nil {
-		return fail(err)
+		return fail(notProtocomm(d, err))
 	}
+	advertised := c.version.SecVer // before any adjustment: what the device itself says
 	if va, ok := t.(versionAdjuster); ok {
 		va.AdjustVersion(&c.version, sec.GetPop() != "")
+	} else if !c.version.LooksLikeProtocomm() {
+		return fail(notProtocomm(d, fmt.Errorf("its proto-ver reply is not a protocomm version (%d bytes)", len(c.version.Raw))))
 	}
 	c.setGeneration(d.GetProvGeneration())
 	if c.scheme, c.source, err = protocomm.SelectScheme(c.version, req); err != nil {
 		return fail(invalid("%v", err))
+	}
+	if err := schemeMismatch(advertised, req); err != nil {
+		return fail(err)
 	}
 	creds := protocomm.Credentials{PoP: sec.GetPop(), SRPUsername: sec.GetSec2Username(), SRPPassword: sec.GetSec2Password()}
 	hs, err := protocomm.NewHandshaker(c.scheme, c.version, creds)
@@ -431,16 +441,15 @@ func apiAuth(raw uint32) espprovv1.WifiAuthMode {
 func (s *Service) Discover(req *espprovv1.DiscoverRequest, stream grpc.ServerStreamingServer[espprovv1.DiscoverResponse]) error {
 	timeout := 5 * time.Second
 	if req.GetTimeout() != nil {
-		timeout = req.GetTimeout().AsDuration()
-		if timeout < 0 {
-			return invalid("timeout must not be negative (got %s)", timeout)
+		if err := checkFields(validate.Duration("timeout", req.GetTimeout().AsDuration())); err != nil {
+			return err
 		}
-		if timeout > 10*time.Minute {
-			return invalid("timeout must be at most 10m (got %s)", timeout)
+		if d := req.GetTimeout().AsDuration(); d > 0 {
+			timeout = d
 		}
-		if timeout == 0 {
-			timeout = 5 * time.Second
-		}
+	}
+	if err := checkFields(validate.Device(req.GetDevice())); err != nil {
+		return err
 	}
 	mod, err := s.module(req.GetDevice())
 	if err != nil {
