@@ -265,7 +265,7 @@ func (s *Service) provision(streamCtx context.Context, req *espprovv1.ProvisionR
 		if next.wifi == nil {
 			return res, invalid("retry after a Wi-Fi failure needs retry (Wi-Fi credentials)")
 		}
-		if verr := wifiprov.ValidateCredentials([]byte(next.wifi.GetSsid()), []byte(next.wifi.GetPassphrase())); verr != nil {
+		if verr := validate.Wifi(next.wifi); verr != nil {
 			return res, invalid("retry: %v", verr)
 		}
 		creds = next.wifi
