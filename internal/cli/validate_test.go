@@ -21,7 +21,7 @@ func TestFlagsValidatedBeforeContact(t *testing.T) {
 		{"SSID of 40 bytes", []string{"--ssid", strings.Repeat("s", 40), "--passphrase", testPass}, "--ssid"},
 		{"passphrase of 64 hex digits", []string{"--ssid", testSSID, "--passphrase", strings.Repeat("0f", 32)}, "--passphrase"},
 		{"overall timeout of 1s", []string{"--ssid", testSSID, "--passphrase", testPass, "--timeout", "1s"}, "--timeout"},
-		{"wifi timeout of 1s", []string{"--ssid", testSSID, "--passphrase", testPass, "--wifi-timeout", "1s"}, "--wifi-timeout"},
+		{"wifi timeout of 500ms", []string{"--ssid", testSSID, "--passphrase", testPass, "--wifi-timeout", "500ms"}, "--wifi-timeout"},
 		{"exchange timeout of 1ns", []string{"--ssid", testSSID, "--passphrase", testPass, "--exchange-timeout", "1ns"}, "--exchange-timeout"},
 		{"tag with a control character", []string{"--ssid", testSSID, "--passphrase", testPass, "--tags", "line:\x01A3"}, "--tags"},
 		{"malformed device host", []string{"--ssid", testSSID, "--passphrase", testPass, "--device-ip", "my device"}, "--device-ip"},

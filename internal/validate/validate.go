@@ -64,7 +64,7 @@ type Bounds struct{ Min, Max time.Duration }
 var Durations = map[string]Bounds{
 	"timeouts.exchange":        {100 * time.Millisecond, 10 * time.Minute},
 	"timeouts.overall":         {5 * time.Second, time.Hour},
-	"timeouts.wifi_connect":    {2 * time.Second, 30 * time.Minute}, // the firmware starts connecting 1 s after apply
+	"timeouts.wifi_connect":    {time.Second, 30 * time.Minute}, // the firmware starts connecting 1 s after apply
 	"timeouts.status_poll":     {10 * time.Millisecond, time.Minute},
 	"device.discovery_timeout": {100 * time.Millisecond, 10 * time.Minute},
 	"timeout":                  {100 * time.Millisecond, 10 * time.Minute}, // Discover

@@ -74,6 +74,8 @@ func TestErrorClasses(t *testing.T) {
 		{"Security 2 asked of a Security 1 device", httpd(sec1.addr), &espprovv1.Security{Scheme: espprovv1.SecurityScheme_SECURITY_SCHEME_2, Sec2Username: "wifiprov", Sec2Password: "abcd1234"},
 			codes.FailedPrecondition, []string{"Security 1", "Security 2 was requested"}},
 		{"HTML web server", httpd(strings.TrimPrefix(html.URL, "http://")), nil, codes.Unavailable, []string{"not an ESP provisioning endpoint"}},
+		{"HTML web server, Security 1 requested", httpd(strings.TrimPrefix(html.URL, "http://")), &espprovv1.Security{Scheme: espprovv1.SecurityScheme_SECURITY_SCHEME_1, Pop: testPoP},
+			codes.Unavailable, []string{"not an ESP provisioning endpoint"}},
 		{"JSON web API", httpd(strings.TrimPrefix(jsonAPI.URL, "http://")), nil, codes.Unavailable, []string{"not an ESP provisioning endpoint"}},
 		{"HTTP server without proto-ver", httpd(strings.TrimPrefix(notFound.URL, "http://")), nil, codes.Unavailable, []string{"not an ESP provisioning endpoint"}},
 		{"not HTTP at all", httpd(garbage), nil, codes.Unavailable, []string{"not an ESP provisioning endpoint"}},

@@ -334,10 +334,17 @@ func (s *Service) open(ctx context.Context, d *espprovv1.Device, sec *espprovv1.
 		return fail(notProtocomm(d, err))
 	}
 	advertised := c.version.SecVer // before any adjustment: what the device itself says
+	var suspect error // set when the proto-ver reply does not look like protocomm
 	if va, ok := t.(versionAdjuster); ok {
 		va.AdjustVersion(&c.version, sec.GetPop() != "")
 	} else if !c.version.LooksLikeProtocomm() {
-		return fail(notProtocomm(d, fmt.Errorf("its proto-ver reply is not a protocomm version (%d bytes)", len(c.version.Raw))))
+		// With auto-detection nothing else says what the peer is. With an
+		// explicit scheme the caller does (a garbled reply from real
+		// firmware is then ridden out); a failed handshake says it below.
+		suspect = fmt.Errorf("its proto-ver reply is not a protocomm version (%d bytes)", len(c.version.Raw))
+		if req == protocomm.Auto {
+			return fail(notProtocomm(d, suspect))
+		}
 	}
 	c.setGeneration(d.GetProvGeneration())
 	if c.scheme, c.source, err = protocomm.SelectScheme(c.version, req); err != nil {
@@ -369,6 +376,9 @@ func (s *Service) open(ctx context.Context, d *espprovv1.Device, sec *espprovv1.
 		}
 	}
 	if c.sess, err = protocomm.Establish(ctx, c.t, hs); err != nil {
+		if suspect != nil && codeOf(err) == codes.Unavailable {
+			return fail(notProtocomm(d, fmt.Errorf("%w, and the handshake failed: %w", suspect, err)))
+		}
 		return fail(err)
 	}
 	return c, nil

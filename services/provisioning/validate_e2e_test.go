@@ -45,7 +45,7 @@ func TestValidationBeforeIO(t *testing.T) {
 		{"overall timeout of 1 s", func(r *espprovv1.ProvisionRequest) { r.Timeouts.Overall = durationpb.New(time.Second) }, "timeouts.overall"},
 		{"exchange timeout of -1 ns", func(r *espprovv1.ProvisionRequest) { r.Timeouts.Exchange = durationpb.New(-1) }, "timeouts.exchange"},
 		{"exchange timeout of 1 ns", func(r *espprovv1.ProvisionRequest) { r.Timeouts.Exchange = durationpb.New(1) }, "timeouts.exchange"},
-		{"wifi timeout of 1 s", func(r *espprovv1.ProvisionRequest) { r.Timeouts.WifiConnect = durationpb.New(time.Second) }, "timeouts.wifi_connect"},
+		{"wifi timeout of 500 ms", func(r *espprovv1.ProvisionRequest) { r.Timeouts.WifiConnect = durationpb.New(500 * time.Millisecond) }, "timeouts.wifi_connect"},
 		{"wifi timeout of 2 h", func(r *espprovv1.ProvisionRequest) { r.Timeouts.WifiConnect = durationpb.New(2 * time.Hour) }, "timeouts.wifi_connect"},
 		{"33 tags", func(r *espprovv1.ProvisionRequest) { r.Mapping = &espprovv1.Mapping{Enabled: true, Tags: manyTags} }, "mapping.tags"},
 		{"tag with a control character", func(r *espprovv1.ProvisionRequest) {
