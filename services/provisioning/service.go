@@ -334,7 +334,7 @@ func (s *Service) open(ctx context.Context, d *espprovv1.Device, sec *espprovv1.
 		return fail(notProtocomm(d, err))
 	}
 	advertised := c.version.SecVer // before any adjustment: what the device itself says
-	var suspect error // set when the proto-ver reply does not look like protocomm
+	var suspect error              // set when the proto-ver reply does not look like protocomm
 	if va, ok := t.(versionAdjuster); ok {
 		va.AdjustVersion(&c.version, sec.GetPop() != "")
 	} else if !c.version.LooksLikeProtocomm() {
