@@ -32,7 +32,7 @@ func addJobFlags(fs *flag.FlagSet) *jobFlags {
 // startJobs opens the store and the runner; the returned server is the
 // API with jobs, close stops the runner (waiting for jobs until ctx ends)
 // and closes the store.
-func startJobs(ctx context.Context, f *jobFlags, svc *provisioning.Service, log *slog.Logger) (*jobs.Server, func(context.Context), error) {
+func startJobs(ctx context.Context, f *jobFlags, svc *provisioning.Service, log *slog.Logger, queue jobs.QueueObserver) (*jobs.Server, func(context.Context), error) {
 	instance := *f.instance
 	if instance == "" {
 		instance = jobs.NewInstanceID()
@@ -43,7 +43,7 @@ func startJobs(ctx context.Context, f *jobFlags, svc *provisioning.Service, log 
 	}
 	r, err := jobs.New(ctx, jobs.Config{Store: st, Service: svc, Instance: instance, Logger: log,
 		MaxDuration: *f.maxDuration, RecoverEvery: *f.recover,
-		DeviceKey: svc.DeviceKey, WantsMapping: provisioning.WantsMapping})
+		DeviceKey: svc.DeviceKey, WantsMapping: provisioning.WantsMapping, Queue: queue})
 	if err != nil {
 		st.Close()
 		return nil, nil, err

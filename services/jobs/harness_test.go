@@ -90,6 +90,7 @@ type harness struct {
 }
 
 type options struct {
+	queue  jobs.QueueObserver
 	limits map[espprovv1.Transport]jobs.Limit
 	cloud  provisioning.CloudConfig
 }
@@ -101,7 +102,7 @@ func start(t testing.TB, k storeKind, o options) *harness {
 	st, dump := k.open(t, jobs.NewInstanceID())
 	o.cloud.Client.Logger = log
 	svc := provisioning.New(provisioning.Config{Modules: provisioning.DefaultModules(), Logger: log, Cloud: o.cloud})
-	r, err := jobs.New(context.Background(), jobs.Config{Store: st, Service: svc, Logger: log, Limits: o.limits,
+	r, err := jobs.New(context.Background(), jobs.Config{Store: st, Service: svc, Logger: log, Limits: o.limits, Queue: o.queue,
 		DeviceKey: svc.DeviceKey, WantsMapping: provisioning.WantsMapping})
 	if err != nil {
 		t.Fatal(err)

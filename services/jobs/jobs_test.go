@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -201,7 +202,8 @@ func getLines(t *testing.T, url string) []string {
 // with ABORTED naming the running job; past a transport's limit
 // RESOURCE_EXHAUSTED carries a retry hint; bad input records nothing.
 func TestOneJobPerDeviceAndLimits(t *testing.T) {
-	h := start(t, sqliteKind(t.TempDir()), options{limits: map[espprovv1.Transport]jobs.Limit{espprovv1.Transport_TRANSPORT_HTTPD: {Concurrent: 1, Waiting: 1}}})
+	queue := &queueRecorder{}
+	h := start(t, sqliteKind(t.TempDir()), options{queue: queue, limits: map[espprovv1.Transport]jobs.Limit{espprovv1.Transport_TRANSPORT_HTTPD: {Concurrent: 1, Waiting: 1}}})
 	var g *gate
 	d := startDevice(t, device.Config{}, func(p device.Protocomm) device.Protocomm { g = newGate(p, "prov-config"); return g })
 	ctx := testCtx(t)
@@ -225,6 +227,9 @@ func TestOneJobPerDeviceAndLimits(t *testing.T) {
 	q, err := s2.Recv()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := queue.last("httpd"); got != 1 {
+		t.Errorf("queue depth while the second job waits: %d, want 1", got)
 	}
 	_, err = drain[*espprovv1.ProvisionResponse](mustProvision(t, h, ctx, provisionReq(d3.addr)))
 	st := status.Convert(err)
@@ -250,6 +255,9 @@ func TestOneJobPerDeviceAndLimits(t *testing.T) {
 	}
 	if q.GetJobId() == "" || q.GetJobId() != evs[0].GetJobId() {
 		t.Errorf("queued job events: %v %v", q, evs[0])
+	}
+	if got := queue.last("httpd"); got != 0 {
+		t.Errorf("queue depth after the queued job ran: %d, want 0", got)
 	}
 	// Bad input: INVALID_ARGUMENT, nothing recorded.
 	bad := provisionReq(d3.addr)
@@ -424,4 +432,25 @@ func TestListAndExport(t *testing.T) {
 	if resp, err := http.Get(base + "/v1/jobs:export?format=xml"); err != nil || resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("export format xml: %v %v", resp.Status, err)
 	}
+}
+
+// queueRecorder is a QueueObserver keeping the last depth per transport.
+type queueRecorder struct {
+	mu    sync.Mutex
+	depth map[string]int
+}
+
+func (q *queueRecorder) QueueDepth(transport string, depth int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.depth == nil {
+		q.depth = map[string]int{}
+	}
+	q.depth[transport] = depth
+}
+
+func (q *queueRecorder) last(transport string) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.depth[transport]
 }

@@ -77,16 +77,20 @@ func (r *Runner) execute(ctx context.Context, rn *run, req *espprovv1.ProvisionR
 	case rn.slot.sem <- struct{}{}:
 		acquired = true
 	default:
+		r.queued(rn.slot, 1) // before the event: a caller that saw it sees the depth
 		_ = r.record(rn, &espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_QUEUED, JobState: espprovv1.JobState_JOB_STATE_QUEUED,
 			Message: fmt.Sprintf("Waiting for a free %s slot", provisioning.TransportName(req.GetDevice().GetTransport()))})
 	}
 	if !acquired {
 		select {
 		case rn.slot.sem <- struct{}{}:
+			r.queued(rn.slot, -1)
 		case <-rn.cancelCh:
+			r.queued(rn.slot, -1)
 			r.end(rn, espprovv1.JobState_JOB_STATE_CANCELLED, codes.Canceled, "cancelled by CancelJob while queued; the device was not contacted")
 			return
 		case <-ctx.Done():
+			r.queued(rn.slot, -1)
 			r.end(rn, espprovv1.JobState_JOB_STATE_FAILED, codes.DeadlineExceeded, fmt.Sprintf("no %s slot became free within the server's job deadline (%s)", provisioning.TransportName(req.GetDevice().GetTransport()), r.cfg.MaxDuration))
 			return
 		}

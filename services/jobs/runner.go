@@ -81,6 +81,16 @@ type Config struct {
 	DeviceKey func(context.Context, *espprovv1.Device) string
 	// WantsMapping tells whether a request maps the node (provisioning.WantsMapping).
 	WantsMapping func(*espprovv1.ProvisionRequest) bool
+	// Queue, when set, is told how many jobs wait for a slot after each
+	// change, per slot ("httpd", "ble/hci0", …); espprovd passes its
+	// metrics (espprov_queue_depth).
+	Queue QueueObserver
+}
+
+// QueueObserver receives queue depths (the server's metrics implement it;
+// this package does not import them).
+type QueueObserver interface {
+	QueueDepth(transport string, depth int)
 }
 
 // Runner runs jobs.
@@ -105,6 +115,19 @@ type Runner struct {
 type slot struct {
 	sem     chan struct{}
 	pending int // running + waiting
+	waiting int
+	name    string // for QueueObserver
+}
+
+// queued adds d to the jobs waiting in s and reports the new depth.
+func (r *Runner) queued(s *slot, d int) {
+	r.mu.Lock()
+	s.waiting += d
+	n := s.waiting
+	r.mu.Unlock()
+	if r.cfg.Queue != nil {
+		r.cfg.Queue.QueueDepth(s.name, n)
+	}
 }
 
 // New starts a runner: it marks the unfinished jobs of dead instances

@@ -143,7 +143,10 @@ func (r *Runner) admit(job *espprovv1.Job, key string) (*run, error) {
 	}
 	s := r.slots[sk]
 	if s == nil {
-		s = &slot{sem: make(chan struct{}, lim.Concurrent)}
+		s = &slot{sem: make(chan struct{}, lim.Concurrent), name: provisioning.TransportName(d.GetTransport())}
+		if d.GetTransport() == espprovv1.Transport_TRANSPORT_BLE {
+			s.name += "/" + d.GetAdapter()
+		}
 		r.slots[sk] = s
 	}
 	if s.pending >= lim.Concurrent+lim.Waiting {
