@@ -20,6 +20,12 @@ with at most --concurrency at once; a unit that failed for a device reason
 unit on standard output; results.csv gets unit, result, error_class, node_id,
 duration_s, attempts, error. Exit status 0 when every unit passed, 1 when one
 failed, 2 on bad input.
+
+Every attempt is a job in espprovd's durable record with the unit's serial
+number, --station and --work-order (ListJobs/ExportJobs filter on them). With
+--run-id the run is resumable: running the same command again after a crash
+(or a power cut at the station) replays what espprovd recorded for each
+attempt and only provisions the units it had not reached.
 """
 
 from __future__ import annotations
@@ -27,8 +33,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import hashlib
 import json
 import os
+import re
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -114,6 +123,12 @@ def read_networks(path: str) -> Dict[str, str]:
         return {row["ssid"]: row.get("passphrase") or "" for row in csv.DictReader(f)}
 
 
+def request_id(run_id: str, serial: str, attempt: int) -> str:
+    """The job key of one attempt: letters, digits and -_.: only, at most 128."""
+    key = re.sub(r"[^A-Za-z0-9._:-]", "_", f"{run_id}:{serial}:{attempt}")
+    return key if len(key) <= 128 else key[:96] + ":" + hashlib.sha256(key.encode()).hexdigest()[:31]
+
+
 class Station:
     def __init__(self, client: AsyncClient, networks: Dict[str, str], args: argparse.Namespace, total: int):
         self.client = client
@@ -123,16 +138,20 @@ class Station:
         self.done = 0
         self.sem = asyncio.Semaphore(args.concurrency)
 
-    def request(self, u: Unit) -> pb.ProvisionRequest:
+    def request(self, u: Unit, attempt: int) -> pb.ProvisionRequest:
+        a = self.args
         req = pb.ProvisionRequest(device=u.device, security=u.security,
-                                  wifi=pb.WifiCredentials(ssid=u.ssid, passphrase=self.networks.get(u.ssid, "")))
+                                  wifi=pb.WifiCredentials(ssid=u.ssid, passphrase=self.networks.get(u.ssid, "")),
+                                  serial_number=u.serial, station=a.station, work_order=a.work_order)
+        if a.run_id:  # idempotency key: a re-run attaches to this attempt's job
+            req.request_id = request_id(a.run_id, u.serial, attempt)
         req.mapping.enabled = self.args.map
         if self.args.status_poll:
             req.timeouts.status_poll.FromMilliseconds(self.args.status_poll)
         return req
 
-    async def attempt(self, u: Unit) -> pb.Result:
-        stream = self.client.provision(self.request(u), timeout=self.args.unit_timeout)
+    async def attempt(self, u: Unit, attempt: int) -> pb.Result:
+        stream = self.client.provision(self.request(u, attempt), timeout=self.args.unit_timeout)
         async for _ in stream:
             pass
         if stream.result is None or not stream.result.success:  # a server always ends with an error then
@@ -146,7 +165,7 @@ class Station:
             for attempt in (1, 2):
                 out.attempts = attempt
                 try:
-                    res = await self.attempt(u)
+                    res = await self.attempt(u, attempt)
                     out.result, out.error_class, out.error = "ok", "", ""
                     out.node_id = res.node_id
                     break
@@ -210,6 +229,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--map", action="store_true", help="also map each node to the server's RainMaker account")
     p.add_argument("--name-transport", choices=sorted(NAME_TRANSPORTS), default="ble",
                    help="transport for a device given by name (default ble)")
+    p.add_argument("--station", default=socket.gethostname(), help="station name in the job records (default: host name)")
+    p.add_argument("--work-order", default="", help="work order in the job records")
+    p.add_argument("--run-id", default="",
+                   help="make the run resumable: each attempt is a job keyed RUN_ID:SERIAL:ATTEMPT, and running "
+                        "again with the same id replays recorded attempts instead of touching those devices again")
     p.add_argument("--token-file", help="file holding the espprovd token (default $ESPPROV_TOKEN)")
     p.add_argument("--ca", help="CA certificate (PEM) of a TLS espprovd")
     p.add_argument("--unit-timeout", type=float, default=300, help="seconds per attempt (default 300)")

@@ -17,6 +17,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python", "tests"))
 import espprovtest as h  # noqa: E402
 
+sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
+from espprov import Client, pb  # noqa: E402
+
 GOOD_UNITS = 20
 FLAKY = (3, 9)  # device indexes whose first attempt fails for a device reason
 
@@ -85,8 +88,10 @@ class MESTest(unittest.TestCase):
                                   [("HomeNet", "secret-pass"), ("LabNet", "not-lab-pass"), ("OtherNet", "whatever1")])
         out = self.path("results.csv")
 
-        p = self.run_mes("--server", self.server.grpc, "--units", units_csv, "--networks", nets_csv, "--out", out,
-                         "--concurrency", "6", "--map", "--status-poll", "20", "--retry-delay", "0.1")
+        argv = ["--server", self.server.grpc, "--units", units_csv, "--networks", nets_csv, "--out", out,
+                "--concurrency", "6", "--map", "--status-poll", "20", "--retry-delay", "0.1",
+                "--station", "line-3", "--work-order", "WO-7", "--run-id", "wo7-run1"]
+        p = self.run_mes(*argv)
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)  # some units failed
 
         with open(out, newline="") as f:
@@ -115,6 +120,30 @@ class MESTest(unittest.TestCase):
             text = f.read() + p.stdout + p.stderr
         for secret in ("secret-pass", "not-lab-pass", "abcd1234", "not-the-pop"):
             self.assertNotIn(secret, text)
+
+        # Every attempt is a job recorded with the unit's serial number, the
+        # station and the work order: 24 units, 3 of them twice.
+        jobs = self.jobs("WO-7")
+        self.assertEqual(len(jobs), len(want) + 3)
+        self.assertEqual({j.serial_number for j in jobs}, set(want))
+        self.assertEqual({j.station for j in jobs}, {"line-3"})
+
+        # The same run again (a station restarted mid-batch) replays the
+        # recorded attempts: the same results, and no new job, so no device
+        # was touched again.
+        p2 = self.run_mes(*argv)
+        self.assertEqual(p2.returncode, 1, p2.stdout + p2.stderr)
+        with open(out, newline="") as f:
+            rows2 = {r["unit"]: r for r in csv.DictReader(f)}
+        for serial, r in rows.items():
+            with self.subTest(rerun=serial):
+                for k in ("result", "error_class", "node_id", "attempts"):
+                    self.assertEqual(rows2[serial][k], r[k], (k, rows2[serial], r))
+        self.assertEqual(len(self.jobs("WO-7")), len(want) + 3)
+
+    def jobs(self, work_order):
+        with Client(self.server.grpc) as c:
+            return list(c.stub.ListJobs(pb.ListJobsRequest(work_order=work_order, page_size=1000), timeout=60).jobs)
 
     def test_bad_input_exits_2_and_touches_nothing(self):
         units_csv = self.write_csv("bad-units.csv", ["serial", "device", "pop", "ssid"],

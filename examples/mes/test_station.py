@@ -50,7 +50,8 @@ def err(cls):
 
 def run_station(script, concurrency):
     client = ScriptedClient(script)
-    args = argparse.Namespace(concurrency=concurrency, map=False, status_poll=0, unit_timeout=10, retry_delay=0)
+    args = argparse.Namespace(concurrency=concurrency, map=False, status_poll=0, unit_timeout=10, retry_delay=0,
+                              station="line-1", work_order="", run_id="")
     units = [Unit(u, pb.Device(transport=pb.TRANSPORT_HTTPD, address=u), pb.Security(), "HomeNet") for u in script]
     station = Station(client, {"HomeNet": "secret-pass"}, args, len(units))
 

@@ -143,7 +143,9 @@ def start_espprovd(*args: str, env: Optional[Dict[str, str]] = None) -> Server:
     """espprovd serving gRPC and REST on ephemeral loopback ports."""
     argv = [os.path.join(bin_dir(), "espprovd"), "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", *args]
     if "--store" not in args:  # a job store of its own (one espprovd per SQLite file)
-        argv += ["--store", os.path.join(tempfile.mkdtemp(prefix="espprovd-jobs-"), "jobs.db")]
+        store = tempfile.mkdtemp(prefix="espprovd-jobs-")
+        atexit.register(shutil.rmtree, store, True)
+        argv += ["--store", os.path.join(store, "jobs.db")]
     proc = Proc("espprovd", argv, env)
     try:
         # slog text (grpc=ADDR) or JSON ("grpc":"ADDR")

@@ -15,11 +15,18 @@ const startTimeoutMs = 120_000; // a loaded CI machine may take long to start a 
 
 let binDirCache: string | undefined;
 
+/** A temporary directory removed when the test process exits. */
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  process.once("exit", () => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
 export function binDir(): string {
   if (binDirCache) return binDirCache;
   const fromEnv = process.env["ESPPROV_BIN_DIR"];
   if (fromEnv) return (binDirCache = fromEnv);
-  const d = mkdtempSync(join(tmpdir(), "espprov-bin-"));
+  const d = tempDir("espprov-bin-");
   const go = process.env["GO"] ?? "go";
   execFileSync(go, ["build", "-o", d, "./cmd/espprovd", "./cmd/espsim"], { cwd: repo, stdio: "inherit" });
   return (binDirCache = d);
@@ -142,7 +149,8 @@ export async function startEspprovd(args: string[] = [], env?: Record<string, st
   const argv = [join(binDir(), "espprovd"), "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", ...args];
   if (!args.includes("--store")) {
     // A job store of its own (one espprovd per SQLite file).
-    argv.push("--store", join(mkdtempSync(join(tmpdir(), "espprovd-jobs-")), "jobs.db"));
+    const store = tempDir("espprovd-jobs-");
+    argv.push("--store", join(store, "jobs.db"));
   }
   const proc = new Proc("espprovd", argv, env);
   try {
