@@ -28,7 +28,7 @@ func (f *deviceCommandFlags) register(cmd *cobra.Command) {
 	f.to.register(fs, false)
 }
 
-func (f *deviceCommandFlags) build(cmd *cobra.Command) (*espprovv1.Device, *espprovv1.Security, *espprovv1.Timeouts, error) {
+func (f *deviceCommandFlags) build(cmd *cobra.Command, getenv func(string) string) (*espprovv1.Device, *espprovv1.Security, *espprovv1.Timeouts, error) {
 	fs := cmd.Flags()
 	var qr *qrPayload
 	if fs.Changed("qrcode") {
@@ -41,7 +41,7 @@ func (f *deviceCommandFlags) build(cmd *cobra.Command) (*espprovv1.Device, *espp
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	sec, err := f.sec.build(fs, "", qr)
+	sec, err := f.sec.build(fs, "", qr, getenv)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -75,7 +75,7 @@ func (a *app) scanCommand() *cobra.Command {
   espprov scan --transport softap --sec_ver 2 --sec2_username wifiprov --sec2_password abcd1234 --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dev, sec, to, err := f.build(cmd)
+			dev, sec, to, err := f.build(cmd, a.getenv)
 			if err != nil {
 				return err
 			}
@@ -211,7 +211,7 @@ Wi-Fi provisioning. Needs 'espprov login' (or a server with an account).
 			if !fs.Changed("transport") && !fs.Changed("qrcode") {
 				f.dev.transport = "on-network"
 			}
-			dev, sec, to, err := f.build(cmd)
+			dev, sec, to, err := f.build(cmd, a.getenv)
 			if err != nil {
 				return err
 			}
@@ -276,7 +276,7 @@ func (a *app) disableChalRespCommand() *cobra.Command {
 			if !fs.Changed("transport") && !fs.Changed("qrcode") {
 				f.dev.transport = "on-network"
 			}
-			dev, sec, to, err := f.build(cmd)
+			dev, sec, to, err := f.build(cmd, a.getenv)
 			if err != nil {
 				return err
 			}

@@ -304,13 +304,28 @@ func (f *securityFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.secVer, "sec_ver", 0, "security scheme 0, 1 or 2 (default: detected from the device)")
 	fs.StringVar(&f.sec2User, "sec2_username", "", "Security 2 SRP username (RainMaker firmware: wifiprov)")
 	fs.StringVar(&f.sec2Pass, "sec2_password", "", "Security 2 SRP password (RainMaker firmware: the PoP)")
+	registerSecretFile(fs, popSecret)
+	registerSecretFile(fs, sec2PassSecret)
 }
 
 // build resolves the Security: --sec_ver > QR security (or QR username,
 // which only Security 2 QR codes carry) > auto-detect; --pop > positional
 // PoP > QR pop. With Security 2 the username comes from --sec2_username or
 // QR username and the password from --sec2_password or the PoP (D15).
-func (f *securityFlags) build(fs *pflag.FlagSet, positionalPoP string, qr *qrPayload) (*espprovv1.Security, error) {
+func (f *securityFlags) build(fs *pflag.FlagSet, positionalPoP string, qr *qrPayload, getenv func(string) string) (*espprovv1.Security, error) {
+	for _, src := range []secretSource{popSecret, sec2PassSecret} {
+		if err := fromFile(fs, src); err != nil {
+			return nil, err
+		}
+	}
+	// ESPPROV_POP is a standing default: a PoP given for this device
+	// (positional, QR) wins over it.
+	if !fs.Changed("pop") && positionalPoP == "" && (qr == nil || qr.PoP == "") && getenv(popSecret.env) != "" {
+		f.pop = getenv(popSecret.env)
+	}
+	if !fs.Changed("sec2_password") && getenv(sec2PassSecret.env) != "" {
+		f.sec2Pass = getenv(sec2PassSecret.env)
+	}
 	sec := &espprovv1.Security{}
 	scheme := -1
 	switch {

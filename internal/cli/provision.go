@@ -69,9 +69,15 @@ logged in, only Wi-Fi is provisioned.
 On a Wi-Fi failure the device is reset through prov-ctrl; at a terminal you
 can retry with a new passphrase on the same secure session (--no-retry: don't ask).
 
+` + secretHelp + `
+
 ` + exitCodesHelp
 
-const provisionExample = `  # Interactive: pick the network from the device's scan list
+const provisionExample = `  # In scripts, keep secrets off the command line (ps shows it to every user)
+  ESPPROV_PASSPHRASE="$WIFI_PASS" espprov provision --transport ble --device_name PROV_fc9ea3 \
+    --pop-file pop.txt --ssid MyWiFiNetwork --no-input
+
+  # Interactive: pick the network from the device's scan list
   espprov provision --pop abcd1234 --transport softap
 
   # Scripted, device reachable on another interface
@@ -117,6 +123,7 @@ func (a *app) provisionCommand() *cobra.Command {
 	f.dev.register(fs)
 	fs.StringVar(&f.ssid, "ssid", "", "Wi-Fi network name (default: choose from the device's scan list)")
 	fs.StringVar(&f.passphrase, "passphrase", "", "Wi-Fi passphrase ('' for an open network; default: hidden prompt)")
+	registerSecretFile(fs, passphraseSecret)
 	fs.StringVar(&f.qrcode, "qrcode", "", "QR code payload (JSON): ver, name, pop, transport, security, username")
 	fs.BoolVar(&f.noWifi, "no-wifi", false, "map the node to your account only; skip Wi-Fi (needs login and challenge-response)")
 	fs.BoolVar(&f.noRetry, "no-retry", false, "do not offer to retry after a Wi-Fi failure")
@@ -257,7 +264,7 @@ func (a *app) prepareProvision(cmd *cobra.Command, f *provisionFlags, positional
 	if err != nil {
 		return nil, err
 	}
-	sec, err := f.sec.build(fs, positionalPoP, qr)
+	sec, err := f.sec.build(fs, positionalPoP, qr, a.getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -297,6 +304,14 @@ func (a *app) prepareProvision(cmd *cobra.Command, f *provisionFlags, positional
 	}
 	if mapping.GetEnabled() || mapping.DisableChalResp != nil {
 		req.Mapping = mapping
+	}
+	if err := fromFile(fs, passphraseSecret); err != nil {
+		return nil, err
+	}
+	if fs.Changed("ssid") {
+		if _, err := a.fromEnv(fs, passphraseSecret); err != nil {
+			return nil, err
+		}
 	}
 	hasSSID, hasPass := fs.Changed("ssid"), fs.Changed("passphrase")
 	switch {
