@@ -131,6 +131,7 @@ func TestAuthEndToEnd(t *testing.T) {
 	tokens := filepath.Join(dir, "tokens.yaml")
 	prov := createToken(t, tokens, "mes-line-1", "provision")
 	disc := createToken(t, tokens, "viewer", "discover")
+	audit := createToken(t, tokens, "auditor", "jobs.read")
 	d := startDaemon(t, "--auth-tokens", tokens)
 	ctx, cancel := context.WithTimeout(context.Background(), e2eWaitLong)
 	defer cancel()
@@ -187,6 +188,19 @@ func TestAuthEndToEnd(t *testing.T) {
 		t.Errorf("REST with a provision token: %d %s", resp.StatusCode, body)
 	}
 	restID := resp.Header.Get("X-Request-Id")
+	// Job records name the caller; reading them needs jobs.read.
+	if _, err := c.ListJobs(withToken(ctx, prov), &espprovv1.ListJobsRequest{}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("ListJobs with a provision token: %v", err)
+	}
+	jobs, err := c.ListJobs(withToken(ctx, audit), &espprovv1.ListJobsRequest{})
+	if err != nil || len(jobs.GetJobs()) != 2 {
+		t.Fatalf("ListJobs with a jobs.read token: %v %v", jobs, err)
+	}
+	for _, j := range jobs.GetJobs() {
+		if j.GetCaller() != "token:mes-line-1" {
+			t.Errorf("job %s caller %q, want token:mes-line-1", j.GetJobId(), j.GetCaller())
+		}
+	}
 	if code, _ := get(t, base+"/healthz", ""); code != http.StatusOK {
 		t.Errorf("/healthz without token: %d", code)
 	}
@@ -233,7 +247,7 @@ func TestAuthEndToEnd(t *testing.T) {
 	if err := d.shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	checkLogs(t, d, []string{prov, disc, e2ePass, e2eSRPPass})
+	checkLogs(t, d, []string{prov, disc, audit, e2ePass, e2eSRPPass})
 	// The caller is named on the access log line of its calls.
 	found := false
 	for _, l := range d.lines() {

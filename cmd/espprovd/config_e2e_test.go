@@ -48,7 +48,9 @@ func TestConfigFile(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuf{}
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, []string{"--config", cfg}, &syncBuf{}, logs, getenv) }()
+	go func() {
+		done <- serve(ctx, []string{"--config", cfg, "--store", filepath.Join(dir, "jobs.db")}, &syncBuf{}, logs, getenv)
+	}()
 	d := &daemon{t: t, logs: logs, stop: cancel, done: done}
 	l := d.waitLog("espprovd serving", 20*time.Second)
 	if l["auth"] != "tokens" {

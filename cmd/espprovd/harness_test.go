@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -54,7 +55,8 @@ type daemon struct {
 // ports and JSON debug logs unless given) and waits for it to serve.
 func startDaemon(t *testing.T, args ...string) *daemon {
 	t.Helper()
-	base := []string{"--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"}
+	base := []string{"--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug",
+		"--store", filepath.Join(t.TempDir(), "jobs.db")}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &daemon{t: t, logs: &syncBuf{}, stop: cancel, done: make(chan error, 1)}
 	var out syncBuf

@@ -91,7 +91,8 @@ func TestDebInstallsAndServes(t *testing.T) {
 	// taken on this machine).
 	srv := exec.CommandContext(ctx, "setpriv", "--reuid=espprov", "--regid=espprov", "--init-groups", "--no-new-privs",
 		"/usr/bin/espprovd", "--config", "/etc/espprov/espprovd.yaml")
-	srv.Env = append(os.Environ(), "ESPPROV_GRPC_LISTEN=127.0.0.1:0", "ESPPROV_HTTP_LISTEN=127.0.0.1:0", "ESPPROV_LOG_LEVEL=debug")
+	srv.Env = append(os.Environ(), "ESPPROV_GRPC_LISTEN=127.0.0.1:0", "ESPPROV_HTTP_LISTEN=127.0.0.1:0", "ESPPROV_LOG_LEVEL=debug",
+		"XDG_STATE_HOME=/var/lib", "HOME=/var/lib/espprov") // as the systemd unit sets them: the job store in /var/lib/espprov
 	srv.Cancel = func() error { return srv.Process.Signal(syscall.SIGTERM) }
 	grpcAddr, logsAfterExit := startAndWaitJSON(t, srv)
 
@@ -108,6 +109,11 @@ func TestDebInstallsAndServes(t *testing.T) {
 	}
 	if out, err := provision("ESPPROV_TOKEN=" + token); err != nil || !strings.Contains(out, "Provisioning Successful") {
 		t.Fatalf("provision through the installed espprovd: %v\n%s", err, out)
+	}
+
+	// The job record went to the state directory, owned by the service user.
+	if got := strings.TrimSpace(sh(t, ctx, "stat", "-c", "%U", "/var/lib/espprov/jobs.db")); got != "espprov" {
+		t.Errorf("job store owner: %q", got)
 	}
 
 	// SIGTERM: a clean stop.
