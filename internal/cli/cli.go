@@ -179,7 +179,7 @@ func Run(ctx context.Context, args []string, std IO) int {
 func (a *app) printError(err error, code int) {
 	a.ui.stopSpinner()
 	if a.json() {
-		writeJSONLine(a.stdout, map[string]any{"error": map[string]any{"message": err.Error(), "exit_code": code}})
+		writeJSONLine(a.stdout, map[string]any{"error": map[string]any{"message": err.Error(), "exitCode": code}})
 	}
 	fmt.Fprintf(a.stderr, "Error: %s\n", err.Error())
 	if code == ExitUsage {

@@ -128,7 +128,7 @@ func TestDisableChalResp(t *testing.T) {
 		t.Errorf("first disable: exit %d, stdout %q, stderr %q, disabled %t", r.code, r.stdout, r.stderr, d.node.Disabled())
 	}
 	r = runCLI(t, nil, "", append(args, "-o", "json")...)
-	if r.code != 0 || !strings.Contains(r.stdout, `"already_disabled":true`) {
+	if r.code != 0 || !strings.Contains(r.stdout, `"alreadyDisabled":true`) {
 		t.Errorf("second disable: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 }

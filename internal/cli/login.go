@@ -187,7 +187,7 @@ The password is never stored.
 				return err
 			}
 			if a.json() {
-				writeJSONLine(a.stdout, map[string]string{"user": who, "base_url": base, "config": path})
+				writeJSONLine(a.stdout, map[string]string{"user": who, "baseUrl": base, "config": path})
 				return nil
 			}
 			a.ui.println("Logged in to %s as %s.", base, who)

@@ -13,7 +13,8 @@ import (
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
 )
 
-var jsonOpts = protojson.MarshalOptions{UseProtoNames: true}
+// jsonOpts: the proto's lowerCamel JSON names, as the REST gateway uses (ip4Address).
+var jsonOpts = protojson.MarshalOptions{}
 
 // writeProtoLine writes m as one JSON line.
 func writeProtoLine(w io.Writer, m proto.Message) {
