@@ -445,3 +445,18 @@ func TestRESTConnectionBound(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIInfo: the served OpenAPI document has a title and a version.
+func TestOpenAPIInfo(t *testing.T) {
+	g := startGW(t, server.Options{})
+	code, _, body := g.do(t, "GET", "/openapi.json", "", nil)
+	var doc struct {
+		Info struct{ Title, Version, Description string } `json:"info"`
+	}
+	if err := json.Unmarshal([]byte(body), &doc); err != nil || code != 200 {
+		t.Fatalf("HTTP %d: %v", code, err)
+	}
+	if doc.Info.Title != "espprov provisioning API" || doc.Info.Version != "v1" || !strings.Contains(doc.Info.Description, `"status"`) {
+		t.Fatalf("info = %+v", doc.Info)
+	}
+}
