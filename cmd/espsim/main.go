@@ -11,6 +11,22 @@
 //	    --sec_ver 2 --sec2_username wifiprov --sec2_pwd abcd1234 \
 //	    --ssid home --passphrase secretpass
 //
+// # ESP-IDF 6 (network_provisioning, Thread)
+//
+// --netprov makes network_provisioning devices (proto-ver "netprov-v1.2",
+// the network_* messages; Security 2 by default, like IDF 6). Each
+// --thread-dataset HEX is a Thread network in range (its active
+// operational dataset); a device given a dataset with a wrong network key
+// never attaches and reports ThreadNetworkNotFound after
+// --thread-attach-timeout (firmware: 20 s). --netprov-networks chooses
+// what the device offers (default: thread with --thread-dataset, wifi with
+// --ap or without --thread-dataset).
+//
+//	espsim --netprov --thread-dataset 000300000f0102face0208dead00beef00cafe051000112233445566778899aabbccddeeff
+//	espprov provision --transport httpd --device-ip 127.0.0.1 --device-port 8080 \
+//	    --sec_ver 2 --sec2_username wifiprov --sec2_password abcd1234 \
+//	    --dataset 000300000f0102face0208dead00beef00cafe051000112233445566778899aabbccddeeff
+//
 // # RainMaker
 //
 // --cloud-listen serves a simulated ESP RainMaker cloud (the REST API paths
@@ -143,6 +159,7 @@ type options struct {
 	stationIP    string
 	nagle        bool
 	customEPs    customFlag
+	np           netprovOptions
 
 	// RainMaker (see rainmaker.go).
 	cloudListen     string
@@ -183,6 +200,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.Var(&o.customEPs, "custom-endpoint", "application endpoint NAME (like wifi_prov_mgr_endpoint_create); it answers \""+customReplyPrefix+"\" + the request; repeatable")
 	addRainMakerFlags(fs, o)
 	addFaultFlags(fs, o)
+	addNetProvFlags(fs, &o.np)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -256,6 +274,9 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	if err := checkFaultFlags(o); err != nil {
 		return nil, err
 	}
+	if err := checkNetProvFlags(&o.np, len(o.aps.aps) > 0, set); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
@@ -283,6 +304,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if o.secVer == 2 {
 		tmpl.SRPUsername, tmpl.SRPPassword = o.srpUser, o.srpPass
 	}
+	o.np.apply(&tmpl)
 	s, err := startSim(ctx, o, tmpl, host, port)
 	if err != nil {
 		return err

@@ -295,6 +295,7 @@ func (s *sim) print(w io.Writer) {
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s listening on %s (node %s, security %d, %d APs",
 			m.Config.Name, m.Addr, m.Config.NodeID, m.Config.SecVer, len(m.Config.APs))
+		b.WriteString(s.o.np.describe())
 		if n := s.nodes[m.Index]; n != nil {
 			fmt.Fprintf(&b, ", rainmaker %s %s key", s.o.rainmaker, s.o.keyType)
 			if s.o.needsClaim {

@@ -42,7 +42,8 @@ const exitCodesHelp = `Exit codes:
   2    bad usage: invalid or missing flags/arguments (nothing was sent to the device)
   3    device or transport failure: not found, unreachable, stopped answering, refused a step
   4    wrong credentials: the device rejected the PoP or the Security 2 username/password
-  5    Wi-Fi failure: the device could not join the network (wrong passphrase, SSID not found, timeout)
+  5    network failure: the device could not join Wi-Fi or attach to Thread (wrong passphrase
+       or network key, network not found, timeout)
   6    cloud failure: ESP RainMaker login, mapping or account problem
   130  interrupted (Ctrl-C)`
 

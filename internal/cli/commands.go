@@ -2,13 +2,16 @@ package cli
 
 import (
 	"context"
-	"github.com/espprov/espprov/internal/validate"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
+	"github.com/espprov/espprov/internal/validate"
 )
 
 // deviceCommandFlags are the device, security and timeout flags shared by
@@ -67,10 +70,13 @@ func (a *app) needSec2(sec *espprovv1.Security) error {
 
 func (a *app) scanCommand() *cobra.Command {
 	f := &deviceCommandFlags{}
+	var network string
 	cmd := &cobra.Command{
 		Use:   "scan",
-		Short: "List the Wi-Fi networks a device sees",
-		Long:  "Open a secure session with the device and print the access points it sees.\n\n" + exitCodesHelp,
+		Short: "List the Wi-Fi (or Thread) networks a device sees",
+		Long: "Open a secure session with the device and print the access points it sees, or with\n" +
+			"--network thread the Thread networks (ESP-IDF 6 devices; a device offering only Thread\n" +
+			"is scanned for Thread without the flag).\n\n" + exitCodesHelp,
 		Example: `  espprov scan --transport httpd --device-ip 10.0.0.7 --pop abcd1234
   espprov scan --transport softap --sec_ver 2 --sec2_username wifiprov --sec2_password abcd1234 --output json`,
 		Args: cobra.NoArgs,
@@ -100,9 +106,19 @@ func (a *app) scanCommand() *cobra.Command {
 			if err := p.sec2Prompts(cmd.Context()); err != nil {
 				return err
 			}
+			nt, err := parseNetwork(network)
+			if err != nil {
+				return err
+			}
+			if nt == "thread" {
+				return a.scanThread(cmd.Context(), cl, dev, sec, to)
+			}
 			a.ui.startSpinner("Scanning Wi-Fi AP's")
 			resp, err := cl.ScanWifi(cmd.Context(), &espprovv1.ScanWifiRequest{Device: dev, Security: sec, Timeouts: to})
 			a.ui.stopSpinner()
+			if nt == "" && status.Code(err) == codes.FailedPrecondition && strings.Contains(status.Convert(err).Message(), "offers Thread, not Wi-Fi") {
+				return a.scanThread(cmd.Context(), cl, dev, sec, to)
+			}
 			if err != nil {
 				return apiErr(err, nil, callKind{remote: a.server})
 			}
@@ -124,6 +140,7 @@ func (a *app) scanCommand() *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().StringVar(&network, "network", "", "wifi or thread (default: wifi, or thread for a device that offers only Thread)")
 	return cmd
 }
 

@@ -46,6 +46,17 @@ func apiErr(err error, res *espprovv1.Result, k callKind) error {
 		msg += " (run 'espprov login' to sign in again)"
 	case codes.FailedPrecondition, codes.DeadlineExceeded:
 		switch {
+		case isThreadResult(res):
+			code = ExitWifi
+			switch res.GetThread().GetFailReason() {
+			case espprovv1.ThreadFailReason_THREAD_FAIL_REASON_NETWORK_NOT_FOUND:
+				msg += "; check the network key (--dataset or --thread-network-key) and that the Thread network is in range of the device"
+			case espprovv1.ThreadFailReason_THREAD_FAIL_REASON_DATASET_INVALID:
+				msg += "; check the dataset (--dataset)"
+			}
+			if res.GetDeviceReset() {
+				msg += ". The device was reset to provisioning mode: run the command again"
+			}
 		case isWifiResult(res):
 			code = ExitWifi
 			switch res.GetFailReason() {

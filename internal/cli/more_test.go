@@ -38,7 +38,7 @@ func TestHelpAndVersion(t *testing.T) {
 		t.Fatalf("--help: exit %d", r.code)
 	}
 	for _, want := range []string{"Exit codes:", "2    bad usage", "3    device or transport failure", "4    wrong credentials",
-		"5    Wi-Fi failure", "6    cloud failure", "Examples:", "provision", "discover", "scan", "map", "disable-chal-resp", "login", "--server"} {
+		"5    network failure", "6    cloud failure", "Examples:", "provision", "discover", "scan", "map", "disable-chal-resp", "login", "--server"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("--help lacks %q:\n%s", want, r.stdout)
 		}

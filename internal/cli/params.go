@@ -177,6 +177,7 @@ type deviceFlags struct {
 	baud             uint32
 	discoveryTimeout float64
 	adapter          string
+	generation       string
 }
 
 func (f *deviceFlags) register(fs *pflag.FlagSet) {
@@ -189,6 +190,7 @@ func (f *deviceFlags) register(fs *pflag.FlagSet) {
 	fs.Uint32Var(&f.baud, "baud", defaultBaud, "serial speed for --transport console")
 	fs.Float64Var(&f.discoveryTimeout, "discovery-timeout", defaultDiscoveryTimeout, "device discovery timeout in seconds (BLE scan, mDNS)")
 	fs.StringVar(&f.adapter, "adapter", "", "BLE adapter, e.g. hci0 (default: the first one)")
+	fs.StringVar(&f.generation, "prov-generation", "", "provisioning generation when the firmware's proto-ver is wrong: wifi (ESP-IDF ≤ 5) or network (ESP-IDF 6 network_provisioning); default: detected")
 }
 
 // build resolves the Device: explicit flag > QR code value > default.
@@ -205,6 +207,11 @@ func (f *deviceFlags) build(fs *pflag.FlagSet, qr *qrPayload) (*espprovv1.Device
 		return nil, usageErr("unknown --transport %q (use %s)", name, transportList)
 	}
 	d := &espprovv1.Device{Transport: tr}
+	gen, err := parseGeneration(f.generation)
+	if err != nil {
+		return nil, err
+	}
+	d.ProvGeneration = gen
 	if fs.Changed("device-port") && (f.devicePort < 1 || f.devicePort > 65535) {
 		return nil, usageErr("--device-port %d is out of range (1 to 65535)", f.devicePort)
 	}

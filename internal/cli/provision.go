@@ -25,6 +25,7 @@ type provisionFlags struct {
 	dev deviceFlags
 	sec securityFlags
 	to  timeoutFlags
+	th  threadFlags
 
 	ssid        string
 	passphrase  string
@@ -137,6 +138,7 @@ func (a *app) provisionCommand() *cobra.Command {
 	fs.BoolVar(&f.reprovision, "reprovision", false, "re-provision a device that already has Wi-Fi credentials and is still in provisioning mode (prov-ctrl reprov, then the normal flow)")
 	fs.StringArrayVar(&f.customData, "custom-data", nil, "ENDPOINT=VALUE: send VALUE to the device's application endpoint over the secure session before the credentials (@FILE: the file's bytes); repeatable")
 	f.to.register(fs, true)
+	f.th.register(fs)
 	return cmd
 }
 
@@ -150,8 +152,12 @@ type provRun struct {
 	kind callKind
 	// askWifi: choose the network interactively; askPass: prompt for the
 	// passphrase of the given SSID.
-	askWifi     bool
-	askPass     bool
+	askWifi bool
+	askPass bool
+	// network is --network ("" = what the device offers); askThread: choose
+	// the Thread network interactively.
+	network     string
+	askThread   bool
 	qrName      string
 	noRetryFlag bool
 }
@@ -314,7 +320,29 @@ func (a *app) prepareProvision(cmd *cobra.Command, f *provisionFlags, positional
 		}
 	}
 	hasSSID, hasPass := fs.Changed("ssid"), fs.Changed("passphrase")
+	thr, network, err := f.th.build(fs)
+	if err != nil {
+		return nil, err
+	}
+	if err := threadTimeout(to, f.th.timeout, fs.Changed("thread-timeout")); err != nil {
+		return nil, err
+	}
+	p.network = network
 	switch {
+	case network == "thread" && (hasSSID || hasPass):
+		return nil, usageErr("--ssid/--passphrase are Wi-Fi credentials: drop them, or --network thread/--dataset")
+	case network == "thread" && (onNet || f.noWifi):
+		return nil, usageErr("--network thread, --dataset and --thread-* provision a network: they cannot be combined with --no-wifi or --transport on-network")
+	case thr != nil:
+		req.Thread = thr
+	case network == "thread":
+		if !a.interactive() {
+			return nil, usageErr("--network thread needs --dataset or --thread-network-key, --thread-pan-id, --thread-ext-pan-id and --thread-channel when not running interactively")
+		}
+		p.askThread = true
+	}
+	switch {
+	case network == "thread":
 	case onNet && (hasSSID || hasPass):
 		return nil, usageErr("--transport on-network maps the node only and does not provision Wi-Fi: drop --ssid/--passphrase")
 	case f.noWifi && (hasSSID || hasPass):
@@ -334,7 +362,7 @@ func (a *app) prepareProvision(cmd *cobra.Command, f *provisionFlags, positional
 		p.askPass = true
 	default:
 		if !a.interactive() {
-			return nil, usageErr("no Wi-Fi network given and not running interactively: pass --ssid and --passphrase (or --no-wifi to map only)")
+			return nil, usageErr("no network given and not running interactively: pass --ssid and --passphrase, or --dataset for Thread (or --no-wifi to map only)")
 		}
 		p.askWifi = true
 	}
@@ -494,12 +522,21 @@ func (p *provRun) run(ctx context.Context) error {
 }
 
 func (p *provRun) runOnce(ctx context.Context) error {
-	if p.askWifi && p.req.GetWifi().GetSsid() == "" {
+	if p.askWifi && p.req.GetWifi().GetSsid() == "" && p.req.GetThread() == nil {
 		creds, err := p.chooseNetwork(ctx)
-		if err != nil {
+		if errors.Is(err, errUseThread) {
+			p.askThread = true
+		} else if err != nil {
 			return err
 		}
 		p.req.Wifi = creds
+	}
+	if p.askThread && p.req.GetThread() == nil {
+		creds, err := p.chooseThread(ctx)
+		if err != nil {
+			return err
+		}
+		p.req.Thread = creds
 	} else if p.askPass && p.req.GetWifi().GetPassphrase() == "" {
 		pass, err := p.askPassphrase(ctx, p.req.GetWifi().GetSsid())
 		if err != nil {
@@ -518,6 +555,13 @@ func (p *provRun) chooseNetwork(ctx context.Context) (*espprovv1.WifiCredentials
 		ui.startSpinner("Scanning Wi-Fi AP's")
 		resp, err := p.cl.ScanWifi(ctx, &espprovv1.ScanWifiRequest{Device: p.req.GetDevice(), Security: p.req.GetSecurity(), Timeouts: p.req.GetTimeouts()})
 		ui.stopSpinner()
+		if useThread, terr := p.wifiOrThread(ctx, err, resp.GetDeviceInfo()); terr != nil || useThread {
+			if terr == nil {
+				p.r.deviceInfo(resp.GetDeviceInfo())
+				terr = errUseThread
+			}
+			return nil, terr
+		}
 		if err != nil {
 			if status.Code(err) == codes.FailedPrecondition && strings.Contains(status.Convert(err).Message(), "wifi_scan") {
 				ui.println("Wi-Fi Scan List is not supported by provisioning service")
@@ -718,6 +762,22 @@ func (p *provRun) interactiveStream(ctx context.Context) (res *espprovv1.Result,
 		case espprovv1.Step_STEP_RESULT:
 			res = ev.GetResult()
 		case espprovv1.Step_STEP_AWAITING_RETRY:
+			if ev.GetNetwork() == espprovv1.NetworkType_NETWORK_TYPE_THREAD {
+				tc, ok, perr := p.retryThread(ctx)
+				if perr != nil {
+					return ev.GetResult(), perr, false
+				}
+				msg := &espprovv1.ProvisionInteractiveRequest{Action: &espprovv1.ProvisionInteractiveRequest_GiveUp{GiveUp: true}}
+				if ok {
+					p.req.Thread = tc
+					msg = &espprovv1.ProvisionInteractiveRequest{Action: &espprovv1.ProvisionInteractiveRequest_RetryThread{RetryThread: tc}}
+					p.r.wifiFailShown = false
+				}
+				if err := st.Send(msg); err != nil && !errors.Is(err, io.EOF) {
+					return ev.GetResult(), err, false
+				}
+				continue
+			}
 			creds, ok, perr := p.retryWanted(ctx, ev.GetResult().GetSsid())
 			if perr != nil {
 				return ev.GetResult(), perr, false

@@ -91,7 +91,7 @@ func onNetworkTable(devs []*espprovv1.DiscoverResponse) []string {
 // deviceTable renders discovered devices of the other transports.
 func deviceTable(devs []*espprovv1.DiscoverResponse) []string {
 	lines := []string{fmt.Sprintf("Discovered %d device(s):", len(devs)),
-		fmt.Sprintf("%-4s%-24s%-26s%-5s%-9s%s", "#", "Name", "Address", "Sec", "PoP", "RSSI")}
+		fmt.Sprintf("%-4s%-24s%-26s%-5s%-9s%-9s%-13s%s", "#", "Name", "Address", "Sec", "PoP", "Prov", "Networks", "RSSI")}
 	for i, d := range devs {
 		rssi := ""
 		if d.GetRssi() != 0 {
@@ -101,8 +101,8 @@ func deviceTable(devs []*espprovv1.DiscoverResponse) []string {
 		if name == "" {
 			name = "-"
 		}
-		lines = append(lines, fmt.Sprintf("%-4d%-24s%-26s%-5s%-9s%s", i+1, truncate(printable(name), 23), truncate(d.GetAddress(), 25),
-			secNumber(d.GetSecurity()), popColumn(d), rssi))
+		lines = append(lines, fmt.Sprintf("%-4d%-24s%-26s%-5s%-9s%-9s%-13s%s", i+1, truncate(printable(name), 23), truncate(d.GetAddress(), 25),
+			secNumber(d.GetSecurity()), popColumn(d), generationName(d.GetProvGeneration()), networkNames(d.GetNetworkTypes()), rssi))
 	}
 	return lines
 }
@@ -209,10 +209,21 @@ func (r *renderer) event(ev *espprovv1.ProvisionResponse) {
 	case espprovv1.Step_STEP_REPROVISIONED:
 		r.line("Re-provisioning: the device forgot its earlier Wi-Fi credentials.")
 	case espprovv1.Step_STEP_CREDENTIALS_SENT:
+		if ev.GetNetwork() == espprovv1.NetworkType_NETWORK_TYPE_THREAD {
+			r.line("Sending Thread dataset to node - Successful")
+			break
+		}
 		r.line("Sending Wi-Fi credentials to node - Successful")
 	case espprovv1.Step_STEP_CONFIG_APPLIED:
+		if ev.GetNetwork() == espprovv1.NetworkType_NETWORK_TYPE_THREAD {
+			r.line("Applying Thread dataset to node - Successful")
+			r.ui.startSpinner("Waiting for the device to attach to Thread")
+			break
+		}
 		r.line("Applying Wi-Fi config to node - Successful")
 		r.ui.startSpinner("Waiting for the device to join Wi-Fi")
+	case espprovv1.Step_STEP_THREAD_STATE:
+		r.threadEvent(ev)
 	case espprovv1.Step_STEP_WIFI_STATE:
 		ws := ev.GetWifiState()
 		switch ws.GetState() {
@@ -242,11 +253,20 @@ func (r *renderer) event(ev *espprovv1.ProvisionResponse) {
 		r.ui.stopSpinner()
 		res := ev.GetResult()
 		if res.GetSuccess() {
+			if t := res.GetThread(); res.GetNetwork() == espprovv1.NetworkType_NETWORK_TYPE_THREAD {
+				r.line("Thread Provisioning Successful")
+				r.line("Device attached to %q (PAN ID 0x%04x, channel %d)", printable(t.GetNetworkName()), t.GetPanId(), t.GetChannel())
+				return
+			}
 			if res.GetIp4Address() != "" || res.GetSsid() != "" {
 				r.line("Wi-Fi Provisioning Successful")
 				r.line("Device joined %q (IP address %s)", res.GetSsid(), res.GetIp4Address())
 			}
 			return
+		}
+		if isThreadResult(res) && !r.wifiFailShown {
+			r.wifiFailShown = true
+			r.line("Thread Provisioning Failed.")
 		}
 		if isWifiResult(res) && !r.wifiFailShown {
 			r.wifiFailShown = true
@@ -304,6 +324,9 @@ func (r *renderer) mappedLine(m *espprovv1.MappingEvent, cr bool) {
 func isWifiResult(res *espprovv1.Result) bool {
 	if res == nil || res.GetSuccess() || res.GetIp4Address() != "" {
 		return false // an IP means Wi-Fi succeeded: the failure is elsewhere (mapping)
+	}
+	if res.GetNetwork() == espprovv1.NetworkType_NETWORK_TYPE_THREAD {
+		return false
 	}
 	return res.GetSsid() != "" || res.GetFailReason() != espprovv1.WifiFailReason_WIFI_FAIL_REASON_UNSPECIFIED || res.GetDeviceReset()
 }

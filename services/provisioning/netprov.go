@@ -121,7 +121,7 @@ func ThreadDataset(tc *espprovv1.ThreadCredentials) ([]byte, error) {
 	parts := tc.GetNetworkKey() != "" || tc.PanId != nil || tc.GetExtPanId() != "" || tc.GetChannel() != 0 || tc.GetNetworkName() != ""
 	switch {
 	case tc.GetDataset() != "" && parts:
-		return nil, fmt.Errorf("%w: give thread.dataset or its parts (network_key, pan_id, ext_pan_id, channel, network_name), not both", thread.ErrInvalid)
+		return nil, fmt.Errorf("%w: give thread.dataset or its parts (thread.network_key, thread.pan_id, thread.ext_pan_id, thread.channel, thread.network_name), not both", thread.ErrInvalid)
 	case tc.GetDataset() != "":
 		d, err := thread.ParseHex(tc.GetDataset())
 		if err == nil {
@@ -132,23 +132,23 @@ func ThreadDataset(tc *espprovv1.ThreadCredentials) ([]byte, error) {
 		}
 		return d.TLVs, nil
 	case !parts:
-		return nil, fmt.Errorf("%w: thread needs a dataset (hex TLVs) or network_key, pan_id, ext_pan_id and channel", thread.ErrInvalid)
+		return nil, fmt.Errorf("%w: Thread needs thread.dataset (hex TLVs) or thread.network_key, thread.pan_id, thread.ext_pan_id and thread.channel", thread.ErrInvalid)
 	}
 	var missing []string
 	if tc.GetNetworkKey() == "" {
-		missing = append(missing, "network_key")
+		missing = append(missing, "thread.network_key")
 	}
 	if tc.PanId == nil {
-		missing = append(missing, "pan_id")
+		missing = append(missing, "thread.pan_id")
 	}
 	if tc.GetExtPanId() == "" {
-		missing = append(missing, "ext_pan_id")
+		missing = append(missing, "thread.ext_pan_id")
 	}
 	if tc.GetChannel() == 0 {
-		missing = append(missing, "channel")
+		missing = append(missing, "thread.channel")
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("%w: thread is missing %s", thread.ErrInvalid, strings.Join(missing, ", "))
+		return nil, fmt.Errorf("%w: Thread credentials are missing %s", thread.ErrInvalid, strings.Join(missing, ", "))
 	}
 	key, err := thread.DecodeHexField("network key", tc.GetNetworkKey(), 16)
 	if err != nil {
@@ -159,7 +159,7 @@ func ThreadDataset(tc *espprovv1.ThreadCredentials) ([]byte, error) {
 		return nil, fmt.Errorf("thread.ext_pan_id: %w", err)
 	}
 	if tc.GetPanId() > 0xfffe || tc.GetChannel() > 0xffff {
-		return nil, fmt.Errorf("%w: pan_id must be at most 0xfffe and channel 11 to 26", thread.ErrInvalid)
+		return nil, fmt.Errorf("%w: thread.pan_id must be at most 0xfffe and thread.channel 11 to 26", thread.ErrInvalid)
 	}
 	return thread.Build(thread.Params{NetworkKey: key, PanID: uint16(tc.GetPanId()), ExtPanID: ext,
 		Channel: uint16(tc.GetChannel()), NetworkName: tc.GetNetworkName()})

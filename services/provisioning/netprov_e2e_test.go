@@ -175,10 +175,10 @@ func TestNetProvRefusals(t *testing.T) {
 		{"not hex", &espprovv1.ThreadCredentials{Dataset: "zz"}, "hex"},
 		{"incomplete dataset", &espprovv1.ThreadCredentials{Dataset: "0102face"}, "no network key"},
 		{"both forms", &espprovv1.ThreadCredentials{Dataset: otDataset, Channel: 15}, "not both"},
-		{"missing parts", &espprovv1.ThreadCredentials{NetworkKey: otKey}, "missing pan_id, ext_pan_id, channel"},
+		{"missing parts", &espprovv1.ThreadCredentials{NetworkKey: otKey}, "missing thread.pan_id, thread.ext_pan_id, thread.channel"},
 		{"short key", &espprovv1.ThreadCredentials{NetworkKey: "0011", PanId: &panID, ExtPanId: "dead00beef00cafe", Channel: 15}, "32 hex digits"},
 		{"bad channel", &espprovv1.ThreadCredentials{NetworkKey: otKey, PanId: &panID, ExtPanId: "dead00beef00cafe", Channel: 40}, "channel 40"},
-		{"empty", &espprovv1.ThreadCredentials{}, "needs a dataset"},
+		{"empty", &espprovv1.ThreadCredentials{}, "Thread needs thread.dataset"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := startDevice(t, netprovConfig(t, false, true), simhttpd.Options{})
