@@ -426,6 +426,13 @@ func TestRunMapping(t *testing.T) {
 			slices.Concat([]string{"map", "--device-ip", "127.0.0.1", "--device-port", "{onport}"}, sec), true, true},
 		{"chal-resp on-network local-ctrl ec", []string{"--rainmaker", "chal-resp", "--key-type", "ec", "--on-network", "local-ctrl", "--no-mdns"},
 			slices.Concat([]string{"map", "--device-ip", "127.0.0.1", "--device-port", "{onport}"}, sec), true, true},
+		// ESP-IDF 6 network_provisioning devices (netprov_test.go): Wi-Fi, Thread, on-network.
+		{"chal-resp httpd netprov wifi", []string{"--rainmaker", "chal-resp", "--netprov"},
+			slices.Concat([]string{"provision", "--transport", "httpd", "--device-ip", "127.0.0.1", "--device-port", "{port}"}, sec, wifi), false, false},
+		{"chal-resp httpd netprov thread", []string{"--rainmaker", "chal-resp", "--netprov", "--netprov-networks", "thread", "--thread-dataset", testDataset, "--thread-attach-delay", "10ms"},
+			slices.Concat([]string{"provision", "--transport", "httpd", "--device-ip", "127.0.0.1", "--device-port", "{port}", "--dataset", testDataset}, sec), false, false},
+		{"chal-resp on-network netprov", []string{"--rainmaker", "chal-resp", "--netprov", "--on-network", "standalone", "--no-mdns"},
+			slices.Concat([]string{"map", "--device-ip", "127.0.0.1", "--device-port", "{onport}"}, sec), true, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
