@@ -381,6 +381,8 @@ func (a *app) prepareProvision(cmd *cobra.Command, f *provisionFlags, positional
 	}
 	if f.noWifi && !loggedIn {
 		fmt.Fprintln(a.stderr, "Note: not logged in to ESP RainMaker: --no-wifi needs an account ('espprov login'), unless the server has one configured.")
+	} else if !mapping.GetEnabled() && network == "thread" {
+		a.note("Note: not logged in to ESP RainMaker ('espprov login'): provisioning Thread only; the node will not be added to an account.")
 	} else if !mapping.GetEnabled() {
 		a.note("Note: not logged in to ESP RainMaker ('espprov login'): provisioning Wi-Fi only; the node will not be added to an account.")
 	}
