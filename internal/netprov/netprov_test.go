@@ -257,3 +257,12 @@ func FuzzReplies(f *testing.F) {
 		check(ThreadApplyConfig(ctx, c))
 	})
 }
+
+// A network name that is not UTF-8 (the firmware copies beacon bytes) still
+// decodes: the name fields are bytes here, string in Espressif's files.
+func TestThreadNameNotUTF8(t *testing.T) {
+	st, err := ThreadStatus(context.Background(), fixed(unhex(t, "08 07 8a 01 08 5a 06 18 0f 22 02 ff4f")))
+	if err != nil || st.Name != "\xffO" || st.Channel != 15 {
+		t.Fatalf("%+v %v", st, err)
+	}
+}

@@ -53,7 +53,7 @@ func ThreadScan(ctx context.Context, c wifiprov.Caller, pageSize uint32) ([]Thre
 		for _, e := range entries {
 			nets = append(nets, ThreadNetwork{
 				PanID: e.GetPanId(), Channel: e.GetChannel(), RSSI: e.GetRssi(), LQI: e.GetLqi(),
-				ExtAddr: e.GetExtAddr(), NetworkName: string(trimNUL([]byte(e.GetNetworkName()))), ExtPanID: e.GetExtPanId(),
+				ExtAddr: e.GetExtAddr(), NetworkName: string(trimNUL(e.GetNetworkName())), ExtPanID: e.GetExtPanId(),
 			})
 		}
 		return len(entries), nil
@@ -135,7 +135,7 @@ func ThreadStatus(ctx context.Context, c wifiprov.Caller) (ThreadState, error) {
 	case *pb.RespGetThreadStatus_ThreadAttached:
 		a := s.ThreadAttached
 		st.PanID, st.ExtPanID, st.Channel = a.GetPanId(), a.GetExtPanId(), a.GetChannel()
-		st.Name = string(trimNUL([]byte(a.GetName())))
+		st.Name = string(trimNUL(a.GetName()))
 	}
 	return st, nil
 }

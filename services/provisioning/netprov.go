@@ -326,7 +326,7 @@ func apiThreadState(st netprov.ThreadState) *espprovv1.ThreadState {
 	switch st.State {
 	case pb.ThreadNetworkState_Attached:
 		ts.State = espprovv1.ThreadAttachState_THREAD_ATTACH_STATE_ATTACHED
-		ts.PanId, ts.Channel, ts.ExtPanId, ts.NetworkName = st.PanID, st.Channel, fmt.Sprintf("%x", st.ExtPanID), st.Name
+		ts.PanId, ts.Channel, ts.ExtPanId, ts.NetworkName = st.PanID, st.Channel, fmt.Sprintf("%x", st.ExtPanID), deviceText([]byte(st.Name))
 	case pb.ThreadNetworkState_Attaching:
 		ts.State = espprovv1.ThreadAttachState_THREAD_ATTACH_STATE_ATTACHING
 	case pb.ThreadNetworkState_Dettached:
@@ -361,7 +361,7 @@ func threadFailText(st netprov.ThreadState) string {
 func describeThread(st netprov.ThreadState) string {
 	switch st.State {
 	case pb.ThreadNetworkState_Attached:
-		return fmt.Sprintf("Thread state: Attached (%q, PAN ID 0x%04x, channel %d)", st.Name, st.PanID, st.Channel)
+		return fmt.Sprintf("Thread state: Attached (%q, PAN ID 0x%04x, channel %d)", deviceText([]byte(st.Name)), st.PanID, st.Channel)
 	case pb.ThreadNetworkState_Attaching:
 		return "Thread state: Attaching"
 	case pb.ThreadNetworkState_Dettached:
@@ -404,7 +404,7 @@ func (s *Service) ScanThread(ctx context.Context, req *espprovv1.ScanThreadReque
 			ext = fmt.Sprintf("%x", n.ExtPanID)
 		}
 		resp.Networks = append(resp.Networks, &espprovv1.ThreadNetwork{
-			PanId: n.PanID, Channel: n.Channel, ExtPanId: ext, NetworkName: n.NetworkName,
+			PanId: n.PanID, Channel: n.Channel, ExtPanId: ext, NetworkName: deviceText([]byte(n.NetworkName)),
 			Rssi: n.RSSI, Lqi: n.LQI, ExtAddress: fmt.Sprintf("%x", n.ExtAddr),
 		})
 	}

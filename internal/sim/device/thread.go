@@ -240,7 +240,7 @@ func (d *Device) threadStatusLocked(now time.Time, r *pb.RespGetThreadStatus) {
 		p := o.net.parsed
 		r.ThreadState = pb.ThreadNetworkState_Attached
 		r.State = &pb.RespGetThreadStatus_ThreadAttached{ThreadAttached: &pb.ThreadAttachState{
-			PanId: uint32(p.PanID), ExtPanId: bytes.Clone(p.ExtPanID[:]), Channel: uint32(p.Channel), Name: p.NetworkName,
+			PanId: uint32(p.PanID), ExtPanId: bytes.Clone(p.ExtPanID[:]), Channel: uint32(p.Channel), Name: []byte(p.NetworkName),
 		}}
 		if !d.cfg.NoAutoStop && d.thread.stopAt.IsZero() {
 			d.thread.stopAt = now.Add(d.cfg.CleanupDelay)
@@ -296,7 +296,7 @@ func (d *Device) handleThreadScan(in *pb.NetworkScanPayload) ([]byte, error) {
 				p := n.parsed
 				resp.Entries = append(resp.Entries, &pb.ThreadScanResult{
 					PanId: uint32(p.PanID), Channel: uint32(p.Channel), Rssi: int32(n.RSSI), Lqi: uint32(n.LQI),
-					ExtAddr: bytes.Clone(n.ExtAddr[:]), NetworkName: p.NetworkName, ExtPanId: bytes.Clone(p.ExtPanID[:]),
+					ExtAddr: bytes.Clone(n.ExtAddr[:]), NetworkName: []byte(p.NetworkName), ExtPanId: bytes.Clone(p.ExtPanID[:]),
 				})
 			}
 		}

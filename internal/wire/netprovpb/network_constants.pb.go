@@ -417,11 +417,13 @@ func (x *WifiAttemptFailed) GetAttemptsRemaining() uint32 {
 }
 
 type ThreadAttachState struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PanId         uint32                 `protobuf:"varint,1,opt,name=pan_id,json=panId,proto3" json:"pan_id,omitempty"`
-	ExtPanId      []byte                 `protobuf:"bytes,2,opt,name=ext_pan_id,json=extPanId,proto3" json:"ext_pan_id,omitempty"`
-	Channel       uint32                 `protobuf:"varint,3,opt,name=channel,proto3" json:"channel,omitempty"`
-	Name          string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	PanId    uint32                 `protobuf:"varint,1,opt,name=pan_id,json=panId,proto3" json:"pan_id,omitempty"`
+	ExtPanId []byte                 `protobuf:"bytes,2,opt,name=ext_pan_id,json=extPanId,proto3" json:"ext_pan_id,omitempty"`
+	Channel  uint32                 `protobuf:"varint,3,opt,name=channel,proto3" json:"channel,omitempty"`
+	// string in Espressif's file; bytes here (same wire encoding) so that a
+	// name that is not UTF-8 does not make the whole reply undecodable.
+	Name          []byte `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -477,11 +479,11 @@ func (x *ThreadAttachState) GetChannel() uint32 {
 	return 0
 }
 
-func (x *ThreadAttachState) GetName() string {
+func (x *ThreadAttachState) GetName() []byte {
 	if x != nil {
 		return x.Name
 	}
-	return ""
+	return nil
 }
 
 var File_netprovpb_network_constants_proto protoreflect.FileDescriptor
@@ -502,7 +504,7 @@ const file_netprovpb_network_constants_proto_rawDesc = "" +
 	"\n" +
 	"ext_pan_id\x18\x02 \x01(\fR\bextPanId\x12\x18\n" +
 	"\achannel\x18\x03 \x01(\rR\achannel\x12\x12\n" +
-	"\x04name\x18\x04 \x01(\tR\x04name*Y\n" +
+	"\x04name\x18\x04 \x01(\fR\x04name*Y\n" +
 	"\x10WifiStationState\x12\r\n" +
 	"\tConnected\x10\x00\x12\x0e\n" +
 	"\n" +

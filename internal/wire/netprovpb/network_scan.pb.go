@@ -654,14 +654,16 @@ func (x *WiFiScanResult) GetAuth() WifiAuthMode {
 // One otActiveScanResult. ext_pan_id and network_name are zero when the
 // beacon carried no discovery data. There is no "joinable" on the wire.
 type ThreadScanResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PanId         uint32                 `protobuf:"varint,1,opt,name=pan_id,json=panId,proto3" json:"pan_id,omitempty"`
-	Channel       uint32                 `protobuf:"varint,2,opt,name=channel,proto3" json:"channel,omitempty"`
-	Rssi          int32                  `protobuf:"varint,3,opt,name=rssi,proto3" json:"rssi,omitempty"`
-	Lqi           uint32                 `protobuf:"varint,4,opt,name=lqi,proto3" json:"lqi,omitempty"`
-	ExtAddr       []byte                 `protobuf:"bytes,5,opt,name=ext_addr,json=extAddr,proto3" json:"ext_addr,omitempty"`
-	NetworkName   string                 `protobuf:"bytes,6,opt,name=network_name,json=networkName,proto3" json:"network_name,omitempty"`
-	ExtPanId      []byte                 `protobuf:"bytes,7,opt,name=ext_pan_id,json=extPanId,proto3" json:"ext_pan_id,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	PanId   uint32                 `protobuf:"varint,1,opt,name=pan_id,json=panId,proto3" json:"pan_id,omitempty"`
+	Channel uint32                 `protobuf:"varint,2,opt,name=channel,proto3" json:"channel,omitempty"`
+	Rssi    int32                  `protobuf:"varint,3,opt,name=rssi,proto3" json:"rssi,omitempty"`
+	Lqi     uint32                 `protobuf:"varint,4,opt,name=lqi,proto3" json:"lqi,omitempty"`
+	ExtAddr []byte                 `protobuf:"bytes,5,opt,name=ext_addr,json=extAddr,proto3" json:"ext_addr,omitempty"`
+	// string in Espressif's file; bytes here (same wire encoding): beacons
+	// may carry names that are not UTF-8.
+	NetworkName   []byte `protobuf:"bytes,6,opt,name=network_name,json=networkName,proto3" json:"network_name,omitempty"`
+	ExtPanId      []byte `protobuf:"bytes,7,opt,name=ext_pan_id,json=extPanId,proto3" json:"ext_pan_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -731,11 +733,11 @@ func (x *ThreadScanResult) GetExtAddr() []byte {
 	return nil
 }
 
-func (x *ThreadScanResult) GetNetworkName() string {
+func (x *ThreadScanResult) GetNetworkName() []byte {
 	if x != nil {
 		return x.NetworkName
 	}
-	return ""
+	return nil
 }
 
 func (x *ThreadScanResult) GetExtPanId() []byte {
@@ -1134,7 +1136,7 @@ const file_netprovpb_network_scan_proto_rawDesc = "" +
 	"\x04rssi\x18\x03 \x01(\x05R\x04rssi\x12\x10\n" +
 	"\x03lqi\x18\x04 \x01(\rR\x03lqi\x12\x19\n" +
 	"\bext_addr\x18\x05 \x01(\fR\aextAddr\x12!\n" +
-	"\fnetwork_name\x18\x06 \x01(\tR\vnetworkName\x12\x1c\n" +
+	"\fnetwork_name\x18\x06 \x01(\fR\vnetworkName\x12\x1c\n" +
 	"\n" +
 	"ext_pan_id\x18\a \x01(\fR\bextPanId\"O\n" +
 	"\x12RespScanWifiResult\x129\n" +
