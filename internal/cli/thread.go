@@ -15,7 +15,7 @@ import (
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
 	"github.com/espprov/espprov/internal/thread"
-	"github.com/espprov/espprov/services/provisioning"
+	"github.com/espprov/espprov/internal/validate"
 )
 
 // ESP-IDF 6 network_provisioning on the command line: --network,
@@ -89,20 +89,22 @@ func (f *threadFlags) build(fs *pflag.FlagSet) (*espprovv1.ThreadCredentials, st
 }
 
 // checkThread validates Thread credentials before anything is contacted,
-// with the service's own rules.
+// with the service's own rules (package validate), naming the flags.
 func checkThread(tc *espprovv1.ThreadCredentials) error {
-	if _, err := threadDataset(tc); err != nil {
-		msg := strings.NewReplacer("thread.dataset", "--dataset", "thread.network_key", "--thread-network-key", "thread.ext_pan_id", "--thread-ext-pan-id",
-			"thread.pan_id", "--thread-pan-id", "thread.channel", "--thread-channel", "thread.network_name", "--thread-network-name").Replace(err.Error())
-		return usageErr("%s", msg)
+	err := checkFields(validate.Thread(tc))
+	if err == nil {
+		return nil
 	}
-	return nil
+	return usageErr("%s", threadFlagNames.Replace(err.Error()))
 }
 
-// threadDataset checks Thread credentials with the service's own rules
-// (the same function validates them in espprovd).
+// threadFlagNames names the flags of Thread fields inside messages.
+var threadFlagNames = strings.NewReplacer("thread.dataset", "--dataset", "thread.network_key", "--thread-network-key", "thread.ext_pan_id", "--thread-ext-pan-id",
+	"thread.pan_id", "--thread-pan-id", "thread.channel", "--thread-channel", "thread.network_name", "--thread-network-name")
+
+// threadDataset checks Thread credentials with the service's rules.
 func threadDataset(tc *espprovv1.ThreadCredentials) ([]byte, error) {
-	return provisioning.ThreadDataset(tc)
+	return validate.ThreadDataset(tc)
 }
 
 // parseGeneration reads --prov-generation.

@@ -14,7 +14,9 @@ var flagOf = map[string]string{
 	"timeouts.status_poll": "--status-poll", "mapping.tags": "--tags", "mapping.metadata": "--metadata",
 	"mapping.poll_interval": "--mapping-poll-interval", "mapping.max_wait": "--mapping-timeout",
 	"device.address": "--device-ip/--device-host/--device-port", "device.serial_port": "--port", "device.name": "--device_name",
-	"device.discovery_timeout": "--discovery-timeout",
+	"device.discovery_timeout": "--discovery-timeout", "timeouts.thread_attach": "--thread-timeout",
+	"thread.dataset": "--dataset", "thread.network_key": "--thread-network-key", "thread.pan_id": "--thread-pan-id",
+	"thread.ext_pan_id": "--thread-ext-pan-id", "thread.channel": "--thread-channel", "thread.network_name": "--thread-network-name",
 }
 
 // checkFields runs the service's own field checks (package validate) on

@@ -66,6 +66,7 @@ var Durations = map[string]Bounds{
 	"timeouts.overall":         {5 * time.Second, time.Hour},
 	"timeouts.wifi_connect":    {time.Second, 30 * time.Minute}, // the firmware starts connecting 1 s after apply
 	"timeouts.status_poll":     {10 * time.Millisecond, time.Minute},
+	"timeouts.thread_attach":   {time.Second, 30 * time.Minute},
 	"device.discovery_timeout": {100 * time.Millisecond, 10 * time.Minute},
 	"timeout":                  {100 * time.Millisecond, 10 * time.Minute}, // Discover
 	"mapping.poll_interval":    {10 * time.Millisecond, 5 * time.Minute},
@@ -106,6 +107,7 @@ func Timeouts(t *espprovv1.Timeouts) error {
 		{"timeouts.overall", t.GetOverall(), t.GetOverall() == nil},
 		{"timeouts.wifi_connect", t.GetWifiConnect(), t.GetWifiConnect() == nil},
 		{"timeouts.status_poll", t.GetStatusPoll(), t.GetStatusPoll() == nil},
+		{"timeouts.thread_attach", t.GetThreadAttach(), t.GetThreadAttach() == nil},
 	} {
 		if err := pdur(f.name, f.d, f.nil); err != nil {
 			return err

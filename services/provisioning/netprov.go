@@ -15,6 +15,7 @@ import (
 	"github.com/espprov/espprov/internal/netprov"
 	"github.com/espprov/espprov/internal/protocomm"
 	"github.com/espprov/espprov/internal/thread"
+	"github.com/espprov/espprov/internal/validate"
 	"github.com/espprov/espprov/internal/wifiprov"
 	pb "github.com/espprov/espprov/internal/wire/netprovpb"
 )
@@ -116,53 +117,9 @@ func networkTypes(wifi, thr bool) []espprovv1.NetworkType {
 }
 
 // ThreadDataset validates Thread credentials and returns the dataset TLVs
-// to send: the given dataset, or one built from its parts.
+// to send (package validate holds the rules, shared with the CLI).
 func ThreadDataset(tc *espprovv1.ThreadCredentials) ([]byte, error) {
-	parts := tc.GetNetworkKey() != "" || tc.PanId != nil || tc.GetExtPanId() != "" || tc.GetChannel() != 0 || tc.GetNetworkName() != ""
-	switch {
-	case tc.GetDataset() != "" && parts:
-		return nil, fmt.Errorf("%w: give thread.dataset or its parts (thread.network_key, thread.pan_id, thread.ext_pan_id, thread.channel, thread.network_name), not both", thread.ErrInvalid)
-	case tc.GetDataset() != "":
-		d, err := thread.ParseHex(tc.GetDataset())
-		if err == nil {
-			err = d.CheckComplete()
-		}
-		if err != nil {
-			return nil, fmt.Errorf("thread.dataset: %w", err)
-		}
-		return d.TLVs, nil
-	case !parts:
-		return nil, fmt.Errorf("%w: Thread needs thread.dataset (hex TLVs) or thread.network_key, thread.pan_id, thread.ext_pan_id and thread.channel", thread.ErrInvalid)
-	}
-	var missing []string
-	if tc.GetNetworkKey() == "" {
-		missing = append(missing, "thread.network_key")
-	}
-	if tc.PanId == nil {
-		missing = append(missing, "thread.pan_id")
-	}
-	if tc.GetExtPanId() == "" {
-		missing = append(missing, "thread.ext_pan_id")
-	}
-	if tc.GetChannel() == 0 {
-		missing = append(missing, "thread.channel")
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("%w: Thread credentials are missing %s", thread.ErrInvalid, strings.Join(missing, ", "))
-	}
-	key, err := thread.DecodeHexField("network key", tc.GetNetworkKey(), 16)
-	if err != nil {
-		return nil, fmt.Errorf("thread.network_key: %w", err)
-	}
-	ext, err := thread.DecodeHexField("extended PAN ID", tc.GetExtPanId(), 8)
-	if err != nil {
-		return nil, fmt.Errorf("thread.ext_pan_id: %w", err)
-	}
-	if tc.GetPanId() > 0xfffe || tc.GetChannel() > 0xffff {
-		return nil, fmt.Errorf("%w: thread.pan_id must be at most 0xfffe and thread.channel 11 to 26", thread.ErrInvalid)
-	}
-	return thread.Build(thread.Params{NetworkKey: key, PanID: uint16(tc.GetPanId()), ExtPanID: ext,
-		Channel: uint16(tc.GetChannel()), NetworkName: tc.GetNetworkName()})
+	return validate.ThreadDataset(tc)
 }
 
 func validateThreadRequest(req *espprovv1.ProvisionRequest) error {
