@@ -99,12 +99,12 @@ func TestThreadProvisionJSON(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	last := lines[len(lines)-1]
-	for _, w := range []string{`"network":"NETWORK_TYPE_THREAD"`, `"network_name":"OpenThread"`, `"state":"THREAD_ATTACH_STATE_ATTACHED"`} {
+	for _, w := range []string{`"network":"NETWORK_TYPE_THREAD"`, `"networkName":"OpenThread"`, `"state":"THREAD_ATTACH_STATE_ATTACHED"`} {
 		if !strings.Contains(last, w) {
 			t.Errorf("last line lacks %s: %s", w, last)
 		}
 	}
-	if !strings.Contains(r.stdout, `"step":"STEP_THREAD_STATE"`) || !strings.Contains(r.stdout, `"prov_generation":"PROV_GENERATION_NETWORK_PROVISIONING"`) {
+	if !strings.Contains(r.stdout, `"step":"STEP_THREAD_STATE"`) || !strings.Contains(r.stdout, `"provGeneration":"PROV_GENERATION_NETWORK_PROVISIONING"`) {
 		t.Errorf("events lack Thread state or generation:\n%s", r.stdout)
 	}
 }
@@ -133,7 +133,7 @@ func TestDiscoverShowsGeneration(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	r = runCLI(t, nil, "", "discover", "--transport", "httpd", "--device-ip", "127.0.0.1", "--device-port", d.port, "--output", "json")
-	if !strings.Contains(r.stdout, `"prov_generation":"PROV_GENERATION_NETWORK_PROVISIONING"`) || !strings.Contains(r.stdout, `"network_types":["NETWORK_TYPE_WIFI","NETWORK_TYPE_THREAD"]`) {
+	if !strings.Contains(r.stdout, `"provGeneration":"PROV_GENERATION_NETWORK_PROVISIONING"`) || !strings.Contains(r.stdout, `"networkTypes":["NETWORK_TYPE_WIFI","NETWORK_TYPE_THREAD"]`) {
 		t.Fatalf("json: %s", r.stdout)
 	}
 }
@@ -142,7 +142,7 @@ func TestProvGenerationFlag(t *testing.T) {
 	d := startDevice(t, device.Config{SecVer: 0})
 	r := runCLI(t, nil, "", "provision", "--transport", "httpd", "--device-ip", "127.0.0.1", "--device-port", d.port, "--sec_ver", "0",
 		"--ssid", testSSID, "--passphrase", testPass, "--status-poll", "50ms", "--prov-generation", "network", "--output", "json")
-	if r.code != 0 || !strings.Contains(r.stdout, `"prov_generation":"PROV_GENERATION_NETWORK_PROVISIONING"`) {
+	if r.code != 0 || !strings.Contains(r.stdout, `"provGeneration":"PROV_GENERATION_NETWORK_PROVISIONING"`) {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	r = runCLI(t, nil, "", "provision", "--transport", "httpd", "--device-ip", "127.0.0.1", "--device-port", d.port, "--prov-generation", "idf7")
