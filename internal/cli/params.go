@@ -398,7 +398,7 @@ func (f *timeoutFlags) register(fs *pflag.FlagSet, withWifi bool) {
 	fs.DurationVar(&f.exchange, "exchange-timeout", 10*time.Second, "limit for one request/response with the device")
 	if withWifi {
 		fs.DurationVar(&f.wifi, "wifi-timeout", 60*time.Second, "limit for the device to join Wi-Fi after the credentials were applied")
-		fs.DurationVar(&f.statusPoll, "status-poll", 0, "longest interval between Wi-Fi status polls (default 500ms; polls start 10ms after the config is applied and back off; at least 50ms)")
+		fs.DurationVar(&f.statusPoll, "status-poll", 0, "longest interval between Wi-Fi status polls, from 10ms doubling (default: at most 50ms apart for 4s, then 500ms; at least 50ms)")
 	}
 }
 

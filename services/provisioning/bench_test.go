@@ -64,3 +64,28 @@ func BenchmarkScanWifi(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkProvisionAssociation2s is BenchmarkProvision (Security 1, Nagle
+// device) against a device that takes 2 s to join: ns/op is the per-device
+// time a client sees, exchanges/op includes the status polls.
+func BenchmarkProvisionAssociation2s(b *testing.B) {
+	h := startServer(b)
+	c := rtCases()[1]
+	c.cfg.ConnectDelay = 2 * time.Second
+	c.cfg.NoAutoStop = true
+	d := startDevice(b, c.cfg, simhttpd.Options{Nagle: true})
+	req := provisionReq(d.addr, c.sec, testSSID, testPass)
+	req.Timeouts = nil
+	exchanges := 0
+	for b.Loop() {
+		b.StopTimer()
+		d.dev.Reset()
+		b.StartTimer()
+		events, err := collect(b, h.client, req)
+		if err != nil || !events[len(events)-1].GetResult().GetSuccess() {
+			b.Fatalf("provision: %v", err)
+		}
+		exchanges += totalExchanges(d.dev)
+	}
+	b.ReportMetric(float64(exchanges)/float64(b.N), "exchanges/op")
+}

@@ -255,7 +255,7 @@ func (s *Service) readThreadFailure(ctx context.Context, c *conn, applyErr error
 func (s *Service) waitThread(ctx context.Context, c *conn, to timeouts, em *emitter) (netprov.ThreadState, error) {
 	var last *espprovv1.ThreadState
 	return pollStatus(ctx, s, statusPoll[netprov.ThreadState]{
-		network: "Thread", join: "attach to the Thread network", limit: to.thread, interval: to.poll,
+		network: "Thread", join: "attach to the Thread network", limit: to.thread, interval: to.poll, fixed: to.pollSet,
 		read: func(ctx context.Context) (netprov.ThreadState, error) { return netprov.ThreadStatus(ctx, c.sess) },
 		report: func(st netprov.ThreadState) error {
 			ts := apiThreadState(st)

@@ -23,6 +23,9 @@ type statusPoll[S any] struct {
 	// limit bounds the whole wait; interval is the longest gap between
 	// reads (poll.Schedule: the first read comes 10 ms after the apply).
 	limit, interval time.Duration
+	// fixed: interval was asked for; it caps every gap (no dense phase of
+	// at most 50 ms during the first seconds).
+	fixed bool
 	// read reads one status.
 	read func(ctx context.Context) (S, error)
 	// report is called with every reading; it emits a change of state.
@@ -39,7 +42,11 @@ func pollStatus[S any](ctx context.Context, s *Service, p statusPoll[S]) (S, err
 	ctx, cancel := context.WithTimeout(ctx, p.limit)
 	defer cancel()
 	errorsInRow := 0
-	tick := poll.Schedule{Max: p.interval}.Start()
+	sched := poll.Schedule{Max: p.interval}
+	if p.fixed {
+		sched.Dense = -1
+	}
+	tick := sched.Start()
 	for {
 		if err := tick.Wait(ctx); err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {

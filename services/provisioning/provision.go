@@ -425,7 +425,7 @@ func failText(st wifiprov.State) string {
 func (s *Service) waitWifi(ctx context.Context, c *conn, to timeouts, em *emitter) (wifiprov.State, error) {
 	var last *espprovv1.WifiState
 	return pollStatus(ctx, s, statusPoll[wifiprov.State]{
-		network: "Wi-Fi", join: "connect to Wi-Fi", limit: to.wifi, interval: to.poll,
+		network: "Wi-Fi", join: "connect to Wi-Fi", limit: to.wifi, interval: to.poll, fixed: to.pollSet,
 		read: c.wifi().GetStatus,
 		report: func(st wifiprov.State) error {
 			ws := apiWifiState(st)

@@ -111,6 +111,9 @@ func New(cfg Config) *Service {
 
 type timeouts struct {
 	exchange, overall, wifi, poll, thread time.Duration
+	// pollSet: status_poll was given, and caps every gap between status
+	// reads (no dense phase: see poll.Schedule).
+	pollSet bool
 }
 
 func durationField(name string, d interface{ AsDuration() time.Duration }, isNil bool, def time.Duration) (time.Duration, error) {
@@ -147,6 +150,7 @@ func parseTimeouts(t *espprovv1.Timeouts) (timeouts, error) {
 	if out.thread, err = durationField("thread_attach", t.GetThreadAttach(), t.GetThreadAttach() == nil, DefaultThreadAttachTimeout); err != nil {
 		return out, err
 	}
+	out.pollSet = t.GetStatusPoll().AsDuration() > 0
 	if out.poll < MinStatusPoll {
 		return out, invalid("timeouts.status_poll must be at least %s (got %s)", MinStatusPoll, out.poll)
 	}

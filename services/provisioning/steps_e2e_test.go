@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
 	"github.com/espprov/espprov/internal/protocomm"
@@ -260,5 +261,31 @@ func TestProvisionCustomDataREST(t *testing.T) {
 	}
 	if string(reply) != "espsim-echo:custom-data:hello" || !success {
 		t.Fatalf("REST stream: reply %q success %v", reply, success)
+	}
+}
+
+// The default schedule reads the status at most 50 ms apart while a join is
+// likely (a 2 s join is seen within 50 ms); a status_poll given in the
+// request caps every gap at that value instead (fewer reads).
+func TestStatusPollSchedule(t *testing.T) {
+	h := startServer(t)
+	polls := func(statusPoll time.Duration) int {
+		d := startDevice(t, device.Config{SecVer: 1, PoP: testPoP, ConnectDelay: 2 * time.Second}, simhttpd.Options{})
+		req := provisionReq(d.addr, &espprovv1.Security{Pop: testPoP}, testSSID, testPass)
+		req.Timeouts = nil
+		if statusPoll > 0 {
+			req.Timeouts = &espprovv1.Timeouts{StatusPoll: durationpb.New(statusPoll)}
+		}
+		events, err := collect(t, h.client, req)
+		if err != nil || !lastResult(t, events).GetSuccess() {
+			t.Fatalf("provision: %v %v", err, steps(events))
+		}
+		return d.dev.Stats().Exchanges["prov-config"] - 2 // set and apply
+	}
+	if n := polls(0); n < 20 {
+		t.Errorf("default schedule: %d status reads during a 2 s join, want at least 20 (at most 50 ms apart)", n)
+	}
+	if n := polls(400 * time.Millisecond); n > 10 {
+		t.Errorf("status_poll 400ms: %d status reads during a 2 s join, want at most 10", n)
 	}
 }

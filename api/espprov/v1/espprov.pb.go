@@ -1067,7 +1067,8 @@ type Timeouts struct {
 	WifiConnect *durationpb.Duration `protobuf:"bytes,3,opt,name=wifi_connect,json=wifiConnect,proto3" json:"wifi_connect,omitempty"`
 	// Longest interval between Wi-Fi status polls: polls start 10 ms after the
 	// config is applied and the interval doubles up to this value (never past
-	// the deadline). Default 500 ms; at least 10 ms.
+	// the deadline); at least 10 ms. Unset: at most 50 ms apart for the first
+	// 4 s (a device joining in 2 s is seen within 50 ms), then at most 500 ms.
 	StatusPoll *durationpb.Duration `protobuf:"bytes,4,opt,name=status_poll,json=statusPoll,proto3" json:"status_poll,omitempty"`
 	// Waiting for the device to attach to Thread after the dataset was applied.
 	// Default 60 s (the firmware itself gives up after 20 s).

@@ -191,7 +191,8 @@ export type Timeouts = Message<"espprov.v1.Timeouts"> & {
   /**
    * Longest interval between Wi-Fi status polls: polls start 10 ms after the
    * config is applied and the interval doubles up to this value (never past
-   * the deadline). Default 500 ms; at least 10 ms.
+   * the deadline); at least 10 ms. Unset: at most 50 ms apart for the first
+   * 4 s (a device joining in 2 s is seen within 50 ms), then at most 500 ms.
    *
    * @generated from field: google.protobuf.Duration status_poll = 4;
    */
