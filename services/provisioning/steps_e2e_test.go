@@ -265,12 +265,12 @@ func TestProvisionCustomDataREST(t *testing.T) {
 }
 
 // The default schedule reads the status at most 50 ms apart while a join is
-// likely (a 2 s join is seen within 50 ms); a status_poll given in the
+// likely (a join is seen within 50 ms); a status_poll given in the
 // request caps every gap at that value instead (fewer reads).
 func TestStatusPollSchedule(t *testing.T) {
 	h := startServer(t)
 	polls := func(statusPoll time.Duration) int {
-		d := startDevice(t, device.Config{SecVer: 1, PoP: testPoP, ConnectDelay: 2 * time.Second}, simhttpd.Options{})
+		d := startDevice(t, device.Config{SecVer: 1, PoP: testPoP, ConnectDelay: 3 * time.Second}, simhttpd.Options{})
 		req := provisionReq(d.addr, &espprovv1.Security{Pop: testPoP}, testSSID, testPass)
 		req.Timeouts = nil
 		if statusPoll > 0 {
@@ -282,10 +282,12 @@ func TestStatusPollSchedule(t *testing.T) {
 		}
 		return d.dev.Stats().Exchanges["prov-config"] - 2 // set and apply
 	}
-	if n := polls(0); n < 20 {
-		t.Errorf("default schedule: %d status reads during a 2 s join, want at least 20 (at most 50 ms apart)", n)
+	// Nominal counts: about 60 and 9. A loaded machine stretches every gap,
+	// so the bounds leave room on the side it can move.
+	if n := polls(0); n < 15 {
+		t.Errorf("default schedule: %d status reads during a 3 s join, want at least 15 (at most 50 ms apart)", n)
 	}
-	if n := polls(400 * time.Millisecond); n > 10 {
-		t.Errorf("status_poll 400ms: %d status reads during a 2 s join, want at most 10", n)
+	if n := polls(time.Second); n > 9 {
+		t.Errorf("status_poll 1s: %d status reads during a 3 s join, want at most 9", n)
 	}
 }
