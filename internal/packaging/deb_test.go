@@ -53,6 +53,11 @@ func TestDebInstallsAndServes(t *testing.T) {
 			t.Errorf("systemd unit lacks %q", want)
 		}
 	}
+	if _, err := exec.LookPath("systemd-analyze"); err == nil {
+		if out := sh(t, ctx, "systemd-analyze", "verify", "espprovd.service"); strings.TrimSpace(out) != "" {
+			t.Errorf("systemd-analyze verify espprovd.service:\n%s", out)
+		}
+	}
 	if !regexp.MustCompile(`(?m)^espprov:x:\d+:\d+:`).MatchString(readFile(t, "/etc/passwd")) {
 		t.Fatal("no espprov user")
 	}
