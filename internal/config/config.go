@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"regexp"
 	"sort"
@@ -120,7 +121,21 @@ func (l *Layers) show(name, v string) string {
 	if l.secret(name) && v != "" {
 		return "****"
 	}
-	return v
+	return maskURLPassword(v)
+}
+
+// maskURLPassword hides the password of a URL value
+// (postgres://user:secret@host/db → postgres://user:****@host/db).
+func maskURLPassword(v string) string {
+	u, err := url.Parse(v)
+	if err != nil || u.User == nil {
+		return v
+	}
+	if _, has := u.User.Password(); !has {
+		return v
+	}
+	u.User = url.UserPassword(u.User.Username(), "****")
+	return strings.Replace(u.String(), "%2A%2A%2A%2A", "****", 1)
 }
 
 // Source is where the flag's value came from.

@@ -19,13 +19,14 @@ func newFS() (*flag.FlagSet, *string, *string, *time.Duration, *bool, *string) {
 	p := fs.String("rainmaker-password", "", "")
 	fs.String("config", "", "")
 	fs.Var(&multi{}, "cloud", "")
+	fs.String("store", "", "")
 	return fs, a, b, d, o, p
 }
 
 func TestPrecedence(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "espprovd.yaml")
-	os.WriteFile(path, []byte("grpc-listen: 0.0.0.0:1\nhttp-listen: 0.0.0.0:2\nshutdown-grace: 30s\nmetrics-open: true\nrainmaker-password: hunter2-file\ncloud: [a=1, b=2]\n"), 0o600)
+	os.WriteFile(path, []byte("grpc-listen: 0.0.0.0:1\nhttp-listen: 0.0.0.0:2\nshutdown-grace: 30s\nmetrics-open: true\nrainmaker-password: hunter2-file\ncloud: [a=1, b=2]\nstore: postgres://espprov:db-Secret-5@10.0.0.9/line\n"), 0o600)
 	fs, grpcL, httpL, grace, open, pw := newFS()
 	if err := fs.Parse([]string{"--grpc-listen", "10.0.0.1:3"}); err != nil {
 		t.Fatal(err)
@@ -51,12 +52,12 @@ func TestPrecedence(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := out.String()
-	for _, want := range []string{"grpc-listen: 10.0.0.1:3 # flag", "http-listen: 10.0.0.2:4 # env ESPPROV_HTTP_LISTEN", "shutdown-grace: 30s # file", `rainmaker-password: '****' # file`} {
+	for _, want := range []string{"grpc-listen: 10.0.0.1:3 # flag", "http-listen: 10.0.0.2:4 # env ESPPROV_HTTP_LISTEN", "shutdown-grace: 30s # file", `rainmaker-password: '****' # file`, "store: postgres://espprov:****@10.0.0.9/line # file"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("print lacks %q:\n%s", want, s)
 		}
 	}
-	if strings.Contains(s, "hunter2") || strings.Contains(s, "config:") {
+	if strings.Contains(s, "hunter2") || strings.Contains(s, "db-Secret-5") || strings.Contains(s, "config:") {
 		t.Errorf("print shows a secret or a skipped flag:\n%s", s)
 	}
 }
