@@ -2,7 +2,9 @@ package provisioning_test
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +31,7 @@ func listenSec1(t *testing.T, addr string) (*device.Device, string) {
 	return dev, port
 }
 
-// Provision over gRPC with device.address NAME.local:PORT: the name is
+// Provision over gRPC (and REST for avahi) with device.address NAME.local:PORT: the name is
 // resolved by multicast DNS against avahi-daemon (IPv4) and against our
 // simulator announcing an IPv6 link-local address (dialled with its zone).
 func TestProvisionLocalNames(t *testing.T) {
@@ -47,6 +49,19 @@ func TestProvisionLocalNames(t *testing.T) {
 	events, err := collect(t, h.client, provisionReq("espdevice.local:"+port, sec, testSSID, testPass))
 	if err != nil || !lastResult(t, events).GetSuccess() {
 		t.Fatalf("avahi name: %v %v", err, steps(events))
+	}
+	// The same through the REST gateway, on a fresh device.
+	_, port = listenSec1(t, "127.0.0.1:0")
+	body := `{"device":{"transport":"TRANSPORT_HTTPD","address":"espdevice.local:` + port + `"},"security":{"pop":"` + testPoP + `"},
+	  "wifi":{"ssid":"` + testSSID + `","passphrase":"` + testPass + `"}}`
+	resp, err := http.Post("http://"+h.srv.HTTPAddr()+"/v1/devices:provision", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(out), `"success":true`) {
+		t.Fatalf("REST with a .local address: %s", out)
 	}
 
 	// Our simulator announcing only its IPv6 link-local listening address.
