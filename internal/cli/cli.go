@@ -277,7 +277,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log the engine's steps to stderr")
 
 	root.AddCommand(a.provisionCommand(), a.discoverCommand(), a.scanCommand(), a.mapCommand(),
-		a.disableChalRespCommand(), a.loginCommand(), a.logoutCommand(), a.benchCommand(), a.benchChild())
+		a.disableChalRespCommand(), a.loginCommand(), a.logoutCommand(), a.jobsCommand(), a.benchCommand(), a.benchChild())
 	for _, c := range root.Commands() {
 		c.SilenceUsage = true
 		c.Flags().SortFlags = false

@@ -41,6 +41,7 @@ type provisionFlags struct {
 	mapWait     time.Duration
 	reprovision bool
 	customData  []string
+	trace       traceFlags
 }
 
 const provisionLong = `Provision a device: open a secure session (Security 0, 1 or 2), link it to
@@ -137,6 +138,7 @@ func (a *app) provisionCommand() *cobra.Command {
 	fs.DurationVar(&f.mapWait, "mapping-timeout", 0, "traditional mapping: longest wait for the cloud's confirmation (default 60s)")
 	fs.BoolVar(&f.reprovision, "reprovision", false, "re-provision a device that already has Wi-Fi credentials and is still in provisioning mode (prov-ctrl reprov, then the normal flow)")
 	fs.StringArrayVar(&f.customData, "custom-data", nil, "ENDPOINT=VALUE: send VALUE to the device's application endpoint over the secure session before the credentials (@FILE: the file's bytes); repeatable")
+	f.trace.register(fs)
 	f.to.register(fs, true)
 	f.th.register(fs)
 	return cmd
@@ -160,6 +162,8 @@ type provRun struct {
 	askThread   bool
 	qrName      string
 	noRetryFlag bool
+	// lastSeq is the last job event shown (a reattached stream replays).
+	lastSeq uint64
 }
 
 // mappingInput is what the command line says about RainMaker mapping.
@@ -291,6 +295,9 @@ func (a *app) prepareProvision(cmd *cobra.Command, f *provisionFlags, positional
 	}
 	req := &espprovv1.ProvisionRequest{Device: dev, Security: sec, NoWifi: f.noWifi, Timeouts: to, Reprovision: f.reprovision}
 	if req.CustomData, err = parseCustomData(f.customData); err != nil {
+		return nil, err
+	}
+	if err := f.trace.apply(a, req); err != nil {
 		return nil, err
 	}
 	if (onNet || f.noWifi) && f.reprovision {
@@ -686,7 +693,8 @@ func (p *provRun) retryAllowed(noRetry bool) bool {
 // retry (falling back to a fresh Provision call per attempt on servers
 // without it), Provision otherwise.
 func (p *provRun) provision(ctx context.Context) error {
-	retry := p.retryAllowed(p.noRetryFlag)
+	// A request id names one job: no new attempt under it.
+	retry := p.retryAllowed(p.noRetryFlag) && p.req.GetRequestId() == ""
 	if retry {
 		res, err, fallback := p.interactiveStream(ctx)
 		if !fallback {
@@ -712,8 +720,25 @@ func (p *provRun) provision(ctx context.Context) error {
 	}
 }
 
-// stream runs one Provision call and renders its events.
+// stream runs one Provision call and renders its events. With a request
+// id, a dropped connection is followed by a new call that attaches to the
+// same job (its replayed events are not shown twice).
 func (p *provRun) stream(ctx context.Context, req *espprovv1.ProvisionRequest) (*espprovv1.Result, error) {
+	for attempt := 1; ; attempt++ {
+		res, err := p.streamOnce(ctx, req)
+		if err == nil || req.GetRequestId() == "" || !reattachable(err) || attempt > maxReattach || ctx.Err() != nil {
+			return res, err
+		}
+		p.a.ui.stopSpinner()
+		fmt.Fprintf(p.a.stderr, "Connection to %s lost (%s); reattaching to the job of request id %s (attempt %d)\n",
+			p.a.server, status.Convert(err).Message(), req.GetRequestId(), attempt)
+		if err := sleepCtx(ctx, min(time.Duration(attempt)*500*time.Millisecond, 5*time.Second)); err != nil {
+			return res, err
+		}
+	}
+}
+
+func (p *provRun) streamOnce(ctx context.Context, req *espprovv1.ProvisionRequest) (*espprovv1.Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	st, err := p.cl.Provision(p.outCtx(ctx), req)
@@ -729,10 +754,16 @@ func (p *provRun) stream(ctx context.Context, req *espprovv1.ProvisionRequest) (
 		if err != nil {
 			return res, err
 		}
-		p.r.event(ev)
 		if ev.GetStep() == espprovv1.Step_STEP_RESULT {
 			res = ev.GetResult()
 		}
+		if seq := ev.GetSequence(); seq > 0 {
+			if seq <= p.lastSeq {
+				continue // replayed after a reattach: shown already
+			}
+			p.lastSeq = seq
+		}
+		p.r.event(ev)
 	}
 }
 

@@ -144,6 +144,7 @@ type renderer struct {
 	sessionShown  bool
 	wifiFailShown bool
 	mappedShown   bool
+	jobShown      bool // the job id was printed
 	lastWifi      espprovv1.WifiStationState
 }
 
@@ -194,7 +195,13 @@ func (r *renderer) event(ev *espprovv1.ProvisionResponse) {
 		writeProtoLine(r.out, ev)
 		return
 	}
+	if id := ev.GetJobId(); id != "" && !r.jobShown {
+		r.jobShown = true
+		r.line("Job %s", id)
+	}
 	switch ev.GetStep() {
+	case espprovv1.Step_STEP_QUEUED:
+		r.ui.startSpinner("Queued: " + ev.GetMessage())
 	case espprovv1.Step_STEP_CONNECTING:
 		r.ui.startSpinner("Connecting")
 	case espprovv1.Step_STEP_SECURITY_DETECTED:
