@@ -112,19 +112,15 @@ func start(t testing.TB, k storeKind, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, client := dial(t, srv.GRPCAddr())
 	t.Cleanup(func() {
-		conn.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 		_ = r.Shutdown(ctx)
 		_ = st.Close()
 	})
-	return &harness{srv: srv, runner: r, store: st, dump: dump, conn: conn, client: espprovv1.NewProvisioningServiceClient(conn), logs: logs}
+	return &harness{srv: srv, runner: r, store: st, dump: dump, conn: conn, client: client, logs: logs}
 }
 
 // gate holds a device's first exchange on one endpoint until released.
@@ -278,4 +274,15 @@ func readLines(t testing.TB, resp *http.Response) []string {
 		}
 	}
 	return out
+}
+
+// dial connects a client; the connection closes when the test ends.
+func dial(t testing.TB, addr string) (*grpc.ClientConn, espprovv1.ProvisioningServiceClient) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn, espprovv1.NewProvisioningServiceClient(conn)
 }

@@ -37,6 +37,8 @@ type run struct {
 	cancelOnce   sync.Once
 	done         chan struct{}
 	cancelFlowFn context.CancelFunc
+	holdsSlot    bool // a running slot of rn.slot is taken
+	freeOnce     sync.Once
 }
 
 // errStopped is returned to the service at a safe point after CancelJob.
@@ -95,7 +97,7 @@ func (r *Runner) execute(ctx context.Context, rn *run, req *espprovv1.ProvisionR
 			return
 		}
 	}
-	defer func() { <-rn.slot.sem }()
+	rn.holdsSlot = true
 	rn.mu.Lock()
 	rn.job.State, rn.job.StartTime = espprovv1.JobState_JOB_STATE_RUNNING, ts(time.Now())
 	rn.mu.Unlock()
@@ -214,6 +216,7 @@ func (r *Runner) record(rn *run, ev *espprovv1.ProvisionResponse) error {
 		j.LastSequence-- // finish numbers it
 		finish(j, ev, st, now)
 		rn.sawResult = true
+		r.free(rn) // the device is free when its job's end is announced
 	}
 	ctx, cancel := storeCtx()
 	defer cancel()
@@ -246,6 +249,7 @@ func (r *Runner) end(rn *run, st espprovv1.JobState, code codes.Code, msg string
 	res.Success, res.ErrorCode, res.Error = false, code.String(), msg
 	ev := &espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_RESULT, Message: msg, Result: res}
 	finish(j, ev, st, time.Now())
+	r.free(rn)
 	ctx, cancel := storeCtx()
 	defer cancel()
 	if _, err := r.store.Append(ctx, j, ev); err != nil {
@@ -253,16 +257,24 @@ func (r *Runner) end(rn *run, st espprovv1.JobState, code codes.Code, msg string
 	}
 }
 
-// finishRun releases the job's device and slot.
-func (r *Runner) finishRun(rn *run) {
-	if rn.key != "" {
-		ctx, cancel := storeCtx()
-		if err := r.store.UnlockDevice(ctx, rn.key, rn.job.GetJobId()); err != nil {
-			r.log.Warn("releasing a device lock", "device", rn.key, "error", err)
+// finishRun releases the job's device and slot if its end did not.
+func (r *Runner) finishRun(rn *run) { r.free(rn) }
+
+// free releases the job's device (here and in the store) and its slot, once.
+func (r *Runner) free(rn *run) {
+	rn.freeOnce.Do(func() {
+		if rn.key != "" {
+			ctx, cancel := storeCtx()
+			if err := r.store.UnlockDevice(ctx, rn.key, rn.job.GetJobId()); err != nil {
+				r.log.Warn("releasing a device lock", "device", rn.key, "error", err)
+			}
+			cancel()
 		}
-		cancel()
-	}
-	r.release(rn)
+		if rn.holdsSlot {
+			<-rn.slot.sem
+		}
+		r.release(rn)
+	})
 }
 
 // Cancel asks job id to stop (CancelJob).
