@@ -314,9 +314,16 @@ func TestCancelJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.client.CancelJob(ctx, &espprovv1.CancelJobRequest{JobId: q3.GetJobId()}); err != nil {
+	// Over REST: POST /v1/jobs/{jobId}:cancel.
+	resp, err := http.Post("http://"+h.srv.HTTPAddr()+"/v1/jobs/"+q3.GetJobId()+":cancel", "application/json", nil)
+	if err != nil {
 		t.Fatal(err)
 	}
+	var cj map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&cj); err != nil || resp.StatusCode != 200 || cj["cancelRequested"] != true {
+		t.Fatalf("POST :cancel: %s %v %v", resp.Status, cj, err)
+	}
+	resp.Body.Close()
 	if evs, err := drain[*espprovv1.ProvisionResponse](s3); status.Code(err) != codes.Canceled || evs[len(evs)-1].GetJobState() != espprovv1.JobState_JOB_STATE_CANCELLED {
 		t.Fatalf("cancelled queued job: %v", err)
 	}
