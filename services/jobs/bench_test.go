@@ -25,7 +25,7 @@ import (
 const benchConcurrency = 64
 
 // parallel64 runs f on benchConcurrency goroutines, b.N times in all.
-func parallel64(b *testing.B, f func(i int)) {
+func parallel64(b *testing.B, unit string, f func(i int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
@@ -44,7 +44,7 @@ func parallel64(b *testing.B, f func(i int)) {
 	}
 	wg.Wait()
 	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
 }
 
 // recordOne writes what a real Security 2 Wi-Fi job writes: the job, nine
@@ -87,7 +87,7 @@ func BenchmarkRecordJobs(b *testing.B) {
 		b.Run(k.name, func(b *testing.B) {
 			st, _ := k.open(b, jobs.NewInstanceID())
 			defer st.Close()
-			parallel64(b, func(i int) { recordOne(b, st, i) })
+			parallel64(b, "jobs/s", func(i int) { recordOne(b, st, i) })
 		})
 	}
 }
@@ -136,7 +136,7 @@ func BenchmarkFleet(b *testing.B) {
 			h := &harness{srv: srv}
 			h.conn, h.client = dial(b, srv.GRPCAddr())
 			locks := make([]sync.Mutex, len(devs))
-			parallel64(b, func(i int) {
+			parallel64(b, "devices/s", func(i int) {
 				k := i % len(devs)
 				m := devs[k]
 				locks[k].Lock()
@@ -156,7 +156,6 @@ func BenchmarkFleet(b *testing.B) {
 					b.Errorf("%s: %v", m.Device.Name(), err)
 				}
 			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "devices/s")
 		})
 	}
 }

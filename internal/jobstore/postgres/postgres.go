@@ -206,6 +206,9 @@ func (s *Store) listenOnce(ctx context.Context, listening func()) error {
 
 // Close implements jobstore.Store.
 func (s *Store) Close() error {
+	if s.Core != nil {
+		s.Stop()
+	}
 	if s.cancel != nil {
 		s.cancel()
 	}

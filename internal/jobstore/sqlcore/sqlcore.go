@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -50,6 +51,10 @@ type Core struct {
 	H        Hooks
 	Hub      jobstore.Hub
 	Instance string
+
+	writerOnce, stopOnce sync.Once
+	queue                chan *appendReq
+	stopped, writerDone  chan struct{}
 }
 
 // Migrations are the schema versions, applied in order; a released
@@ -220,52 +225,157 @@ func decodeJob(doc []byte, cancel int) (*espprovv1.Job, error) {
 	return j, nil
 }
 
-// Append implements jobstore.Store.
+// appendReq is one Append waiting for the group commit.
+type appendReq struct {
+	job    *espprovv1.Job
+	doc    []byte
+	seqs   []int64
+	evDocs [][]byte
+	cancel bool
+	err    error
+	done   chan struct{}
+}
+
+// maxBatch bounds the Appends committed in one transaction.
+const maxBatch = 256
+
+// Append implements jobstore.Store. Appends are group-committed: one writer
+// takes every Append waiting at that moment into one transaction, so that
+// jobs running at once share a commit (one fsync) instead of queueing for
+// one each; each caller returns once its own events are committed.
 func (c *Core) Append(ctx context.Context, j *espprovv1.Job, events ...*espprovv1.ProvisionResponse) (bool, error) {
-	doc, err := proto.Marshal(j)
-	if err != nil {
+	r := &appendReq{job: j, done: make(chan struct{})}
+	var err error
+	if r.doc, err = proto.Marshal(j); err != nil {
 		return false, fmt.Errorf("jobstore: encode job: %w", err)
 	}
-	evDocs := make([][]byte, len(events))
-	for i, ev := range events {
-		if evDocs[i], err = proto.Marshal(ev); err != nil {
+	for _, ev := range events {
+		d, err := proto.Marshal(ev)
+		if err != nil {
 			return false, fmt.Errorf("jobstore: encode event: %w", err)
 		}
+		r.seqs, r.evDocs = append(r.seqs, int64(ev.GetSequence())), append(r.evDocs, d)
 	}
-	var cancel int
-	err = c.tx(ctx, func(tx *sql.Tx) error {
-		for i, ev := range events {
-			if _, err := tx.ExecContext(ctx, c.q(`INSERT INTO job_events (job_id, seq, doc) VALUES (?, ?, ?)`), j.GetJobId(), int64(ev.GetSequence()), evDocs[i]); err != nil {
-				if c.D.IsUnique(err) {
-					return jobstore.ErrConflict
-				}
+	c.writerOnce.Do(c.startWriter)
+	select {
+	case c.queue <- r:
+	case <-c.stopped:
+		return false, errors.New("jobstore: the store is closed")
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	<-r.done // once queued, the outcome is awaited whatever ctx does
+	if r.err != nil {
+		if errors.Is(r.err, jobstore.ErrConflict) || errors.Is(r.err, jobstore.ErrNotFound) {
+			return false, r.err
+		}
+		return false, fmt.Errorf("jobstore: record job %s: %w", j.GetJobId(), r.err)
+	}
+	c.Hub.Notify(j.GetJobId())
+	return r.cancel, nil
+}
+
+func (c *Core) startWriter() {
+	c.queue = make(chan *appendReq)
+	if c.stopped == nil {
+		c.stopped = make(chan struct{})
+	}
+	c.writerDone = make(chan struct{})
+	go c.writer()
+}
+
+// Stop ends the group-commit writer (before the databases close).
+func (c *Core) Stop() {
+	c.stopOnce.Do(func() {
+		c.writerOnce.Do(func() {}) // no writer after this
+		if c.stopped == nil {
+			c.stopped = make(chan struct{})
+		}
+		close(c.stopped)
+		if c.writerDone != nil {
+			<-c.writerDone
+		}
+	})
+}
+
+func (c *Core) writer() {
+	defer close(c.writerDone)
+	for {
+		var first *appendReq
+		select {
+		case first = <-c.queue:
+		case <-c.stopped:
+			return
+		}
+		batch := []*appendReq{first}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-c.queue:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		c.commit(batch)
+		for _, r := range batch {
+			close(r.done)
+		}
+	}
+}
+
+// commit writes a batch in one transaction; if that fails, each Append on
+// its own, so that one bad Append (a conflict) fails alone.
+func (c *Core) commit(batch []*appendReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := c.tx(ctx, func(tx *sql.Tx) error {
+		for _, r := range batch {
+			if err := c.appendTx(ctx, tx, r); err != nil {
 				return err
 			}
 		}
-		d := j.GetDevice()
-		err := tx.QueryRowContext(ctx, c.q(`UPDATE jobs SET state = ?, device_key = ?, device_address = ?, device_name = ?, node_id = ?,
-			update_ns = ?, instance = ?, last_seq = ?, doc = ? WHERE id = ? RETURNING cancel_requested`),
-			int32(j.GetState()), d.GetDeviceKey(), d.GetAddress(), d.GetName(), d.GetNodeId(), time.Now().UnixNano(), j.GetInstance(),
-			int64(j.GetLastSequence()), doc, j.GetJobId()).Scan(&cancel)
-		if errors.Is(err, sql.ErrNoRows) {
-			return jobstore.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		if c.H.Changed != nil {
-			return c.H.Changed(ctx, tx, j.GetJobId())
-		}
 		return nil
 	})
-	if err != nil {
-		if errors.Is(err, jobstore.ErrConflict) || errors.Is(err, jobstore.ErrNotFound) {
-			return false, err
-		}
-		return false, fmt.Errorf("jobstore: record job %s: %w", j.GetJobId(), err)
+	if err == nil {
+		return
 	}
-	c.Hub.Notify(j.GetJobId())
-	return cancel != 0, nil
+	if len(batch) == 1 {
+		batch[0].err = err
+		return
+	}
+	for _, r := range batch {
+		r.err = c.tx(ctx, func(tx *sql.Tx) error { return c.appendTx(ctx, tx, r) })
+	}
+}
+
+func (c *Core) appendTx(ctx context.Context, tx *sql.Tx, r *appendReq) error {
+	j := r.job
+	for i, seq := range r.seqs {
+		if _, err := tx.ExecContext(ctx, c.q(`INSERT INTO job_events (job_id, seq, doc) VALUES (?, ?, ?)`), j.GetJobId(), seq, r.evDocs[i]); err != nil {
+			if c.D.IsUnique(err) {
+				return jobstore.ErrConflict
+			}
+			return err
+		}
+	}
+	d := j.GetDevice()
+	var cancel int
+	err := tx.QueryRowContext(ctx, c.q(`UPDATE jobs SET state = ?, device_key = ?, device_address = ?, device_name = ?, node_id = ?,
+		update_ns = ?, instance = ?, last_seq = ?, doc = ? WHERE id = ? RETURNING cancel_requested`),
+		int32(j.GetState()), d.GetDeviceKey(), d.GetAddress(), d.GetName(), d.GetNodeId(), time.Now().UnixNano(), j.GetInstance(),
+		int64(j.GetLastSequence()), r.doc, j.GetJobId()).Scan(&cancel)
+	if errors.Is(err, sql.ErrNoRows) {
+		return jobstore.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	r.cancel = cancel != 0
+	if c.H.Changed != nil {
+		return c.H.Changed(ctx, tx, j.GetJobId())
+	}
+	return nil
 }
 
 // Delete implements jobstore.Store.

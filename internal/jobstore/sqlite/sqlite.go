@@ -103,6 +103,9 @@ func isUnique(err error) bool {
 
 // Close implements jobstore.Store.
 func (s *Store) Close() error {
+	if s.Core != nil {
+		s.Stop()
+	}
 	err := errors.Join(s.W.Close(), s.R.Close())
 	if s.lock != nil {
 		_ = s.lock.Close()
