@@ -29,6 +29,9 @@ type Dialect struct {
 	Blob string
 	// IsUnique reports a unique-constraint violation.
 	IsUnique func(error) bool
+	// Writers is the number of group-commit writers (SQLite: 1, its one
+	// writer connection; PostgreSQL: several transactions at once).
+	Writers int
 	// MigrationLock, when set, runs first in the migration transaction
 	// (PostgreSQL: an advisory transaction lock, so that instances starting
 	// together migrate one after the other).
@@ -280,8 +283,14 @@ func (c *Core) startWriter() {
 	if c.stopped == nil {
 		c.stopped = make(chan struct{})
 	}
+	n := max(c.D.Writers, 1)
 	c.writerDone = make(chan struct{})
-	go c.writer()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.writer() }()
+	}
+	go func() { wg.Wait(); close(c.writerDone) }()
 }
 
 // Stop ends the group-commit writer (before the databases close).
@@ -299,7 +308,6 @@ func (c *Core) Stop() {
 }
 
 func (c *Core) writer() {
-	defer close(c.writerDone)
 	for {
 		var first *appendReq
 		select {
