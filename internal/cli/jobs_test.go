@@ -165,7 +165,7 @@ func TestProvisionReattachAndJobsCommands(t *testing.T) {
 	if st := dev.Stats(); st.HandshakesCompleted != 1 {
 		t.Errorf("device handshakes %d, want 1 (the reattach must not provision again)", st.HandshakesCompleted)
 	}
-	id := between(lines[0], `"job_id":"`, `"`)
+	id := between(lines[0], `"jobId":"`, `"`)
 	if id == "" {
 		t.Fatalf("no job id in %s", lines[0])
 	}
