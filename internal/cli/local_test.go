@@ -3,14 +3,17 @@ package cli
 import (
 	"context"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/espprov/espprov/internal/netnstest"
+	simcloud "github.com/espprov/espprov/internal/sim/cloud"
 	"github.com/espprov/espprov/internal/sim/device"
 	simhttpd "github.com/espprov/espprov/internal/sim/httpd"
 	simonnetwork "github.com/espprov/espprov/internal/sim/onnetwork"
+	simrmaker "github.com/espprov/espprov/internal/sim/rmaker"
 	"github.com/espprov/espprov/transports/onnetwork"
 )
 
@@ -79,5 +82,40 @@ func TestDeviceHostLocalSimulator(t *testing.T) {
 		"--pop", testPoP, "--ssid", testSSID, "--passphrase", testPass, "--no-input")
 	if r.code != 0 || !strings.Contains(r.stdout, "Wi-Fi Provisioning Successful") {
 		t.Fatalf("provision: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// On-network mapping with --device-host NAME.local, where NAME is announced
+// by avahi-daemon (the device's own service runs without mDNS): the one-shot
+// query finds the host, the browse finds avahi's service record.
+func TestOnNetworkDeviceHostLocalAvahi(t *testing.T) {
+	if !netnstest.Run(t) {
+		return
+	}
+	cloud := simcloud.New(simcloud.Options{})
+	t.Cleanup(cloud.Close)
+	userID := cloud.AddUser(cloudUser, cloudPass)
+	env := loggedIn(t, cloud)
+	dev, err := device.New(device.Config{SecVer: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := simrmaker.Install(dev, simrmaker.Options{NodeID: dev.Config().NodeID, ChalResp: true})
+	cloud.RegisterNode(node.NodeID(), node.PublicKey())
+	svc, err := simonnetwork.Start(context.Background(), dev, simonnetwork.Options{NodeID: node.NodeID(), Security: 1,
+		ListenAddr: "127.0.0.1:0", NoMDNS: true, ChalRespDisabled: node.Disabled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	port := strconv.Itoa(svc.Port())
+	netnstest.StartAvahi(t, netnstest.AvahiConfig{HostName: "espnode", Services: []netnstest.AvahiService{
+		{Name: node.NodeID(), Type: onnetwork.ServiceType, Port: svc.Port(), TXT: []string{"node_id=" + node.NodeID(), "sec_version=1", "pop_required=false"}}}})
+	r := runCLI(t, env, "", "provision", "--transport", "on-network", "--device-host", "espnode.local", "--device-port", port, "--discovery-timeout", "3")
+	if r.code != 0 || !strings.Contains(r.stdout, "mapped to your account successfully") {
+		t.Fatalf("provision: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if n, _ := cloud.Node(node.NodeID()); n.UserID != userID {
+		t.Fatalf("cloud node %+v, want mapped to %s", n, userID)
 	}
 }
