@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
+	"github.com/espprov/espprov/internal/leakcheck"
 	"github.com/espprov/espprov/internal/server"
 	"github.com/espprov/espprov/internal/sim/device"
 	simhttpd "github.com/espprov/espprov/internal/sim/httpd"
@@ -49,6 +52,12 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(leakcheck.Options()...); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak: goroutines outlived the tests:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 

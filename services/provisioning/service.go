@@ -75,15 +75,20 @@ type Config struct {
 	// ResolveHost resolves device host names for the one-call-per-device
 	// lock (default ResolveHost).
 	ResolveHost HostResolver
+	// MaxHandshakes bounds the Security 1/2 handshakes running at once
+	// (CPU work); further calls queue in arrival order. Default: the
+	// number of usable cores (GOMAXPROCS).
+	MaxHandshakes int
 }
 
 // Service implements espprovv1.ProvisioningServiceServer.
 type Service struct {
 	espprovv1.UnimplementedProvisioningServiceServer
-	modules map[espprovv1.Transport]Module
-	log     *slog.Logger
-	cloud   CloudConfig
-	clouds  cloudClients
+	handshakes handshakeLimiter
+	modules    map[espprovv1.Transport]Module
+	log        *slog.Logger
+	cloud      CloudConfig
+	clouds     cloudClients
 	// locks holds the devices with an operation in progress: protocomm has
 	// one session per device, so a second client would break the first.
 	locks   deviceLocks
@@ -106,7 +111,7 @@ func New(cfg Config) *Service {
 	if res == nil {
 		res = ResolveHost
 	}
-	return &Service{modules: mods, log: log, cloud: cfg.Cloud, resolve: res}
+	return &Service{modules: mods, log: log, cloud: cfg.Cloud, resolve: res, handshakes: newHandshakeLimiter(cfg.MaxHandshakes)}
 }
 
 type timeouts struct {
@@ -379,7 +384,15 @@ func (s *Service) open(ctx context.Context, d *espprovv1.Device, sec *espprovv1.
 			return fail(err)
 		}
 	}
-	if c.sess, err = protocomm.Establish(ctx, c.t, hs); err != nil {
+	done := func() {}
+	if c.scheme != protocomm.Scheme0 {
+		if done, err = s.handshakes.acquire(ctx); err != nil {
+			return fail(err)
+		}
+	}
+	c.sess, err = protocomm.Establish(ctx, c.t, hs)
+	done()
+	if err != nil {
 		if suspect != nil && codeOf(err) == codes.Unavailable {
 			return fail(notProtocomm(d, fmt.Errorf("%w, and the handshake failed: %w", suspect, err)))
 		}

@@ -1,0 +1,31 @@
+// Package leakcheck holds the goroutine-leak check every test package
+// runs (go.uber.org/goleak in TestMain): the goroutines of third-party
+// libraries that outlive their users by design are ignored, nothing else.
+package leakcheck
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// Options are the ignores shared by every package's check.
+func Options() []goleak.Option {
+	return []goleak.Option{
+		// dnssd keeps its responder and probe goroutines after shutdown
+		// (the namespace tests already account for them).
+		goleak.IgnoreAnyFunction("github.com/brutella/dnssd.(*responder).Respond"),
+		goleak.IgnoreAnyFunction("github.com/brutella/dnssd.(*mdnsConn).readInto"),
+		goleak.IgnoreAnyFunction("github.com/brutella/dnssd.(*mdnsConn).readInto.func1"),
+		goleak.IgnoreAnyFunction("github.com/brutella/dnssd.(*mdnsConn).readInto.func2"),
+		goleak.IgnoreAnyFunction("github.com/vishvananda/netlink/nl.(*NetlinkSocket).Receive"),
+		// go-bluetooth caches one system-bus connection per process.
+		goleak.IgnoreAnyFunction("github.com/godbus/dbus/v5.(*Conn).inWorker"),
+		goleak.IgnoreAnyFunction("github.com/godbus/dbus/v5.(*Conn).outWorker"),
+	}
+}
+
+// VerifyTestMain runs the tests and then fails if goroutines leaked.
+func VerifyTestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, Options()...)
+}

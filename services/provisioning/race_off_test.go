@@ -1,0 +1,6 @@
+//go:build !race
+
+package provisioning_test
+
+// raceEnabled: built with -race (its shadow memory is never given back).
+const raceEnabled = false
