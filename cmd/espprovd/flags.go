@@ -20,6 +20,7 @@ type settings struct {
 	fs *flag.FlagSet
 
 	config, grpcListen, httpListen, metricsListen string
+	pprofListen                                   string
 	logLevel, logFormat                           string
 	authTokens, tlsCert, tlsKey, tlsClientCA      string
 	rmURL, rmUser, rmPassword, rmRefresh, rmFile  string
@@ -58,6 +59,7 @@ flags:
 	fs.StringVar(&s.grpcListen, "grpc-listen", "127.0.0.1:50051", "gRPC listen address `HOST:PORT`")
 	fs.StringVar(&s.httpListen, "http-listen", "127.0.0.1:8090", "REST gateway listen address `HOST:PORT` (empty disables it)")
 	fs.StringVar(&s.metricsListen, "metrics-listen", "", "serve /metrics on this `HOST:PORT` instead of the REST gateway's")
+	fs.StringVar(&s.pprofListen, "pprof-listen", "", "serve the Go profiler (/debug/pprof/) on this loopback `HOST:PORT` (refused on any other address)")
 	fs.BoolVar(&s.metricsOpen, "metrics-open", false, "serve /metrics without authentication")
 	fs.StringVar(&s.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&s.logFormat, "log-format", "text", "log format: "+logging.Formats)

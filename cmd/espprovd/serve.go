@@ -53,6 +53,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if !rm.Credentials.IsZero() {
 		log.Info("RainMaker mapping enabled", "cloud", rm.BaseURL, "account", rm.Credentials)
 	}
+	if s.pprofListen != "" {
+		pctx, stopPprof := context.WithCancel(ctx)
+		defer stopPprof()
+		if _, err := startPprof(pctx, s.pprofListen, log); err != nil {
+			return err
+		}
+	}
 	met := metrics.New()
 	svc := provisioning.New(provisioning.Config{Modules: provisioning.DefaultModules(), Logger: log,
 		Cloud: provisioning.CloudConfig{Server: rm, Client: rainmaker.Config{Logger: log,

@@ -12,12 +12,20 @@ import (
 // Options are the ignores shared by every package's check.
 func Options() []goleak.Option {
 	return []goleak.Option{
-		// dnssd keeps its responder and probe goroutines after shutdown
-		// (the namespace tests already account for them).
+		// dnssd keeps its responder, announcement, probe and reader
+		// goroutines after shutdown (the namespace tests already account
+		// for them): every goroutine it starts.
 		goleak.IgnoreAnyFunction("github.com/brutella/dnssd.(*responder).Respond"),
+		goleak.IgnoreAnyFunction("github.com/brutella/dnssd.(*responder).announce"),
+		goleak.IgnoreAnyFunction("github.com/brutella/dnssd.(*responder).announceAtInterface"),
+		goleak.IgnoreAnyFunction("github.com/brutella/dnssd.(*responder).linkSubscribe"),
+		goleak.IgnoreAnyFunction("github.com/brutella/dnssd.(*responder).reprobe"),
 		goleak.IgnoreAnyFunction("github.com/brutella/dnssd.(*mdnsConn).readInto"),
 		goleak.IgnoreAnyFunction("github.com/brutella/dnssd.(*mdnsConn).readInto.func1"),
 		goleak.IgnoreAnyFunction("github.com/brutella/dnssd.(*mdnsConn).readInto.func2"),
+		goleak.IgnoreAnyFunction("github.com/brutella/dnssd.LookupType.func1"),
+		goleak.IgnoreAnyFunction("github.com/brutella/dnssd.lookupInstance.func1"),
+		goleak.IgnoreAnyFunction("github.com/brutella/dnssd.(*serviceHandle).UpdateText.func1"),
 		goleak.IgnoreAnyFunction("github.com/vishvananda/netlink/nl.(*NetlinkSocket).Receive"),
 		// go-bluetooth caches one system-bus connection per process.
 		goleak.IgnoreAnyFunction("github.com/godbus/dbus/v5.(*Conn).inWorker"),
