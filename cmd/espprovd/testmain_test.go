@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/espprov/espprov/internal/leakcheck"
 )
 
-// TestMain keeps the default job store ($XDG_STATE_HOME/espprov/jobs.db)
+// TestMain checks for goroutine leaks and keeps the default job store ($XDG_STATE_HOME/espprov/jobs.db)
 // of every test run in a directory of its own, never the user's.
 // With ESPPROVD_TEST_AS_DAEMON=1 the test binary is espprovd itself, so
 // that tests can run (and kill -9) real espprovd processes.
@@ -23,5 +25,11 @@ func TestMain(m *testing.M) {
 	os.Setenv("XDG_STATE_HOME", dir)
 	code := m.Run()
 	os.RemoveAll(dir)
+	if code == 0 {
+		if err := leakcheck.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak: goroutines outlived the tests:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }

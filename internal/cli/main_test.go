@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/espprov/espprov/internal/leakcheck"
 	"github.com/espprov/espprov/internal/server"
 	"github.com/espprov/espprov/internal/sim/device"
@@ -53,7 +51,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	if code == 0 {
-		if err := goleak.Find(leakcheck.Options()...); err != nil {
+		if err := leakcheck.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak: goroutines outlived the tests:", err)
 			code = 1
 		}

@@ -437,7 +437,9 @@ func TestListAndExport(t *testing.T) {
 		t.Errorf("NDJSON export: %q", lines)
 	}
 	if resp, err := http.Get(base + "/v1/jobs:export?format=xml"); err != nil || resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("export format xml: %v %v", resp.Status, err)
+		t.Errorf("export format xml: %v %v", resp, err)
+	} else {
+		resp.Body.Close() // an unread, unclosed body keeps the connection (and two goroutines) alive
 	}
 }
 

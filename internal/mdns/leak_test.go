@@ -1,4 +1,4 @@
-package main
+package mdns_test
 
 import (
 	"testing"
