@@ -113,6 +113,9 @@ breaking: tools
 # compatibility, tests with the race detector, and a short run of every fuzz target.
 test: tools checkgenerate lint breaking
 	$(GO) test -race -count=1 -timeout 15m ./...
+	# The load test once more without the race detector, whose own
+	# bookkeeping hides whether memory comes back after the load.
+	$(GO) test -count=1 -run '^TestLoad$$' ./services/provisioning
 	$(MAKE) test-clients
 	$(MAKE) fuzz
 

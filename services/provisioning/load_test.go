@@ -24,17 +24,9 @@ import (
 	"github.com/espprov/espprov/internal/sim/fleet"
 )
 
-// resident is this process's resident set in bytes. Under the race
-// detector, whose shadow memory grows with every goroutine and is never
-// given back, it is the memory the Go runtime holds from the OS and has
-// not released (what the resident set is without the detector).
+// resident is this process's resident set in bytes.
 func resident(t *testing.T) int64 {
 	t.Helper()
-	if raceEnabled {
-		s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
-		metrics.Read(s)
-		return int64(s[0].Value.Uint64() - s[1].Value.Uint64())
-	}
 	b, err := os.ReadFile("/proc/self/statm")
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +95,11 @@ func TestLoad(t *testing.T) {
 	if err := goleak.Find(append(leakcheck.Options(), leakBase)...); err != nil {
 		t.Errorf("goroutines left after the load: %v", err)
 	}
+	// The simulated devices keep their last session (handshake state and
+	// cipher, about 1 KB each): drop it as at the start.
+	for _, m := range devs {
+		m.Device.Reset()
+	}
 	debug.FreeOSMemory()
 	rssEnd := resident(t)
 	after := memClasses()
@@ -112,6 +109,13 @@ func TestLoad(t *testing.T) {
 		}
 	}
 	t.Logf("RSS %d KiB at the start, %d KiB after", rssStart>>10, rssEnd>>10)
+	if raceEnabled {
+		// The race detector keeps bookkeeping for every goroutine and lock
+		// it saw (about 1.5 MiB a round here, none without it): make test
+		// also runs this test without -race, where the bound is checked.
+		t.Log("memory bound checked in the run without -race (make test runs TestLoad both ways)")
+		return
+	}
 	if rssEnd > rssStart+rssStart/10 {
 		t.Errorf("RSS %d KiB after the load, more than 10%% above the %d KiB at the start", rssEnd>>10, rssStart>>10)
 	}
