@@ -357,6 +357,19 @@ func TestCurlThread(t *testing.T) {
 			t.Fatalf("last line %v", lines[len(lines)-1])
 		}
 	})
+	t.Run("wifi on a network_provisioning device", func(t *testing.T) {
+		d := startDevice(t, netprovConfig(t, true, false), simhttpd.Options{})
+		out, err := exec.Command(curl, "-sS", "-N", "--max-time", "30", "-H", "Content-Type: application/json", "-X", "POST", "http://"+h.srv.HTTPAddr()+"/v1/devices:provision",
+			"-d", `{"device":{"transport":"TRANSPORT_HTTPD","address":"`+d.addr+`"},`+sec+`,"wifi":{"ssid":"`+testSSID+`","passphrase":"`+testPass+`"}}`).Output()
+		if err != nil {
+			t.Fatalf("curl: %v\n%s", err, out)
+		}
+		lines := ndjson(t, out)
+		res, _ := lines[len(lines)-1]["result"].(map[string]any)["result"].(map[string]any)
+		if res["success"] != true || res["network"] != "NETWORK_TYPE_WIFI" || res["ip4Address"] != d.dev.Config().StationIP {
+			t.Fatalf("last line %v", lines[len(lines)-1])
+		}
+	})
 	t.Run("scan", func(t *testing.T) {
 		d := startDevice(t, netprovConfig(t, false, true), simhttpd.Options{})
 		out, err := exec.Command(curl, "-sS", "--max-time", "30", "-H", "Content-Type: application/json", "-X", "POST", "http://"+h.srv.HTTPAddr()+"/v1/devices:scanThread",
