@@ -28,7 +28,7 @@ import (
 type fakeService struct {
 	espprovv1.UnimplementedProvisioningServiceServer
 	calls atomic.Int32
-	hold  time.Duration
+	hold  atomic.Int64 // time.Duration
 }
 
 func (f *fakeService) ScanWifi(_ context.Context, req *espprovv1.ScanWifiRequest) (*espprovv1.ScanWifiResponse, error) {
@@ -48,7 +48,7 @@ func (f *fakeService) Provision(req *espprovv1.ProvisionRequest, stream grpc.Ser
 		return err
 	}
 	select {
-	case <-time.After(f.hold):
+	case <-time.After(time.Duration(f.hold.Load())):
 	case <-stream.Context().Done():
 		return stream.Context().Err()
 	}
@@ -66,7 +66,8 @@ type gw struct {
 
 func startGW(t *testing.T, o server.Options) *gw {
 	t.Helper()
-	svc := &fakeService{hold: 10 * time.Millisecond}
+	svc := &fakeService{}
+	svc.hold.Store(int64(10 * time.Millisecond))
 	o.GRPCListen, o.HTTPListen, o.Service = "127.0.0.1:0", "127.0.0.1:0", svc
 	srv, err := server.Start(context.Background(), o)
 	if err != nil {
@@ -392,8 +393,8 @@ func TestRESTTimeoutsAndConnectionBound(t *testing.T) {
 		closedWithin(t, c, limit)
 	})
 	t.Run("streaming response outlives the timeouts", func(t *testing.T) {
-		g.svc.hold = 4 * short
-		defer func() { g.svc.hold = 10 * time.Millisecond }()
+		g.svc.hold.Store(int64(4 * short))
+		defer g.svc.hold.Store(int64(10 * time.Millisecond))
 		code, _, body := g.do(t, "POST", "/v1/devices:provision", `{"device":{"transport":"TRANSPORT_HTTPD","address":"127.0.0.1:1"}}`, map[string]string{"Content-Type": jsonCT})
 		if code != 200 || !strings.Contains(body, "STEP_RESULT") {
 			t.Fatalf("HTTP %d %q", code, body)
