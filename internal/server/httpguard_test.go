@@ -461,3 +461,31 @@ func TestOpenAPIInfo(t *testing.T) {
 		t.Fatalf("info = %+v", doc.Info)
 	}
 }
+
+// BenchmarkRESTUnary: one small REST call through the guard (Host, Origin,
+// Content-Type, body read) and the gateway to a trivial service.
+func BenchmarkRESTUnary(b *testing.B) {
+	svc := &fakeService{}
+	srv, err := server.Start(context.Background(), server.Options{GRPCListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", Service: svc})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = srv.Shutdown(context.Background()) }()
+	url := "http://" + srv.HTTPAddr() + "/v1/devices:scanWifi"
+	body := `{"device":{"transport":"TRANSPORT_HTTPD","address":"127.0.0.1:1"}}`
+	b.ResetTimer()
+	for b.Loop() {
+		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+		req.Header.Set("Content-Type", jsonCT)
+		req.Header.Set("Origin", "http://"+srv.HTTPAddr())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("HTTP %d", resp.StatusCode)
+		}
+	}
+}
