@@ -204,10 +204,18 @@ func (s *Service) threadAttempt(ctx context.Context, c *conn, req *espprovv1.Pro
 	case errors.Is(applyErr, netprov.ErrApplyFailed):
 		// The firmware fails the apply of a dataset it cannot parse and
 		// keeps the reason in the Thread status.
-		if st, err = s.readThreadFailure(ctx, c, applyErr); err == nil {
-			err = fmt.Errorf("%w: %s", ErrThreadFailed, threadFailText(st))
-			_ = em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_THREAD_STATE, Network: thr, ThreadState: apiThreadState(st), Message: describeThread(st)})
+		// A device that answers Attached/Attaching instead applied a dataset
+		// earlier in this provisioning run (as Wi-Fi's ErrAlreadyApplied).
+		var rerr error
+		st, rerr = netprov.ThreadStatus(ctx, c.sess)
+		switch {
+		case rerr != nil:
+			return res, applyErr
+		case st.State != pb.ThreadNetworkState_AttachingFailed:
+			return res, alreadyApplied(fmt.Errorf("the device already applied a Thread dataset in this provisioning run (%w)", applyErr), req.GetReprovision(), false)
 		}
+		err = fmt.Errorf("%w: %s", ErrThreadFailed, threadFailText(st))
+		_ = em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_THREAD_STATE, Network: thr, ThreadState: apiThreadState(st), Message: describeThread(st)})
 	case applyErr != nil:
 		return res, applyErr
 	default:
@@ -239,16 +247,6 @@ func (s *Service) threadAttempt(ctx context.Context, c *conn, req *espprovv1.Pro
 		}
 	}
 	return res, err
-}
-
-// readThreadFailure reads the status after a failed apply: a failed state
-// with a reason explains it; otherwise the apply error stands.
-func (s *Service) readThreadFailure(ctx context.Context, c *conn, applyErr error) (netprov.ThreadState, error) {
-	st, err := netprov.ThreadStatus(ctx, c.sess)
-	if err != nil || st.State != pb.ThreadNetworkState_AttachingFailed {
-		return st, applyErr
-	}
-	return st, nil
 }
 
 // waitThread polls the Thread status until attached or failed.

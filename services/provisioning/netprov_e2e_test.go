@@ -384,3 +384,42 @@ func TestCurlThread(t *testing.T) {
 }
 
 func durationpb5s() *durationpb.Duration { return durationpb.New(5 * time.Second) }
+
+// reprovision through network_ctrl: a provisioned device (auto-stop off)
+// takes new Wi-Fi credentials or a new Thread dataset after prov-ctrl
+// reprov (Wi-Fi: msg 3, Thread: msg 7).
+func TestNetProvReprovision(t *testing.T) {
+	h := startServer(t)
+	for _, tc := range []struct {
+		name   string
+		thread bool
+	}{{"wifi", false}, {"thread", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := netprovConfig(t, !tc.thread, tc.thread)
+			cfg.NoAutoStop = true
+			d := startDevice(t, cfg, simhttpd.Options{})
+			req := provisionReq(d.addr, sec2Creds, testSSID, testPass)
+			if tc.thread {
+				req = threadReq(d.addr, &espprovv1.ThreadCredentials{Dataset: otDataset})
+			}
+			if _, err := collect(t, h.client, req); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := collect(t, h.client, req); status.Code(err) != codes.FailedPrecondition || !strings.Contains(status.Convert(err).Message(), "reprovision") {
+				t.Fatalf("second provisioning without reprovision: %v", err)
+			}
+			req.Reprovision = true
+			events, err := collect(t, h.client, req)
+			if err != nil {
+				t.Fatalf("reprovision: %v (%v)", err, steps(events))
+			}
+			reprov := false
+			for _, ev := range events {
+				reprov = reprov || ev.GetStep() == espprovv1.Step_STEP_REPROVISIONED
+			}
+			if !reprov || !lastResult(t, events).GetSuccess() {
+				t.Fatalf("steps %v", steps(events))
+			}
+		})
+	}
+}
