@@ -176,6 +176,9 @@ type options struct {
 	faults          faultFlag
 	slowAssociation time.Duration
 	cloudFaults     cloudFaultFlag
+
+	// BLE peripheral (see ble.go).
+	ble bleOptions
 }
 
 func parseFlags(args []string, out io.Writer) (*options, error) {
@@ -201,6 +204,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	addRainMakerFlags(fs, o)
 	addFaultFlags(fs, o)
 	addNetProvFlags(fs, &o.np)
+	addBLEFlags(fs, o)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -275,6 +279,9 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 		return nil, err
 	}
 	if err := checkNetProvFlags(&o.np, len(o.aps.aps) > 0, set); err != nil {
+		return nil, err
+	}
+	if err := checkBLEFlags(o, set); err != nil {
 		return nil, err
 	}
 	return o, nil

@@ -16,6 +16,7 @@ import (
 	"github.com/espprov/espprov/internal/sim/fleet"
 	simhttpd "github.com/espprov/espprov/internal/sim/httpd"
 	simonnetwork "github.com/espprov/espprov/internal/sim/onnetwork"
+	"github.com/espprov/espprov/internal/sim/peripheral"
 	simrmaker "github.com/espprov/espprov/internal/sim/rmaker"
 )
 
@@ -134,9 +135,10 @@ type sim struct {
 	o       *options
 	cloud   *simcloud.Cloud
 	fleet   *fleet.Fleet
-	nodes   []*simrmaker.Node       // by device index; nil entries without --rainmaker
-	onNet   []*simonnetwork.Service // by device index; empty without --on-network
-	onNetMu sync.Mutex              // guards onNet against OnDisabled callbacks
+	nodes   []*simrmaker.Node        // by device index; nil entries without --rainmaker
+	onNet   []*simonnetwork.Service  // by device index; empty without --on-network
+	onNetMu sync.Mutex               // guards onNet against OnDisabled callbacks
+	ble     []*peripheral.Peripheral // by device index, with --ble-adapter
 
 	closeOnce sync.Once
 	closeErr  error
@@ -187,6 +189,9 @@ func startSim(ctx context.Context, o *options, tmpl device.Config, host string, 
 		if err := s.startOnNetwork(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.startBLE(ctx); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -313,6 +318,7 @@ func (s *sim) print(w io.Writer) {
 		b.WriteString(")\n")
 		io.WriteString(w, b.String())
 	}
+	s.printBLE(w)
 }
 
 // close stops the on-network services, the devices and the cloud, in that
@@ -320,6 +326,9 @@ func (s *sim) print(w io.Writer) {
 func (s *sim) close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
+		if err := s.closeBLE(); err != nil {
+			errs = append(errs, fmt.Errorf("ble: %w", err))
+		}
 		s.onNetMu.Lock()
 		svcs := s.onNet
 		s.onNetMu.Unlock()
