@@ -191,6 +191,7 @@ func (f *deviceFlags) register(fs *pflag.FlagSet) {
 	fs.Float64Var(&f.discoveryTimeout, "discovery-timeout", defaultDiscoveryTimeout, "device discovery timeout in seconds (BLE scan, mDNS)")
 	fs.StringVar(&f.adapter, "adapter", "", "BLE adapter, e.g. hci0 (default: the first one)")
 	fs.StringVar(&f.generation, "prov-generation", "", "provisioning generation when the firmware's proto-ver is wrong: wifi (ESP-IDF ≤ 5) or network (ESP-IDF 6 network_provisioning); default: detected")
+	fs.StringVar(&f.adapter, "ble-adapter", "", "BLE adapter, e.g. hci1 (same as --adapter; chip-tool's name)")
 }
 
 // build resolves the Device: explicit flag > QR code value > default.
@@ -230,8 +231,11 @@ func (f *deviceFlags) build(fs *pflag.FlagSet, qr *qrPayload) (*espprovv1.Device
 	if (fs.Changed("port") || fs.Changed("baud")) && tr != espprovv1.Transport_TRANSPORT_CONSOLE {
 		return nil, usageErr("--port and --baud apply to --transport console only")
 	}
-	if fs.Changed("adapter") && tr != espprovv1.Transport_TRANSPORT_BLE {
-		return nil, usageErr("--adapter applies to --transport ble only")
+	if (fs.Changed("adapter") || fs.Changed("ble-adapter")) && tr != espprovv1.Transport_TRANSPORT_BLE {
+		return nil, usageErr("--adapter/--ble-adapter applies to --transport ble only")
+	}
+	if fs.Changed("adapter") && fs.Changed("ble-adapter") {
+		return nil, usageErr("give --adapter or --ble-adapter, not both")
 	}
 	port := f.devicePort
 	switch tr {

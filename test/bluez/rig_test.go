@@ -1,0 +1,324 @@
+//go:build bluezvm
+
+package bluez
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/espprov/espprov/internal/sim/device"
+	"github.com/espprov/espprov/internal/sim/peripheral"
+)
+
+// Adapters of the rig.
+const (
+	central  = "hci0"
+	device1  = "hci1"
+	central2 = "hci2"
+	device2  = "hci3"
+	// readvertiseFor: the centrals, whose scans the emulated controllers
+	// must see the devices' advertisements in (peripheral.Config).
+	readvertiseFor = central + "," + central2
+)
+
+// Generous bounds: the guest runs under software emulation on a shared,
+// loaded host.
+const (
+	startTimeout = 90 * time.Second
+	opTimeout    = 90 * time.Second
+)
+
+// Test credentials and networks (the simulators' defaults).
+const (
+	ssid      = "HomeNet"
+	pass      = "secret-pass"
+	pop       = "abcd1234"
+	srpUser   = "wifiprov"
+	srpPass   = "abcd1234"
+	apFlag    = ssid + ":" + pass
+	scanAPs   = 10
+	discoverS = "20" // espprov --discovery-timeout, seconds
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	binDir = os.Getenv("ESPPROV_RIG_BIN")
+	if binDir == "" {
+		fmt.Fprintln(os.Stderr, "the BLE suite runs inside the rig's VM: make test-ble (test/bluez/run.sh)")
+		os.Exit(2)
+	}
+	n, _ := strconv.Atoi(os.Getenv("ESPPROV_RIG_CONTROLLERS"))
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	t0 := time.Now()
+	err := waitAdapters(ctx, n)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rig:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("rig: %d adapters powered after %v\n", n, time.Since(t0).Round(time.Millisecond))
+	os.Exit(m.Run())
+}
+
+// waitAdapters waits until bluetoothd lists n powered adapters.
+func waitAdapters(ctx context.Context, n int) error {
+	var last error
+	for {
+		conn, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
+		if err == nil {
+			var objs map[dbus.ObjectPath]map[string]map[string]dbus.Variant
+			err = conn.Object("org.bluez", "/").CallWithContext(ctx, "org.freedesktop.DBus.ObjectManager.GetManagedObjects", 0).Store(&objs)
+			conn.Close()
+			if err == nil {
+				powered := 0
+				for _, ifaces := range objs {
+					if a, ok := ifaces["org.bluez.Adapter1"]; ok {
+						if on, _ := a["Powered"].Value().(bool); on {
+							powered++
+						}
+					}
+				}
+				if powered >= n {
+					return nil
+				}
+				err = fmt.Errorf("%d of %d adapters powered", powered, n)
+			}
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bluetoothd not ready: %v", last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+var nameSeq atomic.Int32
+
+// deviceName returns a fresh PROV_ name per test device, so that no test
+// can pick up another test's device from bluetoothd's cache.
+func deviceName() string {
+	return fmt.Sprintf("PROV_%06x", 0xb1e000+int(nameSeq.Add(1)))
+}
+
+// lineBuffer collects a process's output and lets a test wait for a line.
+type lineBuffer struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	added chan struct{}
+}
+
+func newLineBuffer() *lineBuffer { return &lineBuffer{added: make(chan struct{}, 1)} }
+
+func (b *lineBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	b.buf.Write(p)
+	b.mu.Unlock()
+	select {
+	case b.added <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+func (b *lineBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// wait returns the first match of re in the output, waiting for it.
+func (b *lineBuffer) wait(ctx context.Context, re *regexp.Regexp) ([]string, error) {
+	for {
+		if m := re.FindStringSubmatch(b.String()); m != nil {
+			return m, nil
+		}
+		select {
+		case <-b.added:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no %q in output: %w\n%s", re, ctx.Err(), b.String())
+		}
+	}
+}
+
+// espsim starts the espsim command serving BLE devices; it returns when
+// every device advertises. Cleanup stops it with SIGINT.
+func espsim(t *testing.T, args ...string) *lineBuffer {
+	t.Helper()
+	args = append([]string{"--http-listen", "127.0.0.1:0", "--connect-delay", "50ms", "--ble-readvertise-for", readvertiseFor}, args...)
+	cmd := exec.Command(filepath.Join(binDir, "espsim"), args...)
+	out := newLineBuffer()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Errorf("espsim did not stop on SIGINT:\n%s", out)
+		}
+	})
+	n := strings.Count(strings.Join(args, " "), "hci") // rough: adapters named
+	_ = n
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	done := make(chan struct{})
+	var werr error
+	go func() {
+		defer close(done)
+		_, werr = out.wait(ctx, regexp.MustCompile(`(?m)advertising on hci`))
+	}()
+	select {
+	case <-done:
+	case err := <-exited:
+		t.Fatalf("espsim exited: %v\n%s", err, out)
+	}
+	if werr != nil {
+		t.Fatal(werr)
+	}
+	return out
+}
+
+// result of a command run.
+type result struct {
+	code   int
+	out    string
+	took   time.Duration
+	stderr string
+}
+
+// espprov runs the CLI (in-process engine, so the BLE transport runs in the
+// CLI's process on the given adapter).
+func espprov(t *testing.T, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "espprov"), args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdin = strings.NewReader("")
+	t0 := time.Now()
+	err := cmd.Run()
+	r := result{out: stdout.String(), stderr: stderr.String(), took: time.Since(t0)}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("espprov %v: %v", args, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("espprov %v did not finish within %v:\n%s\n%s", args, opTimeout, r.out, r.stderr)
+	}
+	return r
+}
+
+// counting wraps a simulated device and counts requests per endpoint.
+type counting struct {
+	device.Protocomm
+	mu     sync.Mutex
+	counts map[string]int
+	before func(endpoint string) // called before each request, when set
+}
+
+func (c *counting) Handle(session, endpoint string, req []byte) ([]byte, error) {
+	c.mu.Lock()
+	if c.counts == nil {
+		c.counts = map[string]int{}
+	}
+	c.counts[endpoint]++
+	before := c.before
+	c.mu.Unlock()
+	if before != nil {
+		before(endpoint)
+	}
+	return c.Protocomm.Handle(session, endpoint, req)
+}
+
+func (c *counting) snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range c.counts {
+		out[k] = v
+	}
+	return out
+}
+
+// simDevice is a simulated device served in this process by the peripheral
+// package (for tests that count operations or inject faults).
+type simDevice struct {
+	dev  *device.Device
+	pc   *counting
+	p    *peripheral.Peripheral
+	name string
+}
+
+func startDevice(t *testing.T, adapter string, cfg device.Config, pcfg peripheral.Config) *simDevice {
+	t.Helper()
+	if cfg.Name == "" {
+		cfg.Name = deviceName()
+	}
+	if cfg.APs == nil {
+		cfg.APs = []device.AP{{SSID: ssid, Passphrase: pass, Channel: 6, RSSI: -50}}
+	}
+	if cfg.ConnectDelay == 0 {
+		cfg.ConnectDelay = 50 * time.Millisecond
+	}
+	dev, err := device.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := &counting{Protocomm: dev}
+	pcfg.Adapter, pcfg.Name, pcfg.Protocomm = adapter, cfg.Name, pc
+	if pcfg.ReadvertiseFor == nil {
+		pcfg.ReadvertiseFor = strings.Split(readvertiseFor, ",")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	p, err := peripheral.Start(ctx, pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Errorf("peripheral close: %v", err)
+		}
+	})
+	return &simDevice{dev: dev, pc: pc, p: p, name: cfg.Name}
+}
+
+// logf writes a line both to the test log and the run's metrics file.
+func metric(t *testing.T, format string, args ...any) {
+	t.Helper()
+	line := fmt.Sprintf(format, args...)
+	t.Log(line)
+	f, err := os.OpenFile("/rig/out/metrics.txt", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err == nil {
+		fmt.Fprintln(f, line)
+		f.Close()
+	}
+}
+
+var _ = io.Discard
+var _ = bufio.NewReader
