@@ -51,8 +51,8 @@ timeout "${VM_TIMEOUT:-420}" qemu-system-x86_64 -accel tcg -cpu max -M pc -m 102
   -virtfs local,path=/usr,mount_tag=usr,security_model=none,readonly=on \
   -virtfs local,path=/etc,mount_tag=etc,security_model=none,readonly=on \
   -virtfs "local,path=$work,mount_tag=rig,security_model=none" \
-  -device virtio-rng-pci < /dev/null
-qrc=$?
+  -device virtio-rng-pci < /dev/null 2>&1 | tee "$work/console.log"
+qrc=${PIPESTATUS[0]}
 set -e
 echo "rig: VM ran $(( $(date +%s) - start )) s (qemu status $qrc)"
 if [ ! -f "$work/out/rc" ]; then
@@ -61,6 +61,7 @@ if [ ! -f "$work/out/rc" ]; then
   exit 1
 fi
 rc=$(cat "$work/out/rc")
+[ -f "$work/out/metrics.txt" ] && { echo "rig: metrics of this run:"; cat "$work/out/metrics.txt"; }
 if [ "$rc" != 0 ]; then
   echo "rig: BLE suite failed (status $rc); bluetoothd log tail:" >&2
   tail -40 "$work/out/bluetoothd.log" >&2 || true

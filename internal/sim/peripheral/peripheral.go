@@ -196,7 +196,7 @@ func Start(ctx context.Context, cfg Config) (*Peripheral, error) {
 		done:     make(chan struct{}),
 	}
 	if p.conn == nil {
-		c, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
+		c, err := dbus.ConnectSystemBus() // not WithContext: that would end the connection with ctx
 		if err != nil {
 			return nil, fmt.Errorf("peripheral: connect to the system bus: %w", err)
 		}
