@@ -28,6 +28,7 @@ type settings struct {
 	shutdownGrace                                 time.Duration
 	clouds                                        cloudFlag
 	cloudAllowHTTP, cloudRefuseURLs               bool
+	bleAdapters                                   string
 	limits                                        func() (server.HTTPOptions, server.GRPCLimits)
 	jobs                                          *jobFlags
 
@@ -77,6 +78,7 @@ flags:
 	fs.Var(s.clouds, "cloud", "add a named RainMaker cloud `NAME=URL` that calls may pick with mapping.cloud_url (repeatable; \"global\" and \"china\" are built in). Only the server's own cloud (--rainmaker-url) receives the server's account; the others need per-call x-rainmaker-* credentials")
 	fs.BoolVar(&s.cloudAllowHTTP, "cloud-allow-http", false, "let calls with per-call credentials name an unconfigured plain-http cloud_url (default: https only)")
 	fs.BoolVar(&s.cloudRefuseURLs, "cloud-refuse-urls", false, "refuse every cloud_url that is not a configured cloud, even with per-call credentials")
+	fs.StringVar(&s.bleAdapters, "ble-adapters", "", "comma-separated Bluetooth `ADAPTERS` (hci0,hci1) BLE calls are spread over, one session per adapter at a time (default: the adapter a call names, else hci0)")
 	s.limits = limitFlags(fs)
 	s.jobs = addJobFlags(fs)
 	fs.BoolVar(&s.demo, "demo", false, "start a simulated device and this server on loopback, provision the device through the gRPC API and print the progress")

@@ -61,7 +61,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		}
 	}
 	met := metrics.New()
-	svc := provisioning.New(provisioning.Config{Modules: provisioning.DefaultModules(), Logger: log,
+	modules, err := s.modules()
+	if err != nil {
+		return err
+	}
+	svc := provisioning.New(provisioning.Config{Modules: modules, Logger: log,
 		Cloud: provisioning.CloudConfig{Server: rm, Client: rainmaker.Config{Logger: log,
 			HTTPClient: &http.Client{Transport: met.CloudTransport(nil)}},
 			Clouds: s.clouds, AllowHTTP: s.cloudAllowHTTP, RefuseCustomURLs: s.cloudRefuseURLs}})

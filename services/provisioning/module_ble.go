@@ -18,6 +18,8 @@ import (
 type BLEModule struct {
 	// ConnectTimeout bounds connect, service resolution and pairing (default 20 s).
 	ConnectTimeout time.Duration
+	// pool, when set (NewBLEModule), limits sessions to its adapters.
+	pool *adapterPool
 }
 
 var adapterName = regexp.MustCompile(`^hci[0-9]{1,3}$`)
@@ -57,9 +59,14 @@ func bleError(adapter string, err error) error {
 }
 
 // Validate implements Validator.
-func (BLEModule) Validate(d *espprovv1.Device) error {
+func (m BLEModule) Validate(d *espprovv1.Device) error {
 	if _, err := bleAdapter(d); err != nil {
 		return err
+	}
+	if m.pool != nil {
+		if err := m.pool.check(d.GetAdapter()); err != nil {
+			return err
+		}
 	}
 	_, err := bleScanTimeout(d)
 	return err
@@ -75,19 +82,39 @@ func (m BLEModule) Dial(ctx context.Context, d *espprovv1.Device, exchange time.
 	if err != nil {
 		return nil, err
 	}
+	release := func() {}
+	if m.pool != nil {
+		adapter, release, err = m.pool.acquire(ctx, d.GetAdapter())
+		if err != nil {
+			return nil, err
+		}
+	}
 	t, err := ble.Open(ctx, ble.Options{Adapter: adapter, Name: d.GetName(), NamePrefix: d.GetNamePrefix(),
 		ScanTimeout: scan, ConnectTimeout: m.ConnectTimeout})
 	if err != nil {
+		release()
 		return nil, bleError(adapter, err)
+	}
+	if m.pool != nil {
+		return &pooledTransport{Transport: t, release: release}, nil
 	}
 	return t, nil
 }
 
-// Discover implements Discoverer: a BLE scan by name or prefix.
-func (BLEModule) Discover(ctx context.Context, d *espprovv1.Device, timeout time.Duration, found func(*espprovv1.DiscoverResponse) error) error {
+// Discover implements Discoverer: a BLE scan by name or prefix (with
+// adapters configured and none named: on the first one).
+func (m BLEModule) Discover(ctx context.Context, d *espprovv1.Device, timeout time.Duration, found func(*espprovv1.DiscoverResponse) error) error {
 	adapter, err := bleAdapter(d)
 	if err != nil {
 		return err
+	}
+	if m.pool != nil {
+		if err := m.pool.check(d.GetAdapter()); err != nil {
+			return err
+		}
+		if d.GetAdapter() == "" {
+			adapter = m.pool.names[0]
+		}
 	}
 	list, err := ble.Discover(ctx, ble.DiscoverOptions{Adapter: adapter, Name: d.GetName(), NamePrefix: d.GetNamePrefix(), Timeout: timeout})
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {

@@ -190,6 +190,11 @@ func TestGATTCost(t *testing.T) {
 			polls := ex["prov-config"] - 2
 			metric(t, "%s: exchanges %v (GetStatus polls %d); GATT: %d writes (%d long), %d reads (%d Read Blob), %d descriptor reads, MTU %d",
 				tc.name, ex, polls, st.Writes, st.LongWrites, st.Reads, st.BlobReads, st.DescReads, st.MTU)
+			var order []string
+			for _, ev := range evs {
+				order = append(order, fmt.Sprintf("%s@%.1f", strings.TrimPrefix(ev.GetStep().String(), "STEP_"), ratio(ev.GetTime().AsTime().Sub(t0), unit)))
+			}
+			t.Logf("%s events in units: %s", tc.name, strings.Join(order, " "))
 			dial := steps[espprovv1.Step_STEP_SECURITY_DETECTED]
 			sess := steps[espprovv1.Step_STEP_SESSION_ESTABLISHED] - dial
 			metric(t, "%s in units: find+connect+resolve+map+proto-ver %.1f, session %.1f, whole provisioning %.1f (%v)",

@@ -168,8 +168,9 @@ func espsim(t *testing.T, args ...string) *lineBuffer {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
@@ -192,8 +193,8 @@ func espsim(t *testing.T, args ...string) *lineBuffer {
 	}()
 	select {
 	case <-done:
-	case err := <-exited:
-		t.Fatalf("espsim exited: %v\n%s", err, out)
+	case <-exited:
+		t.Fatalf("espsim exited: %v\n%s", waitErr, out)
 	}
 	if werr != nil {
 		t.Fatal(werr)

@@ -56,8 +56,8 @@ qrc=${PIPESTATUS[0]}
 set -e
 echo "rig: VM ran $(( $(date +%s) - start )) s (qemu status $qrc)"
 if [ ! -f "$work/out/rc" ]; then
-  echo "rig: the suite did not finish (VM timeout or crash); bluetoothd log:" >&2
-  tail -30 "$work/out/bluetoothd.log" 2>/dev/null >&2 || true
+  echo "rig: the suite did not finish (VM timeout or crash); run folder kept: $work" >&2
+  KEEP=1
   exit 1
 fi
 rc=$(cat "$work/out/rc")

@@ -1,7 +1,6 @@
 package peripheral
 
 import (
-	"context"
 	"maps"
 
 	"github.com/godbus/dbus/v5"
@@ -90,14 +89,10 @@ func (c *characteristic) WriteValue(value []byte, o map[string]dbus.Variant) *db
 		p.mu.Lock()
 		p.stats.Failures++
 		p.mu.Unlock()
-		// Bluedroid closes the connection when protocomm refuses a request.
-		if opt.device != "" {
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-				defer cancel()
-				_ = p.conn.Object(bluezName, opt.device).CallWithContext(ctx, ifaceDevice+".Disconnect", 0).Err
-			}()
-		}
+		// The NimBLE transport's answer: an ATT error, the link stays up.
+		// (Bluedroid also closes the link; a peripheral on BlueZ 5.66 must
+		// not, since bluetoothd keeps a write that was pending when the
+		// link went down and crashes when the application is unregistered.)
 		return bluezErr("Failed", "protocomm request failed")
 	}
 	return nil

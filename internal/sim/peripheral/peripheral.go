@@ -18,8 +18,8 @@
 // writes, Prepare + Execute, into one WriteValue) is one protocomm request; its
 // reply becomes the characteristic value, which the central reads back (long
 // reads arrive as ReadValue calls at increasing offsets). Values are limited to
-// the firmware's CHAR_VAL_LEN_MAX. A failed exchange drops the link, as
-// Bluedroid does; a disconnect ends the protocomm session.
+// the firmware's CHAR_VAL_LEN_MAX. A failed exchange is answered with an
+// ATT error (NimBLE's behaviour); a disconnect ends the protocomm session.
 package peripheral
 
 import (
@@ -142,6 +142,7 @@ type Peripheral struct {
 
 	mu       sync.Mutex
 	sessions map[dbus.ObjectPath]string // connected central → protocomm session
+	centrals []string                   // addresses of the centrals seen, in order
 	seq      int
 	stats    Stats
 	closed   atomic.Bool
@@ -435,6 +436,7 @@ func (p *Peripheral) session(dev dbus.ObjectPath, mtu int) string {
 	if !ok {
 		p.seq++
 		p.stats.Connects++
+		p.centrals = append(p.centrals, addressOf(dev))
 		s = fmt.Sprintf("%s#%d", dev, p.seq)
 		p.sessions[dev] = s
 	}
@@ -467,6 +469,25 @@ func (p *Peripheral) Disconnect(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// addressOf turns a BlueZ device path (…/dev_00_AA_01_00_00_01) into its
+// address.
+func addressOf(dev dbus.ObjectPath) string {
+	s := string(dev)
+	i := strings.LastIndex(s, "/dev_")
+	if i < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s[i+len("/dev_"):], "_", ":")
+}
+
+// Centrals returns the addresses of the centrals that exchanged data with
+// the device, one entry per link, in order.
+func (p *Peripheral) Centrals() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.centrals...)
 }
 
 // Stats returns the operation counters.

@@ -1,0 +1,230 @@
+//go:build bluezvm
+
+package bluez
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
+	"github.com/espprov/espprov/internal/server"
+	"github.com/espprov/espprov/internal/sim/device"
+	"github.com/espprov/espprov/internal/sim/peripheral"
+	"github.com/espprov/espprov/services/provisioning"
+)
+
+// inProcess runs the service in this process (so that its goroutines can
+// be counted) behind a loopback gRPC server.
+func inProcess(t *testing.T) (espprovv1.ProvisioningServiceClient, func()) {
+	t.Helper()
+	svc := provisioning.New(provisioning.Config{Modules: provisioning.DefaultModules()})
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	srv, err := server.Start(ctx, server.Options{GRPCListen: "127.0.0.1:0", Service: svc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := func() {
+		cc.Close()
+		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}
+	return espprovv1.NewProvisioningServiceClient(cc), stop
+}
+
+// waitGoroutines waits until at most n goroutines run, and reports the
+// stacks of the extra ones if that does not happen within the deadline.
+func waitGoroutines(t *testing.T, n int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for runtime.NumGoroutine() > n {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines left, %d before:\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
+		}
+		runtime.Gosched()
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The device drops the link in the middle of the session: the call ends
+// with a typed error within the exchange deadline and leaves no goroutine.
+func TestLinkDropMidSession(t *testing.T) {
+	sec := &espprovv1.Security{Sec2Username: srpUser, Sec2Password: srpPass}
+	cfg := device.Config{SecVer: 2, SecPatchVer: 1, SRPUsername: srpUser, SRPPassword: srpPass}
+	// Warm up: the process-wide system bus connection and the peripheral's
+	// goroutines belong to the baseline.
+	warm := startDevice(t, device1, cfg, peripheral.Config{})
+	drop := startDevice(t, device2, cfg, peripheral.Config{})
+	cl, stop := inProcess(t)
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	if evs, err := provision(ctx, cl, provisionReq(bleDevice(warm.name, central), sec)); err != nil || !succeeded(evs) {
+		t.Fatalf("warm-up provision: %v", err)
+	}
+	stop()
+	base := runtime.NumGoroutine()
+
+	cl, stop = inProcess(t)
+	// The drop comes while the client waits between two status polls: the
+	// link goes down with no GATT operation pending (bluetoothd 5.66 crashes
+	// later if its peripheral side drops a link during a pending write).
+	req := provisionReq(bleDevice(drop.name, central), sec)
+	req.Timeouts.StatusPoll = durationpb.New(1500 * time.Millisecond)
+	st, err := cl.Provision(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []*espprovv1.ProvisionResponse
+	var droppedAt time.Time
+	for {
+		ev, rerr := st.Recv()
+		if rerr != nil {
+			err = rerr
+			break
+		}
+		evs = append(evs, ev)
+		if ev.GetStep() == espprovv1.Step_STEP_CONFIG_APPLIED && droppedAt.IsZero() {
+			droppedAt = time.Now()
+			// The device goes away: its controller is switched off, which
+			// ends the link at the controller (the firmware crashing or
+			// losing power looks the same from the central).
+			setPowered(t, device2, false)
+		}
+	}
+	if droppedAt.IsZero() {
+		t.Fatalf("the call ended before the credentials were applied: %v", err)
+	}
+	for _, ev := range evs {
+		t.Logf("event %s at %v (drop at %v)", ev.GetStep(), ev.GetTime().AsTime().Format("15:04:05.000"), droppedAt.Format("15:04:05.000"))
+	}
+	t.Logf("peripheral stats %+v, centrals %v, exchanges %v", drop.p.Stats(), drop.p.Centrals(), drop.pc.snapshot())
+	took := time.Since(droppedAt)
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("after a dropped link: %v (%d events), want Unavailable", err, len(evs))
+	}
+	// Three failed polls (the status-poll error budget) at 1.5 s.
+	if took > 30*time.Second {
+		t.Errorf("the failure took %v after the drop", took)
+	}
+	t.Logf("dropped link reported %v after the drop: %v", took.Round(time.Millisecond), err)
+	stop()
+	waitGoroutines(t, base, 30*time.Second)
+}
+
+// A wrong proof of possession is refused with PermissionDenied (CLI exit
+// code 4).
+func TestWrongPoPCLI(t *testing.T) {
+	name := deviceName()
+	espsim(t, "--ble-adapter", device1, "--name", name, "--sec-ver", "1", "--pop", pop, "--ap", apFlag)
+	r := espprov(t, "provision", "--transport", "ble", "--ble-adapter", central, "--device_name", name,
+		"--discovery-timeout", discoverS, "--sec_ver", "1", "--pop", "wrong-pop", "--ssid", ssid, "--passphrase", pass, "--no-input")
+	if r.code != 4 {
+		t.Fatalf("exit %d, want 4 (wrong credentials)\n%s\n%s", r.code, r.out, r.stderr)
+	}
+	if strings.Contains(r.out+r.stderr, "wrong-pop") {
+		t.Errorf("the PoP appears in the output")
+	}
+}
+
+// Old firmware: no 0x2901 descriptors, characteristics found by UUID.
+func TestLegacyLayoutCLI(t *testing.T) {
+	name := deviceName()
+	espsim(t, "--ble-adapter", device1, "--ble-legacy", "--name", name, "--sec-ver", "1", "--pop", pop, "--ap", apFlag)
+	r := espprov(t, "provision", "--transport", "ble", "--ble-adapter", central, "--device_name", name,
+		"--discovery-timeout", discoverS, "--sec_ver", "1", "--pop", pop, "--ssid", ssid, "--passphrase", pass, "--no-input")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.out, r.stderr)
+	}
+}
+
+// The same device (same address, same name) provisioned again right after
+// the first run, as a new device on the air: bluetoothd's cache of the
+// first must not get in the way.
+func TestSecondProvision(t *testing.T) {
+	cl := espprovd(t)
+	sec := &espprovv1.Security{Pop: pop}
+	cfg := device.Config{SecVer: 1, PoP: pop}
+	first := startDevice(t, device1, cfg, peripheral.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	if evs, err := provision(ctx, cl, provisionReq(bleDevice(first.name, central), sec)); err != nil || !succeeded(evs) {
+		t.Fatalf("first provision: %v", err)
+	}
+	if err := first.p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Name = first.name
+	second := startDevice(t, device1, cfg, peripheral.Config{})
+	t0 := time.Now()
+	evs, err := provision(ctx, cl, provisionReq(bleDevice(second.name, central), sec))
+	if err != nil || !succeeded(evs) {
+		t.Fatalf("second provision: %v", err)
+	}
+	if got := second.dev.Wifi(); !strings.Contains(fmt.Sprint(got), "connected ssid") {
+		t.Errorf("second device Wi-Fi state %v", got)
+	}
+	t.Logf("second provision took %v", time.Since(t0).Round(time.Millisecond))
+}
+
+// Wi-Fi scan results come in pages of 4 over BLE.
+func TestScanPages(t *testing.T) {
+	cl := espprovd(t)
+	var aps []device.AP
+	for i := range scanAPs {
+		aps = append(aps, device.AP{SSID: fmt.Sprintf("net-%02d", i), Passphrase: "password-" + fmt.Sprint(i), Channel: 1 + i%11, RSSI: -40 - i})
+	}
+	d := startDevice(t, device1, device.Config{SecVer: 2, SecPatchVer: 1, SRPUsername: srpUser, SRPPassword: srpPass, APs: aps}, peripheral.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	resp, err := cl.ScanWifi(ctx, &espprovv1.ScanWifiRequest{Device: bleDevice(d.name, central),
+		Security: &espprovv1.Security{Sec2Username: srpUser, Sec2Password: srpPass}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(resp.GetAccessPoints()); got != scanAPs {
+		t.Fatalf("%d networks, want %d", got, scanAPs)
+	}
+	// ScanStart, ScanStatus until finished, then ceil(10/4) = 3 ScanResult.
+	ex := d.pc.snapshot()
+	if ex["prov-scan"] < 1+1+3 {
+		t.Errorf("prov-scan exchanges %d: want ScanStart, ScanStatus and 3 pages", ex["prov-scan"])
+	}
+	metric(t, "scan of %d networks: exchanges %v", scanAPs, ex)
+}
+
+// setPowered switches an adapter; switching one off is undone at cleanup.
+func setPowered(t *testing.T, adapter string, on bool) {
+	t.Helper()
+	conn, err := dbus.ConnectSystemBus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = conn.Object("org.bluez", dbus.ObjectPath("/org/bluez/"+adapter)).CallWithContext(ctx,
+		"org.freedesktop.DBus.Properties.Set", 0, "org.bluez.Adapter1", "Powered", dbus.MakeVariant(on)).Err
+	if err != nil {
+		t.Fatalf("power %s %v: %v", adapter, on, err)
+	}
+	if !on {
+		t.Cleanup(func() { setPowered(t, adapter, true) })
+	}
+}
