@@ -111,10 +111,6 @@ func TestLinkDropMidSession(t *testing.T) {
 	if droppedAt.IsZero() {
 		t.Fatalf("the call ended before the credentials were applied: %v", err)
 	}
-	for _, ev := range evs {
-		t.Logf("event %s at %v (drop at %v)", ev.GetStep(), ev.GetTime().AsTime().Format("15:04:05.000"), droppedAt.Format("15:04:05.000"))
-	}
-	t.Logf("peripheral stats %+v, centrals %v, exchanges %v", drop.p.Stats(), drop.p.Centrals(), drop.pc.snapshot())
 	took := time.Since(droppedAt)
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("after a dropped link: %v (%d events), want Unavailable", err, len(evs))

@@ -453,24 +453,6 @@ func (p *Peripheral) endSession(dev dbus.ObjectPath) {
 	}
 }
 
-// Disconnect drops the link to every connected central (the device
-// dropping the link mid-session).
-func (p *Peripheral) Disconnect(ctx context.Context) error {
-	p.mu.Lock()
-	devs := make([]dbus.ObjectPath, 0, len(p.sessions))
-	for d := range p.sessions {
-		devs = append(devs, d)
-	}
-	p.mu.Unlock()
-	var errs []error
-	for _, d := range devs {
-		if err := p.conn.Object(bluezName, d).CallWithContext(ctx, ifaceDevice+".Disconnect", 0).Err; err != nil {
-			errs = append(errs, fmt.Errorf("peripheral: disconnect %s: %w", d, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // addressOf turns a BlueZ device path (…/dev_00_AA_01_00_00_01) into its
 // address.
 func addressOf(dev dbus.ObjectPath) string {
@@ -519,8 +501,7 @@ func (p *Peripheral) CharacteristicUUIDs() map[string]string {
 	return out
 }
 
-// Close unregisters the advertisement and the application, drops links,
-// restores the adapter's alias and releases the bus connection.
+// Close unregisters the advertisement and the application, restores the adapter's alias and releases the bus connection.
 func (p *Peripheral) Close() error {
 	p.once.Do(func() {
 		p.closed.Store(true)
@@ -540,9 +521,6 @@ func (p *Peripheral) Close() error {
 				!strings.Contains(err.Error(), "does not exist") {
 				errs = append(errs, fmt.Errorf("unregister application: %w", err))
 			}
-		}
-		if err := p.Disconnect(ctx); err != nil {
-			errs = append(errs, err)
 		}
 		if p.oldAlias != "" {
 			_ = p.setAdapter(ctx, "Alias", p.oldAlias)
