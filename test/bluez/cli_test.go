@@ -10,9 +10,10 @@ import (
 
 // espprov discover --transport ble lists the device with its name and RSSI.
 func TestDiscoverCLI(t *testing.T) {
+	pr := usePair(t)
 	name := deviceName()
-	espsim(t, "--ble-adapter", device1, "--name", name, "--sec-ver", "1", "--pop", pop, "--ap", apFlag)
-	r := espprov(t, "discover", "--transport", "ble", "--ble-adapter", central, "--discovery-timeout", "8")
+	espsim(t, "--ble-adapter", pr.device, "--name", name, "--sec-ver", "1", "--pop", pop, "--ap", apFlag)
+	r := espprov(t, "discover", "--transport", "ble", "--ble-adapter", pr.central, "--discovery-timeout", "8")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.out, r.stderr)
 	}
@@ -25,6 +26,7 @@ func TestDiscoverCLI(t *testing.T) {
 
 // espprov provision --transport ble with each security scheme.
 func TestProvisionCLI(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		sim  []string
@@ -36,15 +38,16 @@ func TestProvisionCLI(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			pr := usePair(t)
 			name := deviceName()
-			espsim(t, append([]string{"--ble-adapter", device1, "--name", name, "--ap", apFlag}, tc.sim...)...)
-			args := append([]string{"provision", "--transport", "ble", "--ble-adapter", central, "--device_name", name,
-				"--discovery-timeout", discoverS, "--ssid", ssid, "--passphrase", pass, "--no-input"}, tc.cli...)
+			espsim(t, append([]string{"--ble-adapter", pr.device, "--name", name, "--ap", apFlag}, tc.sim...)...)
+			args := append([]string{"provision", "--transport", "ble", "--ble-adapter", pr.central, "--device_name", name,
+				"--discovery-timeout", discoverS, "--ssid", ssid, "--passphrase", pass, "--no-input", "--output", "json"}, tc.cli...)
 			r := espprov(t, args...)
 			if r.code != 0 {
 				t.Fatalf("exit %d after %v\n%s\n%s", r.code, r.took, r.out, r.stderr)
 			}
-			t.Logf("provisioned %s in %v", name, r.took.Round(1e6))
+			t.Logf("provisioned %s in %v\n%s", name, r.took.Round(1e6), r.out)
 		})
 	}
 }

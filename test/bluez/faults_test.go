@@ -127,9 +127,10 @@ func TestLinkDropMidSession(t *testing.T) {
 // A wrong proof of possession is refused with PermissionDenied (CLI exit
 // code 4).
 func TestWrongPoPCLI(t *testing.T) {
+	pr := usePair(t)
 	name := deviceName()
-	espsim(t, "--ble-adapter", device1, "--name", name, "--sec-ver", "1", "--pop", pop, "--ap", apFlag)
-	r := espprov(t, "provision", "--transport", "ble", "--ble-adapter", central, "--device_name", name,
+	espsim(t, "--ble-adapter", pr.device, "--name", name, "--sec-ver", "1", "--pop", pop, "--ap", apFlag)
+	r := espprov(t, "provision", "--transport", "ble", "--ble-adapter", pr.central, "--device_name", name,
 		"--discovery-timeout", discoverS, "--sec_ver", "1", "--pop", "wrong-pop", "--ssid", ssid, "--passphrase", pass, "--no-input")
 	if r.code != 4 {
 		t.Fatalf("exit %d, want 4 (wrong credentials)\n%s\n%s", r.code, r.out, r.stderr)
@@ -141,9 +142,10 @@ func TestWrongPoPCLI(t *testing.T) {
 
 // Old firmware: no 0x2901 descriptors, characteristics found by UUID.
 func TestLegacyLayoutCLI(t *testing.T) {
+	pr := usePair(t)
 	name := deviceName()
-	espsim(t, "--ble-adapter", device1, "--ble-legacy", "--name", name, "--sec-ver", "1", "--pop", pop, "--ap", apFlag)
-	r := espprov(t, "provision", "--transport", "ble", "--ble-adapter", central, "--device_name", name,
+	espsim(t, "--ble-adapter", pr.device, "--ble-legacy", "--name", name, "--sec-ver", "1", "--pop", pop, "--ap", apFlag)
+	r := espprov(t, "provision", "--transport", "ble", "--ble-adapter", pr.central, "--device_name", name,
 		"--discovery-timeout", discoverS, "--sec_ver", "1", "--pop", pop, "--ssid", ssid, "--passphrase", pass, "--no-input")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.out, r.stderr)
@@ -154,22 +156,23 @@ func TestLegacyLayoutCLI(t *testing.T) {
 // the first run, as a new device on the air: bluetoothd's cache of the
 // first must not get in the way.
 func TestSecondProvision(t *testing.T) {
+	pr := usePair(t)
 	cl := espprovd(t)
 	sec := &espprovv1.Security{Pop: pop}
 	cfg := device.Config{SecVer: 1, PoP: pop}
-	first := startDevice(t, device1, cfg, peripheral.Config{})
+	first := startDevice(t, pr.device, cfg, peripheral.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	if evs, err := provision(ctx, cl, provisionReq(bleDevice(first.name, central), sec)); err != nil || !succeeded(evs) {
+	if evs, err := provision(ctx, cl, provisionReq(bleDevice(first.name, pr.central), sec)); err != nil || !succeeded(evs) {
 		t.Fatalf("first provision: %v", err)
 	}
 	if err := first.p.Close(); err != nil {
 		t.Fatal(err)
 	}
 	cfg.Name = first.name
-	second := startDevice(t, device1, cfg, peripheral.Config{})
+	second := startDevice(t, pr.device, cfg, peripheral.Config{})
 	t0 := time.Now()
-	evs, err := provision(ctx, cl, provisionReq(bleDevice(second.name, central), sec))
+	evs, err := provision(ctx, cl, provisionReq(bleDevice(second.name, pr.central), sec))
 	if err != nil || !succeeded(evs) {
 		t.Fatalf("second provision: %v", err)
 	}
@@ -181,15 +184,16 @@ func TestSecondProvision(t *testing.T) {
 
 // Wi-Fi scan results come in pages of 4 over BLE.
 func TestScanPages(t *testing.T) {
+	pr := usePair(t)
 	cl := espprovd(t)
 	var aps []device.AP
 	for i := range scanAPs {
 		aps = append(aps, device.AP{SSID: fmt.Sprintf("net-%02d", i), Passphrase: "password-" + fmt.Sprint(i), Channel: 1 + i%11, RSSI: -40 - i})
 	}
-	d := startDevice(t, device1, device.Config{SecVer: 2, SecPatchVer: 1, SRPUsername: srpUser, SRPPassword: srpPass, APs: aps}, peripheral.Config{})
+	d := startDevice(t, pr.device, device.Config{SecVer: 2, SecPatchVer: 1, SRPUsername: srpUser, SRPPassword: srpPass, APs: aps}, peripheral.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	resp, err := cl.ScanWifi(ctx, &espprovv1.ScanWifiRequest{Device: bleDevice(d.name, central),
+	resp, err := cl.ScanWifi(ctx, &espprovv1.ScanWifiRequest{Device: bleDevice(d.name, pr.central),
 		Security: &espprovv1.Security{Sec2Username: srpUser, Sec2Password: srpPass}})
 	if err != nil {
 		t.Fatal(err)

@@ -76,29 +76,65 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// waitAdapters waits until bluetoothd lists n powered adapters.
+// pair is a central and the adapter its test devices advertise on.
+type pair struct{ central, device string }
+
+// pairs hands the rig's two central/device pairs to parallel tests.
+var pairs = func() chan pair {
+	c := make(chan pair, 2)
+	c <- pair{central, device1}
+	c <- pair{central2, device2}
+	return c
+}()
+
+// usePair runs the test in parallel with others, on a pair of its own.
+func usePair(t *testing.T) pair {
+	t.Helper()
+	t.Parallel()
+	p := <-pairs
+	t.Cleanup(func() { pairs <- p })
+	return p
+}
+
+// waitAdapters waits until bluetoothd lists n powered adapters. An adapter
+// whose power-on failed is switched on again: on a loaded host the kernel's
+// 2 s HCI command timeout can expire while btvirt (a guest process under
+// software emulation) is still answering the init sequence.
 func waitAdapters(ctx context.Context, n int) error {
+	conn, err := dbus.ConnectSystemBus()
+	if err != nil {
+		return fmt.Errorf("system bus: %w", err)
+	}
+	defer conn.Close()
 	var last error
+	retry := time.Now().Add(5 * time.Second)
 	for {
-		conn, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
+		var objs map[dbus.ObjectPath]map[string]map[string]dbus.Variant
+		err := conn.Object("org.bluez", "/").CallWithContext(ctx, "org.freedesktop.DBus.ObjectManager.GetManagedObjects", 0).Store(&objs)
 		if err == nil {
-			var objs map[dbus.ObjectPath]map[string]map[string]dbus.Variant
-			err = conn.Object("org.bluez", "/").CallWithContext(ctx, "org.freedesktop.DBus.ObjectManager.GetManagedObjects", 0).Store(&objs)
-			conn.Close()
-			if err == nil {
-				powered := 0
-				for _, ifaces := range objs {
-					if a, ok := ifaces["org.bluez.Adapter1"]; ok {
-						if on, _ := a["Powered"].Value().(bool); on {
-							powered++
-						}
+			powered := 0
+			var off []dbus.ObjectPath
+			for path, ifaces := range objs {
+				if a, ok := ifaces["org.bluez.Adapter1"]; ok {
+					if on, _ := a["Powered"].Value().(bool); on {
+						powered++
+					} else {
+						off = append(off, path)
 					}
 				}
-				if powered >= n {
-					return nil
-				}
-				err = fmt.Errorf("%d of %d adapters powered", powered, n)
 			}
+			if powered >= n {
+				return nil
+			}
+			if time.Now().After(retry) {
+				for _, path := range off {
+					fmt.Printf("rig: switching %s on again\n", path)
+					_ = conn.Object("org.bluez", path).CallWithContext(ctx, "org.freedesktop.DBus.Properties.Set", 0,
+						"org.bluez.Adapter1", "Powered", dbus.MakeVariant(true)).Err
+				}
+				retry = time.Now().Add(5 * time.Second)
+			}
+			err = fmt.Errorf("%d of %d adapters powered", powered, n)
 		}
 		last = err
 		select {
@@ -181,8 +217,8 @@ func espsim(t *testing.T, args ...string) *lineBuffer {
 			t.Errorf("espsim did not stop on SIGINT:\n%s", out)
 		}
 	})
-	n := strings.Count(strings.Join(args, " "), "hci") // rough: adapters named
-	_ = n
+	t0 := time.Now()
+	defer func() { t.Logf("espsim ready after %v", time.Since(t0).Round(time.Millisecond)) }()
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	done := make(chan struct{})
