@@ -23,7 +23,8 @@ import (
 // espprovd starts the server binary on loopback and returns a client.
 func espprovd(t *testing.T, args ...string) espprovv1.ProvisioningServiceClient {
 	t.Helper()
-	args = append([]string{"--grpc-listen", "127.0.0.1:0", "--http-listen", "", "--log-level", "debug"}, args...)
+	args = append([]string{"--grpc-listen", "127.0.0.1:0", "--http-listen", "", "--log-level", "debug",
+		"--store", filepath.Join(t.TempDir(), "jobs.db")}, args...)
 	cmd := exec.Command(filepath.Join(binDir, "espprovd"), args...)
 	out := newLineBuffer()
 	cmd.Stdout, cmd.Stderr = out, out

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,6 +72,8 @@ func TestLinkDropMidSession(t *testing.T) {
 	// Warm up: the process-wide system bus connection and the peripheral's
 	// goroutines belong to the baseline.
 	warm := startDevice(t, device1, cfg, peripheral.Config{})
+	// The dropping device is still joining Wi-Fi when its link goes.
+	cfg.ConnectDelay = 2 * time.Minute
 	drop := startDevice(t, device2, cfg, peripheral.Config{})
 	cl, stop := inProcess(t)
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
@@ -82,44 +85,75 @@ func TestLinkDropMidSession(t *testing.T) {
 	base := runtime.NumGoroutine()
 
 	cl, stop = inProcess(t)
-	// The drop comes while the client waits between two status polls: the
-	// link goes down with no GATT operation pending (bluetoothd 5.66 crashes
-	// later if its peripheral side drops a link during a pending write).
+	// The drop comes right after a status poll, once the client polls
+	// seldom (its schedule backs off to the 2 s maximum), so that no GATT
+	// operation is pending when the link goes: bluetoothd 5.66 keeps a write
+	// that was pending at the application when the link went down in the
+	// characteristic's queue after freeing it, and crashes when the
+	// application is unregistered.
+	var (
+		mu      sync.Mutex
+		applied time.Time
+		polled  = make(chan int, 1) // peripheral reads so far, at a late poll
+	)
+	drop.pc.mu.Lock()
+	drop.pc.after = func(endpoint string) {
+		if endpoint != "prov-config" {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case applied.IsZero() && drop.pc.snapshot()["prov-config"] == 2:
+			applied = time.Now()
+		case !applied.IsZero() && time.Since(applied) > 6*time.Second:
+			select {
+			case polled <- drop.p.Stats().Reads:
+			default:
+			}
+		}
+	}
+	drop.pc.mu.Unlock()
 	req := provisionReq(bleDevice(drop.name, central), sec)
-	req.Timeouts.StatusPoll = durationpb.New(1500 * time.Millisecond)
-	st, err := cl.Provision(ctx, req)
-	if err != nil {
-		t.Fatal(err)
+	req.Timeouts.StatusPoll = durationpb.New(2 * time.Second)
+	req.Timeouts.WifiConnect = durationpb.New(3 * time.Minute)
+	type outcome struct {
+		evs []*espprovv1.ProvisionResponse
+		err error
 	}
-	var evs []*espprovv1.ProvisionResponse
-	var droppedAt time.Time
-	for {
-		ev, rerr := st.Recv()
-		if rerr != nil {
-			err = rerr
-			break
+	done := make(chan outcome, 1)
+	go func() {
+		evs, err := provision(ctx, cl, req)
+		done <- outcome{evs, err}
+	}()
+	var reads int
+	select {
+	case reads = <-polled:
+	case o := <-done:
+		t.Fatalf("the call ended before the drop: %v (%d events)", o.err, len(o.evs))
+	}
+	// Wait for the client's read of that poll's answer, then switch the
+	// device's controller off: the link ends at the controller, as when the
+	// firmware crashes or loses power.
+	for drop.p.Stats().Reads <= reads {
+		select {
+		case o := <-done:
+			t.Fatalf("the call ended before the drop: %v (%d events)", o.err, len(o.evs))
+		case <-time.After(5 * time.Millisecond):
 		}
-		evs = append(evs, ev)
-		if ev.GetStep() == espprovv1.Step_STEP_CONFIG_APPLIED && droppedAt.IsZero() {
-			droppedAt = time.Now()
-			// The device goes away: its controller is switched off, which
-			// ends the link at the controller (the firmware crashing or
-			// losing power looks the same from the central).
-			setPowered(t, device2, false)
-		}
 	}
-	if droppedAt.IsZero() {
-		t.Fatalf("the call ended before the credentials were applied: %v", err)
-	}
+	droppedAt := time.Now()
+	setPowered(t, device2, false)
+	o := <-done
 	took := time.Since(droppedAt)
-	if status.Code(err) != codes.Unavailable {
-		t.Fatalf("after a dropped link: %v (%d events), want Unavailable", err, len(evs))
+	if status.Code(o.err) != codes.Unavailable {
+		t.Fatalf("after a dropped link: %v (%d events), want Unavailable", o.err, len(o.evs))
 	}
-	// Three failed polls (the status-poll error budget) at 1.5 s.
+	// Three failed polls (the status-poll error budget) at most 2 s apart.
 	if took > 30*time.Second {
 		t.Errorf("the failure took %v after the drop", took)
 	}
-	t.Logf("dropped link reported %v after the drop: %v", took.Round(time.Millisecond), err)
+	t.Logf("dropped link reported %v after the drop: %v", took.Round(time.Millisecond), o.err)
 	stop()
 	waitGoroutines(t, base, 30*time.Second)
 }

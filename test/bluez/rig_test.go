@@ -276,6 +276,7 @@ type counting struct {
 	mu     sync.Mutex
 	counts map[string]int
 	before func(endpoint string) // called before each request, when set
+	after  func(endpoint string) // called after each request, when set
 }
 
 func (c *counting) Handle(session, endpoint string, req []byte) ([]byte, error) {
@@ -284,12 +285,16 @@ func (c *counting) Handle(session, endpoint string, req []byte) ([]byte, error) 
 		c.counts = map[string]int{}
 	}
 	c.counts[endpoint]++
-	before := c.before
+	before, after := c.before, c.after
 	c.mu.Unlock()
 	if before != nil {
 		before(endpoint)
 	}
-	return c.Protocomm.Handle(session, endpoint, req)
+	reply, err := c.Protocomm.Handle(session, endpoint, req)
+	if after != nil {
+		after(endpoint)
+	}
+	return reply, err
 }
 
 func (c *counting) snapshot() map[string]int {
