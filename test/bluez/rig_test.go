@@ -127,6 +127,15 @@ func waitAdapters(ctx context.Context, n int) error {
 				return nil
 			}
 			if time.Now().After(retry) {
+				// An adapter whose initialisation failed in the kernel is
+				// not on the bus at all: open it again.
+				for i := range n {
+					id := fmt.Sprintf("hci%d", i)
+					if _, ok := objs[dbus.ObjectPath("/org/bluez/"+id)]; !ok {
+						out, err := exec.CommandContext(ctx, "hciconfig", id, "up").CombinedOutput()
+						fmt.Printf("rig: %s missing, hciconfig %s up: %v %s\n", id, id, err, out)
+					}
+				}
 				for _, path := range off {
 					fmt.Printf("rig: switching %s on again\n", path)
 					_ = conn.Object("org.bluez", path).CallWithContext(ctx, "org.freedesktop.DBus.Properties.Set", 0,
