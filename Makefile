@@ -26,7 +26,7 @@ DIST ?= $(CURDIR)/dist
 TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc \
 	$(BIN)/protoc-gen-grpc-gateway $(BIN)/protoc-gen-openapiv2 $(BIN)/grpcurl $(BIN)/nfpm
 
-.PHONY: package client-tools test-clients all build test test-short race fuzz lint breaking generate checkgenerate tools demo bench clean
+.PHONY: test-ble package client-tools test-clients all build test test-short race fuzz lint breaking generate checkgenerate tools demo bench clean
 
 all: build
 
@@ -117,6 +117,7 @@ test: tools checkgenerate lint breaking
 	# bookkeeping hides whether memory comes back after the load.
 	$(GO) test -count=1 -run '^TestLoad$$' ./services/provisioning
 	$(MAKE) test-clients
+	$(MAKE) test-ble
 	$(MAKE) fuzz
 
 # The Python and TypeScript client suites (with README's curl + jq block) and
@@ -125,6 +126,12 @@ test: tools checkgenerate lint breaking
 # built here into a temporary directory. Debian's python3 (python3-grpcio,
 # python3-protobuf), not a pyenv/venv one.
 PYTHON ?= /usr/bin/python3
+# The BLE suite against real BlueZ: bluetoothd and virtual LE controllers
+# (btvirt) in a QEMU guest booted from Debian's kernel (test/bluez/README.md).
+# Flags for the suite's test binary go in BLEFLAGS (e.g. -test.run Provision).
+test-ble:
+	test/bluez/run.sh $(BLEFLAGS)
+
 test-clients: client-tools
 	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
 	echo "go build espprovd espsim -> $$d"; $(GO) build -o "$$d" ./cmd/espprovd ./cmd/espsim; \

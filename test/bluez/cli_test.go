@@ -13,7 +13,7 @@ func TestDiscoverCLI(t *testing.T) {
 	pr := usePair(t)
 	name := deviceName()
 	espsim(t, "--ble-adapter", pr.device, "--name", name, "--sec-ver", "1", "--pop", pop, "--ap", apFlag)
-	r := espprov(t, "discover", "--transport", "ble", "--ble-adapter", pr.central, "--discovery-timeout", "8")
+	r := espprov(t, "discover", "--transport", "ble", "--ble-adapter", pr.central, "--discovery-timeout", "15")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.out, r.stderr)
 	}

@@ -17,6 +17,8 @@ if [ ! -d "$cache/kernel/boot" ]; then
   mkdir -p "$cache/debs"
   (
     cd "$cache/debs"
+    # A machine whose package lists were never fetched knows no kernel.
+    apt-cache show linux-image-amd64 >/dev/null 2>&1 || apt-get update -qq
     apt-get download -q linux-image-amd64 2>&1 | grep -v '^W: Download is performed unsandboxed' || true
     meta=$(ls linux-image-amd64_*.deb)
     pkg=$(dpkg-deb -f "$meta" Depends | tr ',' '\n' | sed -n 's/^ *\(linux-image-[0-9][^ ]*\).*/\1/p' | head -1)
