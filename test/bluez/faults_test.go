@@ -262,3 +262,36 @@ func setPowered(t *testing.T, adapter string, on bool) {
 		t.Cleanup(func() { setPowered(t, adapter, true) })
 	}
 }
+
+// Custom endpoints (espsim --custom-endpoint, wifi_prov_mgr_endpoint_create)
+// get characteristics numbered after proto-ver, with their names in 0x2901,
+// and answer over BLE.
+func TestCustomEndpoint(t *testing.T) {
+	pr := usePair(t)
+	cl := espprovd(t)
+	d := startDevice(t, pr.device, device.Config{SecVer: 1, PoP: pop}, peripheral.Config{}, func(dev *device.Device) {
+		if err := dev.RegisterEndpoint("custom-data", device.EchoHandler("custom-data")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if u := d.p.CharacteristicUUIDs()["custom-data"]; !strings.HasPrefix(u, "021aff54-") {
+		t.Fatalf("custom-data characteristic %q, want 021aff54-… (the id after proto-ver's 0xff53)", u)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	req := provisionReq(bleDevice(d.name, pr.central), &espprovv1.Security{Pop: pop})
+	req.CustomData = map[string][]byte{"custom-data": []byte("hello over BLE")}
+	evs, err := provision(ctx, cl, req)
+	if err != nil || !succeeded(evs) {
+		t.Fatalf("Provision: %v", err)
+	}
+	for _, ev := range evs {
+		if cd := ev.GetCustomData(); cd != nil {
+			if want := device.EchoReplyPrefix + "custom-data:hello over BLE"; cd.GetEndpoint() != "custom-data" || string(cd.GetReply()) != want {
+				t.Fatalf("custom data reply %q from %q, want %q", cd.GetReply(), cd.GetEndpoint(), want)
+			}
+			return
+		}
+	}
+	t.Fatalf("no custom data event among %d events", len(evs))
+}

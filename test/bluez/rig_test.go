@@ -325,7 +325,7 @@ type simDevice struct {
 	name string
 }
 
-func startDevice(t *testing.T, adapter string, cfg device.Config, pcfg peripheral.Config) *simDevice {
+func startDevice(t *testing.T, adapter string, cfg device.Config, pcfg peripheral.Config, setup ...func(*device.Device)) *simDevice {
 	t.Helper()
 	if cfg.Name == "" {
 		cfg.Name = deviceName()
@@ -339,6 +339,9 @@ func startDevice(t *testing.T, adapter string, cfg device.Config, pcfg periphera
 	dev, err := device.New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range setup {
+		f(dev)
 	}
 	pc := &counting{Protocomm: dev}
 	pcfg.Adapter, pcfg.Name, pcfg.Protocomm = adapter, cfg.Name, pc
