@@ -10,11 +10,32 @@ mkdir -p "$out" /run/dbus
 n=$(cat /rig/controllers 2>/dev/null || echo 4)
 echo "rig: guest up at $(cut -d' ' -f1 /proc/uptime)s"
 dbus-daemon --system --fork || { echo 1 > "$out/rc"; exit 1; }
-btvirt -L -l"$n" > /tmp/btvirt.log 2>&1 &
-last=/sys/class/bluetooth/hci$((n - 1))
-for _ in $(seq 300); do [ -e "$last" ] && break; sleep 0.1; done
-[ -e "$last" ] || { echo "rig: btvirt did not create $n controllers"; cat /tmp/btvirt.log; echo 1 > "$out/rc"; exit 1; }
-/usr/libexec/bluetooth/bluetoothd -n -f /rig/main.conf > /tmp/bluetoothd.log 2>&1 &
+# Under heavy host load the kernel's HCI command timeout can expire while
+# btvirt (a guest process under software emulation) initialises a controller;
+# such a controller never reaches bluetoothd. Then everything is started over.
+start_bluez() {
+  btvirt -L -l"$n" > /tmp/btvirt.log 2>&1 &
+  btvirt_pid=$!
+  last=/sys/class/bluetooth/hci$((n - 1))
+  for _ in $(seq 300); do [ -e "$last" ] && break; sleep 0.1; done
+  [ -e "$last" ] || return 1
+  /usr/libexec/bluetooth/bluetoothd -n -f /rig/main.conf > /tmp/bluetoothd.log 2>&1 &
+  bluetoothd_pid=$!
+  for _ in $(seq 600); do
+    [ "$(bluetoothctl list 2>/dev/null | grep -c '^Controller')" -ge "$n" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+ok=
+for attempt in 1 2 3; do
+  if start_bluez; then ok=1; break; fi
+  echo "rig: attempt $attempt: $n controllers did not all come up; starting over"
+  kill "$bluetoothd_pid" "$btvirt_pid" 2>/dev/null
+  wait "$bluetoothd_pid" "$btvirt_pid" 2>/dev/null
+  for _ in $(seq 100); do [ -e /sys/class/bluetooth/hci0 ] || break; sleep 0.1; done
+done
+[ -n "$ok" ] || { echo "rig: BlueZ did not come up"; cat /tmp/btvirt.log; echo 1 > "$out/rc"; exit 1; }
 [ -n "${BTMON:-}" ] && { btmon -T > /tmp/btmon.txt 2>&1 & }
 echo "rig: bluez started at $(cut -d' ' -f1 /proc/uptime)s"
 # Binaries run from the guest's RAM: executed from the 9p share, every page

@@ -96,10 +96,10 @@ func usePair(t *testing.T) pair {
 	return p
 }
 
-// waitAdapters waits until bluetoothd lists n powered adapters. An adapter
-// whose power-on failed is switched on again: on a loaded host the kernel's
-// 2 s HCI command timeout can expire while btvirt (a guest process under
-// software emulation) is still answering the init sequence.
+// waitAdapters waits until bluetoothd lists n powered adapters (guest.sh
+// waited for them to exist). An adapter whose power-on failed is switched on
+// again: on a loaded host the kernel's 2 s HCI command timeout can expire
+// while btvirt (a guest process under software emulation) is answering.
 func waitAdapters(ctx context.Context, n int) error {
 	conn, err := dbus.ConnectSystemBus()
 	if err != nil {
@@ -127,15 +127,6 @@ func waitAdapters(ctx context.Context, n int) error {
 				return nil
 			}
 			if time.Now().After(retry) {
-				// An adapter whose initialisation failed in the kernel is
-				// not on the bus at all: open it again.
-				for i := range n {
-					id := fmt.Sprintf("hci%d", i)
-					if _, ok := objs[dbus.ObjectPath("/org/bluez/"+id)]; !ok {
-						out, err := exec.CommandContext(ctx, "hciconfig", id, "up").CombinedOutput()
-						fmt.Printf("rig: %s missing, hciconfig %s up: %v %s\n", id, id, err, out)
-					}
-				}
 				for _, path := range off {
 					fmt.Printf("rig: switching %s on again\n", path)
 					_ = conn.Object("org.bluez", path).CallWithContext(ctx, "org.freedesktop.DBus.Properties.Set", 0,
