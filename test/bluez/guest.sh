@@ -13,17 +13,23 @@ dbus-daemon --system --fork || { echo 1 > "$out/rc"; exit 1; }
 # Under heavy host load the kernel's HCI command timeout can expire while
 # btvirt (a guest process under software emulation) initialises a controller;
 # such a controller never reaches bluetoothd. Then everything is started over.
+adapters() {
+  timeout 10 dbus-send --system --print-reply --dest=org.bluez / \
+    org.freedesktop.DBus.ObjectManager.GetManagedObjects 2>/dev/null | grep -c '"org.bluez.Adapter1"'
+}
 start_bluez() {
   btvirt -L -l"$n" > /tmp/btvirt.log 2>&1 &
   btvirt_pid=$!
   last=/sys/class/bluetooth/hci$((n - 1))
-  for _ in $(seq 300); do [ -e "$last" ] && break; sleep 0.1; done
+  local end=$(( $(date +%s) + 60 ))
+  while [ ! -e "$last" ] && [ "$(date +%s)" -lt "$end" ]; do sleep 0.1; done
   [ -e "$last" ] || return 1
   /usr/libexec/bluetooth/bluetoothd -n -f /rig/main.conf > /tmp/bluetoothd.log 2>&1 &
   bluetoothd_pid=$!
-  for _ in $(seq 600); do
-    [ "$(bluetoothctl list 2>/dev/null | grep -c '^Controller')" -ge "$n" ] && return 0
-    sleep 0.1
+  local end=$(( $(date +%s) + 60 ))
+  while [ "$(date +%s)" -lt "$end" ]; do
+    [ "$(adapters)" -ge "$n" ] && return 0
+    sleep 0.2
   done
   return 1
 }
@@ -33,11 +39,12 @@ for attempt in 1 2 3; do
   echo "rig: attempt $attempt: $n controllers did not all come up; starting over"
   kill "$bluetoothd_pid" "$btvirt_pid" 2>/dev/null
   wait "$bluetoothd_pid" "$btvirt_pid" 2>/dev/null
-  for _ in $(seq 100); do [ -e /sys/class/bluetooth/hci0 ] || break; sleep 0.1; done
+  end=$(( $(date +%s) + 30 ))
+  while [ -e /sys/class/bluetooth/hci0 ] && [ "$(date +%s)" -lt "$end" ]; do sleep 0.1; done
 done
 [ -n "$ok" ] || { echo "rig: BlueZ did not come up"; cat /tmp/btvirt.log; echo 1 > "$out/rc"; exit 1; }
 [ -n "${BTMON:-}" ] && { btmon -T > /tmp/btmon.txt 2>&1 & }
-echo "rig: bluez started at $(cut -d' ' -f1 /proc/uptime)s"
+echo "rig: bluez up ($n controllers) at $(cut -d' ' -f1 /proc/uptime)s"
 # Binaries run from the guest's RAM: executed from the 9p share, every page
 # fault is a round trip to the host (espprov --help: 7.5 s instead of 0.4 s).
 mkdir -p /tmp/bin

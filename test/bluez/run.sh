@@ -5,7 +5,7 @@
 #
 # Usage: test/bluez/run.sh [flags for the suite's test binary, e.g. -test.run Provision]
 # Environment: ESPPROV_BLUEZ_CACHE (default .cache/bluezvm in the repository),
-# CONTROLLERS (virtual controllers, default 4), VM_TIMEOUT (seconds, default 420),
+# CONTROLLERS (virtual controllers, default 4), VM_TIMEOUT (seconds, default 600),
 # RACE (1: build the suite with the race detector, default 1), BTMON (1: keep a
 # btmon trace in the run's out/ folder), KEEP (1: keep the run's folder).
 set -euo pipefail
@@ -44,7 +44,7 @@ race=()
 start=$(date +%s)
 set +e
 # -accel tcg: this host's /dev/kvm only runs specially built guests.
-timeout "${VM_TIMEOUT:-420}" qemu-system-x86_64 -accel tcg -cpu max -M pc -m 1024 -smp 2 \
+timeout "${VM_TIMEOUT:-600}" qemu-system-x86_64 -accel tcg -cpu max -M pc -m 1024 -smp 2 \
   -nodefaults -no-user-config -display none -serial stdio -no-reboot \
   -kernel "$cache/vmlinuz" -initrd "$cache/initramfs.cpio.gz" \
   -append "console=ttyS0 quiet loglevel=3 panic=-1 guest=/rig/guest.sh${BTMON:+ BTMON=1}" \
