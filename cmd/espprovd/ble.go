@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
+	"github.com/espprov/espprov/services/jobs"
 	"github.com/espprov/espprov/services/provisioning"
 )
 
@@ -21,4 +22,15 @@ func (s *settings) modules() (map[espprovv1.Transport]provisioning.Module, error
 	}
 	mods[espprovv1.Transport_TRANSPORT_BLE] = m
 	return mods, nil
+}
+
+// bleJobLimits lets the job runner start as many BLE jobs at once as there
+// are --ble-adapters (the BLE module still keeps one session per adapter).
+func (s *settings) bleJobLimits() map[espprovv1.Transport]jobs.Limit {
+	if s.bleAdapters == "" {
+		return nil
+	}
+	l := jobs.DefaultLimits()[espprovv1.Transport_TRANSPORT_BLE]
+	l.Concurrent = len(strings.Split(s.bleAdapters, ","))
+	return map[espprovv1.Transport]jobs.Limit{espprovv1.Transport_TRANSPORT_BLE: l}
 }

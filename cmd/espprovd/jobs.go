@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
 	"github.com/espprov/espprov/internal/jobstore/open"
 	"github.com/espprov/espprov/services/jobs"
 	"github.com/espprov/espprov/services/provisioning"
@@ -17,6 +18,9 @@ type jobFlags struct {
 	instance    *string
 	maxDuration *time.Duration
 	recover     *time.Duration
+	// limits overrides the runner's per-transport limits (ble.go sets the
+	// BLE one from --ble-adapters).
+	limits map[espprovv1.Transport]jobs.Limit
 }
 
 func addJobFlags(fs *flag.FlagSet) *jobFlags {
@@ -42,7 +46,7 @@ func startJobs(ctx context.Context, f *jobFlags, svc *provisioning.Service, log 
 		return nil, nil, fmt.Errorf("--store %s: %w", open.Describe(*f.store), err)
 	}
 	r, err := jobs.New(ctx, jobs.Config{Store: st, Service: svc, Instance: instance, Logger: log,
-		MaxDuration: *f.maxDuration, RecoverEvery: *f.recover,
+		MaxDuration: *f.maxDuration, RecoverEvery: *f.recover, Limits: f.limits,
 		DeviceKey: svc.DeviceKey, WantsMapping: provisioning.WantsMapping, Queue: queue})
 	if err != nil {
 		st.Close()

@@ -69,6 +69,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Cloud: provisioning.CloudConfig{Server: rm, Client: rainmaker.Config{Logger: log,
 			HTTPClient: &http.Client{Transport: met.CloudTransport(nil)}},
 			Clouds: s.clouds, AllowHTTP: s.cloudAllowHTTP, RefuseCustomURLs: s.cloudRefuseURLs}})
+	s.jobs.limits = s.bleJobLimits()
 	jobsrv, closeJobs, err := startJobs(ctx, s.jobs, svc, log, met)
 	if err != nil {
 		return err
