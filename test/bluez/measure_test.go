@@ -14,7 +14,9 @@ import (
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
 	"github.com/espprov/espprov/internal/sim/device"
+	"github.com/espprov/espprov/internal/protocomm"
 	"github.com/espprov/espprov/internal/sim/peripheral"
+	"github.com/espprov/espprov/services/provisioning"
 )
 
 type managed = map[dbus.ObjectPath]map[string]map[string]dbus.Variant
@@ -165,11 +167,12 @@ func TestGATTCost(t *testing.T) {
 		// (proto-ver once, the handshake, SetConfig, ApplyConfig, then
 		// GetStatus until Connected).
 		session int
+		scheme  protocomm.Scheme
 	}{
-		{"sec0", device.Config{SecVer: 0}, nil, 1},
-		{"sec1", device.Config{SecVer: 1, PoP: pop}, &espprovv1.Security{Pop: pop}, 2},
+		{"sec0", device.Config{SecVer: 0}, nil, 1, protocomm.Scheme0},
+		{"sec1", device.Config{SecVer: 1, PoP: pop}, &espprovv1.Security{Pop: pop}, 2, protocomm.Scheme1},
 		{"sec2", device.Config{SecVer: 2, SecPatchVer: 1, SRPUsername: srpUser, SRPPassword: srpPass},
-			&espprovv1.Security{Sec2Username: srpUser, Sec2Password: srpPass}, 2},
+			&espprovv1.Security{Sec2Username: srpUser, Sec2Password: srpPass}, 2, protocomm.Scheme2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -194,7 +197,7 @@ func TestGATTCost(t *testing.T) {
 			for _, ev := range evs {
 				order = append(order, fmt.Sprintf("%s@%.1f", strings.TrimPrefix(ev.GetStep().String(), "STEP_"), ratio(ev.GetTime().AsTime().Sub(t0), unit)))
 			}
-			t.Logf("%s events in units: %s", tc.name, strings.Join(order, " "))
+			metric(t, "%s events in units: %s", tc.name, strings.Join(order, " "))
 			dial := steps[espprovv1.Step_STEP_SECURITY_DETECTED]
 			sess := steps[espprovv1.Step_STEP_SESSION_ESTABLISHED] - dial
 			metric(t, "%s in units: find+connect+resolve+map+proto-ver %.1f, session %.1f, whole provisioning %.1f (%v)",
@@ -209,6 +212,11 @@ func TestGATTCost(t *testing.T) {
 			exchanges := 0
 			for _, n := range ex {
 				exchanges += n
+			}
+			// The protocol minimum, with one GetStatus (the simulated device
+			// joins within 50 ms, before the first poll answers).
+			if min := provisioning.MinExchanges(tc.scheme) + polls - 1; exchanges != min {
+				t.Errorf("%d exchanges, want the protocol minimum %d (%d polls)", exchanges, min, polls)
 			}
 			// One write and one read per exchange (plus Read Blobs for long
 			// values), one read per endpoint name.
