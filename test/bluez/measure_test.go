@@ -13,8 +13,8 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
-	"github.com/espprov/espprov/internal/sim/device"
 	"github.com/espprov/espprov/internal/protocomm"
+	"github.com/espprov/espprov/internal/sim/device"
 	"github.com/espprov/espprov/internal/sim/peripheral"
 	"github.com/espprov/espprov/services/provisioning"
 )
