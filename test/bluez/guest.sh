@@ -33,6 +33,12 @@ start_bluez() {
   done
   return 1
 }
+# Read the daemons and their libraries once: their first start otherwise
+# pages them in over 9p, slowly enough for the kernel's HCI command timeout
+# to hit a controller's initialisation.
+for f in /usr/bin/btvirt /usr/libexec/bluetooth/bluetoothd /usr/bin/dbus-send; do
+  cat "$f" $(ldd "$f" 2>/dev/null | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p') > /dev/null 2>&1
+done
 ok=
 for attempt in 1 2 3; do
   if start_bluez; then ok=1; break; fi
