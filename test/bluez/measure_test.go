@@ -136,6 +136,7 @@ func rawCentral(ctx context.Context, conn *dbus.Conn, adapter, name string, prot
 // minimum, and the time of connect, service resolution and provisioning as
 // ratios against the raw write+read time of the same run.
 func TestGATTCost(t *testing.T) {
+	pr := usePair(t)
 	cl := espprovd(t)
 	conn, err := dbus.ConnectSystemBus()
 	if err != nil {
@@ -144,10 +145,10 @@ func TestGATTCost(t *testing.T) {
 	defer conn.Close()
 
 	// The bare central first: the unit of this run.
-	ref := startDevice(t, device1, device.Config{SecVer: 0}, peripheral.Config{})
+	ref := startDevice(t, pr.device, device.Config{SecVer: 0}, peripheral.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	raw, err := rawCentral(ctx, conn, central, ref.name, ref.p.CharacteristicUUIDs()["proto-ver"], 7)
+	raw, err := rawCentral(ctx, conn, pr.central, ref.name, ref.p.CharacteristicUUIDs()["proto-ver"], 7)
 	if err != nil {
 		t.Fatalf("raw central: %v", err)
 	}
@@ -176,11 +177,11 @@ func TestGATTCost(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d := startDevice(t, device1, tc.cfg, peripheral.Config{})
+			d := startDevice(t, pr.device, tc.cfg, peripheral.Config{})
 			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 			defer cancel()
 			t0 := time.Now()
-			evs, err := provision(ctx, cl, provisionReq(bleDevice(d.name, central), tc.sec))
+			evs, err := provision(ctx, cl, provisionReq(bleDevice(d.name, pr.central), tc.sec))
 			total := time.Since(t0)
 			if err != nil || !succeeded(evs) {
 				t.Fatalf("Provision: %v (%d events)", err, len(evs))
