@@ -37,10 +37,22 @@ type statusPoll[S any] struct {
 // pollStatus reads the status on poll.Schedule (fast start, then backing
 // off to at most interval) until final says so, tolerating pollErrorBudget
 // failed reads in a row (esp_prov tolerates 3).
+//
+// limit is a deadline for the device to join, not for the exchanges: it
+// decides when no further read is started, but never cuts a read in flight
+// (each read is bounded by the exchange timeout of the connection and by
+// ctx). A read begun before the deadline thus reports what the device says:
+// a join just before the deadline is seen, and a device still joining ends
+// the wait with "did not join within limit" rather than with a read that the
+// deadline interrupted (and left the session half-way through an exchange).
 func pollStatus[S any](ctx context.Context, s *Service, p statusPoll[S]) (S, error) {
 	var zero S
-	ctx, cancel := context.WithTimeout(ctx, p.limit)
+	deadline := time.Now().Add(p.limit)
+	waitCtx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	late := func() error {
+		return status.Errorf(codes.DeadlineExceeded, "the device did not %s within %s", p.join, p.limit)
+	}
 	errorsInRow := 0
 	sched := poll.Schedule{Max: p.interval}
 	if p.fixed {
@@ -48,9 +60,9 @@ func pollStatus[S any](ctx context.Context, s *Service, p statusPoll[S]) (S, err
 	}
 	tick := sched.Start()
 	for {
-		if err := tick.Wait(ctx); err != nil {
+		if err := tick.Wait(waitCtx); err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
-				return zero, status.Errorf(codes.DeadlineExceeded, "the device did not %s within %s", p.join, p.limit)
+				return zero, late()
 			}
 			return zero, err
 		}
@@ -59,6 +71,9 @@ func pollStatus[S any](ctx context.Context, s *Service, p statusPoll[S]) (S, err
 			errorsInRow++
 			if errorsInRow >= pollErrorBudget || ctx.Err() != nil {
 				return zero, fmt.Errorf("reading %s status: %w", p.network, err)
+			}
+			if !time.Now().Before(deadline) {
+				return zero, late()
 			}
 			s.log.WarnContext(ctx, "status read failed; retrying", "network", p.network, "error", err)
 			continue
