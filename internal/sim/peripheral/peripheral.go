@@ -64,6 +64,8 @@ const (
 	DefaultMaxValueLen = bluez.DefaultMaxValueLen
 	userDescUUID       = bluez.UserDescriptionUUID
 	callTimeout        = 10 * time.Second
+	// readvertiseEvery paces Config.ReadvertiseFor while a scanner discovers.
+	readvertiseEvery = time.Second
 )
 
 // Config configures a Peripheral.
@@ -143,6 +145,7 @@ type Peripheral struct {
 	mu       sync.Mutex
 	sessions map[dbus.ObjectPath]string // connected central → protocomm session
 	centrals []string                   // addresses of the centrals seen, in order
+	links    map[dbus.ObjectPath]bool   // centrals linked now (Device1.Connected)
 	seq      int
 	stats    Stats
 	closed   atomic.Bool
@@ -194,6 +197,7 @@ func Start(ctx context.Context, cfg Config) (*Peripheral, error) {
 		conn:     cfg.Conn,
 		objects:  map[dbus.ObjectPath]map[string]map[string]dbus.Variant{},
 		sessions: map[dbus.ObjectPath]string{},
+		links:    map[dbus.ObjectPath]bool{},
 		done:     make(chan struct{}),
 	}
 	if p.conn == nil {
@@ -353,10 +357,22 @@ func (p *Peripheral) Readvertise(ctx context.Context) error {
 	return p.advertise(ctx)
 }
 
+// connected reports a central linked to this device (from the link's
+// start, before its first exchange).
 func (p *Peripheral) connected() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.sessions) > 0
+	return len(p.sessions) > 0 || len(p.links) > 0
+}
+
+func (p *Peripheral) setLink(dev dbus.ObjectPath, on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if on {
+		p.links[dev] = true
+	} else {
+		delete(p.links, dev)
+	}
 }
 
 // watch follows link state on our adapter (disconnect ends the protocomm
@@ -375,13 +391,43 @@ func (p *Peripheral) watch() error {
 	}
 	own := string(p.adapter.Path()) + "/"
 	kick := make(chan struct{}, 1)
+	sendKick := func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+	// Which scanners are discovering now: a discovery that started before
+	// this peripheral, or whose start edge was missed, is covered by the
+	// periodic re-advertising below.
+	discovering := map[dbus.ObjectPath]bool{}
+	for path := range scanners {
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		var on bool
+		if err := p.conn.Object(bluezName, path).CallWithContext(ctx, ifaceProps+".Get", 0, ifaceAdapter, "Discovering").Store(&on); err == nil {
+			discovering[path] = on
+		}
+		cancel()
+	}
 	p.wg.Add(2)
 	go func() {
 		defer p.wg.Done()
+		// While a scanner discovers, advertising is switched on again every
+		// readvertiseEvery: a real controller advertises every 160 ms, an
+		// emulated one reports only when advertising is switched on.
+		tick := time.NewTicker(readvertiseEvery)
+		defer tick.Stop()
 		for {
 			select {
 			case <-p.done:
 				return
+			case <-tick.C:
+				for _, on := range discovering {
+					if on {
+						sendKick()
+						break
+					}
+				}
 			case sig := <-p.signals:
 				if sig == nil || sig.Name != ifaceProps+".PropertiesChanged" || len(sig.Body) < 2 {
 					continue
@@ -391,17 +437,18 @@ func (p *Peripheral) watch() error {
 				switch {
 				case iface == ifaceDevice && strings.HasPrefix(string(sig.Path), own):
 					if c, ok := changed["Connected"]; ok {
-						if on, _ := c.Value().(bool); !on {
+						on, _ := c.Value().(bool)
+						p.setLink(sig.Path, on)
+						if !on {
 							p.endSession(sig.Path)
 						}
 					}
 				case iface == ifaceAdapter && scanners[sig.Path]:
 					if d, ok := changed["Discovering"]; ok {
-						if on, _ := d.Value().(bool); on {
-							select {
-							case kick <- struct{}{}:
-							default:
-							}
+						on, _ := d.Value().(bool)
+						discovering[sig.Path] = on
+						if on {
+							sendKick()
 						}
 					}
 				}
