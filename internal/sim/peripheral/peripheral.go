@@ -93,8 +93,9 @@ type Config struct {
 	// scan can miss a device that advertises continuously. With this set,
 	// the advertisement is re-registered whenever one of these adapters
 	// starts discovering (BlueZ's Discovering turns true only once the
-	// kernel accepts reports), which is what a real controller's periodic
-	// advertising gives. Leave empty on real radios.
+	// kernel accepts reports), and every second while one discovers, which
+	// is what a real controller's periodic advertising gives; never while a
+	// central is linked. Leave empty on real radios.
 	ReadvertiseFor []string
 	// Conn is the system bus connection to use; default a private
 	// connection to the system bus, closed by Close.
