@@ -172,9 +172,10 @@ func TestCLINagleDeviceRoundTrips(t *testing.T) {
 // "typed-ahead" + the passphrase and fail to join.
 func TestHiddenPromptDiscardsTypedAhead(t *testing.T) {
 	d := startDevice(t, sec1)
-	s := startPTY(t, "provision", "--transport", "httpd", "--device-ip", "127.0.0.1", "--device-port", d.port, "--pop", testPoP,
+	// Typed before espprov starts, so certainly before its prompt (sent
+	// after the start, a loaded machine let espprov reach the prompt first).
+	s := startPTYTyped(t, nil, "typed-ahead", "provision", "--transport", "httpd", "--device-ip", "127.0.0.1", "--device-port", d.port, "--pop", testPoP,
 		"--ssid", testSSID, "--status-poll", "50ms", "--no-retry")
-	s.send("typed-ahead")
 	s.expect("Enter passphrase for HomeNet : ")
 	s.send(testPass + "\r")
 	s.expect("Wi-Fi Provisioning Successful")

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,11 +41,22 @@ func startPTY(t *testing.T, args ...string) *ptySession {
 // startPTYEnv is startPTY with extra environment variables.
 func startPTYEnv(t *testing.T, env []string, args ...string) *ptySession {
 	t.Helper()
+	return startPTYTyped(t, env, "", args...)
+}
+
+// startPTYTyped is startPTYEnv with keystrokes typed before espprov starts:
+// they are in the terminal's input queue (and echoed) before the process
+// exists, whatever the machine's load.
+func startPTYTyped(t *testing.T, env []string, typedAhead string, args ...string) *ptySession {
+	t.Helper()
 	cmd := exec.Command(binPath, args...)
 	cmd.Env = append([]string{"HOME=" + t.TempDir(), "XDG_CONFIG_HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"), "TERM=dumb"}, env...)
-	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 160})
+	f, tty, err := pty.Open()
 	if err != nil {
-		t.Fatalf("starting espprov in a pty: %v", err)
+		t.Fatalf("opening a pty: %v", err)
+	}
+	if err := pty.Setsize(f, &pty.Winsize{Rows: 40, Cols: 160}); err != nil {
+		t.Fatalf("pty size: %v", err)
 	}
 	s := &ptySession{t: t, cmd: cmd, f: f, done: make(chan struct{})}
 	go func() {
@@ -61,11 +73,27 @@ func startPTYEnv(t *testing.T, env []string, args ...string) *ptySession {
 		}
 	}()
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
+		if cmd.Process != nil {
+			_ = cmd.Process.Kill()
+		}
 		_ = f.Close()
 		<-s.done
-		_ = cmd.Wait()
+		if cmd.Process != nil {
+			_ = cmd.Wait()
+		}
 	})
+	if typedAhead != "" {
+		s.send(typedAhead)
+		// The echo shows that the line discipline holds the keystrokes.
+		s.expect(typedAhead)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	err = cmd.Start()
+	_ = tty.Close()
+	if err != nil {
+		t.Fatalf("starting espprov in a pty: %v", err)
+	}
 	return s
 }
 
