@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime"
 	"time"
 
 	"github.com/espprov/espprov/internal/server"
@@ -161,7 +160,7 @@ func RunChild(ctx context.Context, role string, args []string, in io.Reader, out
 			stopProf()
 			stopProf = func() {}
 			if c.GC {
-				runtime.GC()
+				fullGC()
 			}
 			u := s.report()
 			if count != nil {

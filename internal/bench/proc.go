@@ -139,11 +139,21 @@ func readHeapLive() uint64 {
 	return s[0].Value.Uint64()
 }
 
-// mark starts a new measurement: a GC, then the baselines, then sampling
-// every interval.
+// fullGC collects until the live heap holds only reachable objects. One
+// runtime.GC leaves what sync.Pools held in their victim caches, counted as
+// live until the next cycle: gRPC, HTTP/2 and bufio pools make that vary by
+// more than a few sessions weigh, so a baseline taken after one GC could
+// exceed the heap with sessions parked (heap_bytes_per_session = 0).
+func fullGC() {
+	runtime.GC()
+	runtime.GC()
+}
+
+// mark starts a new measurement: a full GC, then the baselines, then
+// sampling every interval.
 func (s *sampler) mark(interval time.Duration) {
 	s.halt()
-	runtime.GC()
+	fullGC()
 	base := Usage{HeapBase: readHeapLive(), RSSBase: selfRSS()}
 	base.HeapPeak, base.RSSPeak = base.HeapBase, base.RSSBase
 	s.mu.Lock()
