@@ -330,7 +330,9 @@ func (p *Peripheral) unexport() {
 func (p *Peripheral) advertise(ctx context.Context) error {
 	p.advMu.Lock()
 	defer p.advMu.Unlock()
-	if p.closed.Load() {
+	// Closed, or registered already (a re-advertisement from the watch
+	// goroutine may come first while Start is still running).
+	if p.closed.Load() || p.advActive {
 		return nil
 	}
 	err := p.adapter.CallWithContext(ctx, ifaceAdvManager+".RegisterAdvertisement", 0, p.advPath, map[string]dbus.Variant{}).Err
