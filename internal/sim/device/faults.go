@@ -151,8 +151,16 @@ func configStep(endpoint string, plain []byte) string {
 	return endpoint
 }
 
+// garbage returns random bytes that stand in for a reply of n bytes. Their
+// length is never n: a same-length stand-in would consume exactly the
+// keystream of the real reply and leave a Security 1 session in step, so
+// the fault would not be the garbage it claims to be.
 func garbage(n int) []byte {
-	b := make([]byte, 1+rand.IntN(max(n, 16)))
+	size := 1 + rand.IntN(max(n, 16))
+	if size == n {
+		size++
+	}
+	b := make([]byte, size)
 	for i := range b {
 		b[i] = byte(rand.UintN(256))
 	}
