@@ -149,9 +149,9 @@ FUZZ_TARGETS := \
 	./internal/protocomm:FuzzParseVersion:50000 \
 	./internal/protocomm:FuzzSessionResponses:20000 \
 	./security/sec1:FuzzClientResponses:100000 \
-	./security/sec1:FuzzDeviceRequests:10000 \
-	./security/sec2:FuzzClientResponses:6000 \
-	./security/sec2:FuzzDeviceRequests:1000 \
+	./security/sec1:FuzzDeviceRequests:20000 \
+	./security/sec2:FuzzClientResponses:10000 \
+	./security/sec2:FuzzDeviceRequests:20000 \
 	./internal/wifiprov:FuzzScanReplies:20000 \
 	./internal/wifiprov:FuzzConfigReplies:20000 \
 	./internal/wifiprov:FuzzCtrlReplies:20000 \
@@ -171,7 +171,9 @@ FUZZ_TARGETS := \
 	./internal/sim/rmaker:FuzzEndpoints:10000 \
 	./internal/sim/device:FuzzHandleNetProv:20000 \
 	./internal/netprov:FuzzReplies:50000 \
-	./internal/thread:FuzzParse:100000
+	./internal/thread:FuzzParse:100000 \
+	./transports/ble:FuzzEndpointMap:20000 \
+	./internal/sim/peripheral:FuzzGATT:10000
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; rest=$${t#*:}; fn=$${rest%%:*}; n=$$(( $${rest##*:} * $(FUZZSCALE) )); \

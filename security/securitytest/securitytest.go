@@ -1,8 +1,10 @@
-// Package securitytest holds benchmarks shared by the security schemes.
+// Package securitytest holds benchmarks and fuzzing checks shared by the
+// security schemes.
 package securitytest
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/espprov/espprov/security"
@@ -76,5 +78,29 @@ func BenchmarkEncryptDecrypt(b *testing.B, enc, dec security.Cipher) {
 		if _, err := dec.Decrypt(ct); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// CheckLastClientStep runs a client's last handshake step on a fuzzed
+// device response and checks what holds for every scheme: a failure gives no
+// output and leaves no usable cipher, a success completes the handshake with
+// a working cipher.
+func CheckLastClientStep(t testing.TB, c security.Handshaker, resp []byte) {
+	t.Helper()
+	out, done, err := c.Step(resp)
+	if err != nil {
+		if out != nil || done {
+			t.Fatalf("error with output %x done=%v", out, done)
+		}
+		if _, err := c.Cipher().Encrypt([]byte{1}); !errors.Is(err, security.ErrNotEstablished) {
+			t.Fatalf("cipher after failed handshake: %v", err)
+		}
+		return
+	}
+	if !done || out != nil {
+		t.Fatalf("success without done: %x %v", out, done)
+	}
+	if _, err := c.Cipher().Encrypt([]byte{1}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -602,7 +602,32 @@ func (t *Transport) mapEndpoints(ctx context.Context) error {
 	if err != nil {
 		return t.unreachable(ctx, "list services of", err)
 	}
-	prefix := string(t.devPath) + "/"
+	names, err := endpointMap(objs, t.devPath, func(dp dbus.ObjectPath) (string, error) {
+		return t.readDescriptor(ctx, dp)
+	})
+	if err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		return fmt.Errorf("ble: %s has no protocomm characteristics: %w", t.name, transports.ErrNoEndpoint)
+	}
+	t.chars = make(map[string]*gatt.GattCharacteristic1, len(names))
+	for name, cp := range names {
+		ch, err := bounded(ctx, func() (*gatt.GattCharacteristic1, error) { return gatt.NewGattCharacteristic1(cp) })
+		if err != nil {
+			return t.unreachable(ctx, "load characteristic "+name+" of", err)
+		}
+		t.chars[name] = ch
+	}
+	return nil
+}
+
+// endpointMap maps endpoint names to the characteristics of the device at
+// devPath in BlueZ's copy of its GATT database (which the device controls:
+// UUIDs, descriptors and their values), reading each 0x2901 descriptor with
+// readName. It only fails when readName does.
+func endpointMap(objs managedObjects, devPath dbus.ObjectPath, readName func(dbus.ObjectPath) (string, error)) (map[string]dbus.ObjectPath, error) {
+	prefix := string(devPath) + "/"
 	services := map[dbus.ObjectPath]string{}
 	chars := map[dbus.ObjectPath]map[string]dbus.Variant{}
 	descs := map[dbus.ObjectPath]dbus.ObjectPath{} // 0x2901 descriptor → characteristic
@@ -626,9 +651,9 @@ func (t *Transport) mapEndpoints(ctx context.Context) error {
 		if _, ok := chars[cp]; !ok || isSIGService(services[propPath(chars[cp], "Service")]) {
 			continue
 		}
-		name, err := t.readDescriptor(ctx, dp)
+		name, err := readName(dp)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if name == "" {
 			continue
@@ -667,19 +692,12 @@ func (t *Transport) mapEndpoints(ctx context.Context) error {
 			}
 		}
 	}
-	if len(names) == 0 {
-		return fmt.Errorf("ble: %s has no protocomm characteristics: %w", t.name, transports.ErrNoEndpoint)
-	}
-	t.chars = make(map[string]*gatt.GattCharacteristic1, len(names))
-	for name, cp := range names {
-		ch, err := bounded(ctx, func() (*gatt.GattCharacteristic1, error) { return gatt.NewGattCharacteristic1(cp) })
-		if err != nil {
-			return t.unreachable(ctx, "load characteristic "+name+" of", err)
-		}
-		t.chars[name] = ch
-	}
-	return nil
+	return names, nil
 }
+
+// descriptorName is an endpoint name as read from a 0x2901 descriptor
+// (firmware pads some with NULs).
+func descriptorName(v []byte) string { return strings.TrimRight(string(v), "\x00") }
 
 func (t *Transport) readDescriptor(ctx context.Context, path dbus.ObjectPath) (string, error) {
 	d, err := bounded(ctx, func() (*gatt.GattDescriptor1, error) { return gatt.NewGattDescriptor1(path) })
@@ -694,7 +712,7 @@ func (t *Transport) readDescriptor(ctx context.Context, path dbus.ObjectPath) (s
 		var v []byte
 		err = obj.CallWithContext(ctx, ifaceDesc+".ReadValue", 0, map[string]dbus.Variant{}).Store(&v)
 		if err == nil {
-			return strings.TrimRight(string(v), "\x00"), nil
+			return descriptorName(v), nil
 		}
 		if attempt == 0 && !t.paired && needsPairing(err) {
 			if perr := t.pair(ctx); perr != nil {
