@@ -164,6 +164,7 @@ FUZZ_TARGETS := \
 	./transports/httpd:FuzzResponses:10000 \
 	./transports/console:FuzzParser:50000 \
 	./transports/onnetwork:FuzzBrowseMessages:20000 \
+	./transports/onnetwork:FuzzParseVersion:20000 \
 	./internal/sim/device:FuzzHandle:50000 \
 	./internal/sim/httpd:FuzzRequests:10000 \
 	./internal/sim/console:FuzzCommand:20000 \

@@ -2,7 +2,9 @@ package onnetwork
 
 import (
 	"net"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/miekg/dns"
 )
@@ -65,5 +67,35 @@ func FuzzBrowseMessages(f *testing.F) {
 			_ = d.CLISecVersion()
 		}
 		_ = FormatTable(found)
+	})
+}
+
+// FuzzParseVersion feeds arbitrary esp_local_ctrl/version replies (JSON of
+// either variant, plain text, anything). It must never panic, keep the raw
+// reply, report nothing parsed on error, and accept as plain text only a
+// printable line.
+func FuzzParseVersion(f *testing.F) {
+	f.Add([]byte(`{"on_network":{"ver":"v1.0","cap":["ch_resp"]}}`))
+	f.Add([]byte(`{"local_ctrl":{"ver":"v1.0","sec_ver":2,"sec_patch_ver":1}}`))
+	f.Add([]byte(" v1.0\n"))
+	f.Add([]byte(`{"x":{"ver":7}}`))
+	f.Add([]byte("v1\x1b[2J"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := ParseVersion(b)
+		if v.Raw != string(b) {
+			t.Fatalf("Raw %q, reply %q", v.Raw, b)
+		}
+		if err != nil {
+			if v.Key != "" || v.Ver != "" || v.Cap != nil || v.SecVer != -1 || v.SecPatchVer != -1 {
+				t.Fatalf("error %v with a parsed version %+v", err, v)
+			}
+			return
+		}
+		if v.Key == "" && v.Cap == nil && v.SecVer == -1 && v.SecPatchVer == -1 {
+			if !utf8.ValidString(v.Ver) || strings.ContainsFunc(v.Ver, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+				t.Fatalf("plain-text version %q is not a printable line", v.Ver)
+			}
+		}
+		_ = v.HasCap(CapChalResp)
 	})
 }
