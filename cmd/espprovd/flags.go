@@ -28,7 +28,7 @@ type settings struct {
 	shutdownGrace                                 time.Duration
 	clouds                                        cloudFlag
 	cloudAllowHTTP, cloudRefuseURLs               bool
-	bleAdapters                                   string
+	bleAdapters, profiles                         string
 	limits                                        func() (server.HTTPOptions, server.GRPCLimits)
 	jobs                                          *jobFlags
 
@@ -50,7 +50,30 @@ func newSettings(name string, stderr io.Writer) *settings {
 
 Every flag is also a key of the YAML --config file and an ESPPROV_<FLAG>
 environment variable; precedence: flag > environment > file > default.
-SIGHUP re-reads the tokens file and the TLS files; SIGTERM stops gracefully.
+SIGHUP re-reads the tokens file, the TLS files and the profiles file;
+SIGTERM stops gracefully.
+
+Station profiles (--profiles FILE, YAML; a file holding a passphrase or a
+Thread dataset must not be readable by other users) are named presets a
+ProvisionRequest picks with its profile field; the request's unset fields
+come from the profile, secrets are never returned (ListProfiles):
+
+  profiles:
+    - name: line-1                # letters, digits, . _ : -
+      description: Line 1, fixture A
+      transport: httpd            # softap, httpd, ble, console, on-network
+      address: 192.168.4.1:80     # default device address
+      addresses: {PROV_0001: 10.0.7.11:80}   # device name -> host:port
+      adapter: hci0               # BLE
+      security: 2                 # 0, 1, 2 or auto
+      sec2_username: wifiprov
+      wifi: {ssid: factory-net, passphrase_file: /etc/espprov/wifi.pass}
+      # thread: {dataset_file: /etc/espprov/thread.hex}
+      mapping: {enabled: true, cloud: ""}    # "" = the server's account
+      work_order: WO-118
+      station: line-1-a
+      labels: {line: "1"}
+      timeouts: {exchange: 10s, overall: 3m, wifi_connect: 60s}
 
 flags:
 `)
@@ -79,6 +102,7 @@ flags:
 	fs.BoolVar(&s.cloudAllowHTTP, "cloud-allow-http", false, "let calls with per-call credentials name an unconfigured plain-http cloud_url (default: https only)")
 	fs.BoolVar(&s.cloudRefuseURLs, "cloud-refuse-urls", false, "refuse every cloud_url that is not a configured cloud, even with per-call credentials")
 	fs.StringVar(&s.bleAdapters, "ble-adapters", "", "comma-separated Bluetooth `ADAPTERS` (hci0,hci1) BLE calls are spread over, one session per adapter at a time (default: the adapter a call names, else hci0)")
+	fs.StringVar(&s.profiles, "profiles", "", "station profiles `FILE` (YAML, format above): presets a ProvisionRequest names with its profile field; re-read on SIGHUP")
 	s.limits = limitFlags(fs)
 	s.jobs = addJobFlags(fs)
 	fs.BoolVar(&s.demo, "demo", false, "start a simulated device and this server on loopback, provision the device through the gRPC API and print the progress")

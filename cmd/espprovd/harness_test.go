@@ -25,11 +25,17 @@ const (
 // simDevice serves a simulated Security 2 device on loopback.
 func simDevice(t *testing.T, connectDelay time.Duration) string {
 	t.Helper()
-	dev, err := device.New(device.Config{
+	return serveSim(t, device.Config{
 		SecVer: 2, SecPatchVer: 1, SRPUsername: e2eUser, SRPPassword: e2eSRPPass,
 		APs:          []device.AP{{SSID: e2eSSID, Passphrase: e2ePass, Channel: 6, RSSI: -40}},
 		ConnectDelay: connectDelay,
 	})
+}
+
+// serveSim serves a simulated device on loopback and returns its address.
+func serveSim(t *testing.T, cfg device.Config) string {
+	t.Helper()
+	dev, err := device.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

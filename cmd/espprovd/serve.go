@@ -19,6 +19,7 @@ import (
 	"github.com/espprov/espprov/internal/server/metrics"
 	"github.com/espprov/espprov/internal/version"
 	"github.com/espprov/espprov/services/jobs"
+	"github.com/espprov/espprov/services/profiles"
 	"github.com/espprov/espprov/services/provisioning"
 )
 
@@ -60,12 +61,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			return err
 		}
 	}
+	profs, err := profiles.Load(s.profiles)
+	if err != nil {
+		return usageError{err}
+	}
+	if s.profiles != "" {
+		log.Info("station profiles loaded", "file", s.profiles, "profiles", profs.Len())
+	}
 	met := metrics.New()
 	modules, err := s.modules()
 	if err != nil {
 		return err
 	}
-	svc := provisioning.New(provisioning.Config{Modules: modules, Logger: log,
+	svc := provisioning.New(provisioning.Config{Modules: modules, Logger: log, Profiles: profs,
 		Cloud: provisioning.CloudConfig{Server: rm, Client: rainmaker.Config{Logger: log,
 			HTTPClient: &http.Client{Transport: met.CloudTransport(nil)}},
 			Clouds: s.clouds, AllowHTTP: s.cloudAllowHTTP, RefuseCustomURLs: s.cloudRefuseURLs}})
@@ -95,7 +103,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		case <-ctx.Done():
 			done = true
 		case <-hup:
-			reload(log, guard, tlsFiles)
+			reload(log, guard, tlsFiles, profs)
 		}
 	}
 	log.Info("shutting down: no new calls; running calls may finish", "grace", s.shutdownGrace)
@@ -180,8 +188,15 @@ func loopbackOnly(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func reload(log *slog.Logger, guard *auth.Guard, tlsFiles *server.TLSFiles) {
-	log.Info("SIGHUP: reloading tokens and TLS files")
+func reload(log *slog.Logger, guard *auth.Guard, tlsFiles *server.TLSFiles, profs *profiles.Set) {
+	log.Info("SIGHUP: reloading tokens, TLS and profiles files")
+	if profs.Path() != "" {
+		if err := profs.Reload(); err != nil {
+			log.Error("profiles file not reloaded; the previous profiles stay in force", "error", err)
+		} else {
+			log.Info("profiles file reloaded", "file", profs.Path(), "profiles", profs.Len())
+		}
+	}
 	if guard.Enabled() {
 		if err := guard.Auth.Reload(); err != nil {
 			log.Error("tokens file not reloaded; the previous one stays in force", "error", err)

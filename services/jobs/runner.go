@@ -39,6 +39,12 @@ type Checker interface {
 	CheckProvision(*espprovv1.ProvisionRequest) error
 }
 
+// ProfileApplier fills a request from its station profile
+// (provisioning.Service has it).
+type ProfileApplier interface {
+	ApplyProfile(*espprovv1.ProvisionRequest) (*espprovv1.ProvisionRequest, error)
+}
+
 // Limit bounds one transport: jobs running at once per slot (a BLE adapter,
 // all soft-AP jobs, …) and jobs waiting for a slot.
 type Limit struct {

@@ -15,10 +15,17 @@ import (
 )
 
 // Submit starts a job for req, or attaches to the job with the same
-// request_id. ctx is the caller's: its metadata (per-call RainMaker
+// request_id. A request naming a station profile is filled from it first:
+// the job records the filled request (without secrets). ctx is the caller's: its metadata (per-call RainMaker
 // credentials) and identity go with the job, its cancellation does not.
 // The returned run is nil when attaching to a job not running here.
 func (r *Runner) Submit(ctx context.Context, req *espprovv1.ProvisionRequest) (*espprovv1.Job, *run, error) {
+	if pa, ok := r.cfg.Service.(ProfileApplier); ok {
+		var err error
+		if req, err = pa.ApplyProfile(req); err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := checkTraceability(req); err != nil {
 		return nil, nil, err
 	}

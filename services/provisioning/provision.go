@@ -117,6 +117,10 @@ func (s *Service) ProvisionInteractive(stream grpc.BidiStreamingServer[espprovv1
 }
 
 func (s *Service) runProvision(streamCtx context.Context, req *espprovv1.ProvisionRequest, send func(*espprovv1.ProvisionResponse) error, retry retryFunc) error {
+	req, err := s.ApplyProfile(req)
+	if err != nil {
+		return err
+	}
 	if err := s.CheckProvision(req); err != nil {
 		return err
 	}

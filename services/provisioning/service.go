@@ -21,6 +21,7 @@ import (
 	"github.com/espprov/espprov/internal/protocomm"
 	"github.com/espprov/espprov/internal/validate"
 	"github.com/espprov/espprov/internal/wifiprov"
+	"github.com/espprov/espprov/services/profiles"
 	"github.com/espprov/espprov/transports"
 )
 
@@ -79,6 +80,8 @@ type Config struct {
 	// (CPU work); further calls queue in arrival order. Default: the
 	// number of usable cores (GOMAXPROCS).
 	MaxHandshakes int
+	// Profiles are the station profiles requests may name (nil: none).
+	Profiles *profiles.Set
 }
 
 // Service implements espprovv1.ProvisioningServiceServer.
@@ -91,8 +94,9 @@ type Service struct {
 	clouds     cloudClients
 	// locks holds the devices with an operation in progress: protocomm has
 	// one session per device, so a second client would break the first.
-	locks   deviceLocks
-	resolve HostResolver
+	locks    deviceLocks
+	resolve  HostResolver
+	profiles *profiles.Set
 }
 
 // New returns a Service.
@@ -111,7 +115,7 @@ func New(cfg Config) *Service {
 	if res == nil {
 		res = ResolveHost
 	}
-	return &Service{modules: mods, log: log, cloud: cfg.Cloud, resolve: res, handshakes: newHandshakeLimiter(cfg.MaxHandshakes)}
+	return &Service{modules: mods, log: log, cloud: cfg.Cloud, resolve: res, handshakes: newHandshakeLimiter(cfg.MaxHandshakes), profiles: cfg.Profiles}
 }
 
 type timeouts struct {

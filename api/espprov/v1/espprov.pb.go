@@ -745,6 +745,102 @@ func (MappingFlow) EnumDescriptor() ([]byte, []int) {
 	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{10}
 }
 
+// FailureClass says what kind of failure ended a provisioning, from the
+// typed error behind it (the gRPC code alone does not tell a wrong PoP
+// from a wrong Wi-Fi passphrase).
+type FailureClass int32
+
+const (
+	// Success, or not known (jobs recorded before this field existed).
+	FailureClass_FAILURE_CLASS_UNSPECIFIED FailureClass = 0
+	// The device rejected the session proof: wrong proof of possession or
+	// Security 2 username/password (check the unit's label).
+	FailureClass_FAILURE_CLASS_WRONG_POP FailureClass = 1
+	// The device could not join Wi-Fi: wrong passphrase.
+	FailureClass_FAILURE_CLASS_WIFI_AUTH FailureClass = 2
+	// The Wi-Fi network (SSID) or Thread network was not found.
+	FailureClass_FAILURE_CLASS_NETWORK_NOT_FOUND FailureClass = 3
+	// The device could not be reached: connection refused, no such host,
+	// BLE device not found.
+	FailureClass_FAILURE_CLASS_DEVICE_UNREACHABLE FailureClass = 4
+	// The device stopped answering, dropped the link or stalled in the
+	// middle of the session.
+	FailureClass_FAILURE_CLASS_DEVICE_STOPPED_ANSWERING FailureClass = 5
+	// Another session or job is using the device.
+	FailureClass_FAILURE_CLASS_DEVICE_BUSY FailureClass = 6
+	// The device's replies are not protocomm (garbage, wrong port, another
+	// service) or its security scheme is not the one requested.
+	FailureClass_FAILURE_CLASS_PROTOCOL FailureClass = 7
+	// The RainMaker cloud refused or did not answer (mapping).
+	FailureClass_FAILURE_CLASS_CLOUD FailureClass = 8
+	// Cancelled (CancelJob, or the caller went away).
+	FailureClass_FAILURE_CLASS_CANCELLED FailureClass = 9
+	// The overall deadline (request timeouts or the server's job deadline)
+	// passed.
+	FailureClass_FAILURE_CLASS_DEADLINE FailureClass = 10
+	// Anything else (see the error code and message).
+	FailureClass_FAILURE_CLASS_OTHER FailureClass = 11
+)
+
+// Enum value maps for FailureClass.
+var (
+	FailureClass_name = map[int32]string{
+		0:  "FAILURE_CLASS_UNSPECIFIED",
+		1:  "FAILURE_CLASS_WRONG_POP",
+		2:  "FAILURE_CLASS_WIFI_AUTH",
+		3:  "FAILURE_CLASS_NETWORK_NOT_FOUND",
+		4:  "FAILURE_CLASS_DEVICE_UNREACHABLE",
+		5:  "FAILURE_CLASS_DEVICE_STOPPED_ANSWERING",
+		6:  "FAILURE_CLASS_DEVICE_BUSY",
+		7:  "FAILURE_CLASS_PROTOCOL",
+		8:  "FAILURE_CLASS_CLOUD",
+		9:  "FAILURE_CLASS_CANCELLED",
+		10: "FAILURE_CLASS_DEADLINE",
+		11: "FAILURE_CLASS_OTHER",
+	}
+	FailureClass_value = map[string]int32{
+		"FAILURE_CLASS_UNSPECIFIED":              0,
+		"FAILURE_CLASS_WRONG_POP":                1,
+		"FAILURE_CLASS_WIFI_AUTH":                2,
+		"FAILURE_CLASS_NETWORK_NOT_FOUND":        3,
+		"FAILURE_CLASS_DEVICE_UNREACHABLE":       4,
+		"FAILURE_CLASS_DEVICE_STOPPED_ANSWERING": 5,
+		"FAILURE_CLASS_DEVICE_BUSY":              6,
+		"FAILURE_CLASS_PROTOCOL":                 7,
+		"FAILURE_CLASS_CLOUD":                    8,
+		"FAILURE_CLASS_CANCELLED":                9,
+		"FAILURE_CLASS_DEADLINE":                 10,
+		"FAILURE_CLASS_OTHER":                    11,
+	}
+)
+
+func (x FailureClass) Enum() *FailureClass {
+	p := new(FailureClass)
+	*p = x
+	return p
+}
+
+func (x FailureClass) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FailureClass) Descriptor() protoreflect.EnumDescriptor {
+	return file_espprov_v1_espprov_proto_enumTypes[11].Descriptor()
+}
+
+func (FailureClass) Type() protoreflect.EnumType {
+	return &file_espprov_v1_espprov_proto_enumTypes[11]
+}
+
+func (x FailureClass) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FailureClass.Descriptor instead.
+func (FailureClass) EnumDescriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{11}
+}
+
 // JobState is where a job is in its life.
 type JobState int32
 
@@ -796,11 +892,11 @@ func (x JobState) String() string {
 }
 
 func (JobState) Descriptor() protoreflect.EnumDescriptor {
-	return file_espprov_v1_espprov_proto_enumTypes[11].Descriptor()
+	return file_espprov_v1_espprov_proto_enumTypes[12].Descriptor()
 }
 
 func (JobState) Type() protoreflect.EnumType {
-	return &file_espprov_v1_espprov_proto_enumTypes[11]
+	return &file_espprov_v1_espprov_proto_enumTypes[12]
 }
 
 func (x JobState) Number() protoreflect.EnumNumber {
@@ -809,7 +905,7 @@ func (x JobState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use JobState.Descriptor instead.
 func (JobState) EnumDescriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{11}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{12}
 }
 
 // ExportFormat is the file format of ExportJobs.
@@ -849,11 +945,11 @@ func (x ExportFormat) String() string {
 }
 
 func (ExportFormat) Descriptor() protoreflect.EnumDescriptor {
-	return file_espprov_v1_espprov_proto_enumTypes[12].Descriptor()
+	return file_espprov_v1_espprov_proto_enumTypes[13].Descriptor()
 }
 
 func (ExportFormat) Type() protoreflect.EnumType {
-	return &file_espprov_v1_espprov_proto_enumTypes[12]
+	return &file_espprov_v1_espprov_proto_enumTypes[13]
 }
 
 func (x ExportFormat) Number() protoreflect.EnumNumber {
@@ -862,7 +958,7 @@ func (x ExportFormat) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExportFormat.Descriptor instead.
 func (ExportFormat) EnumDescriptor() ([]byte, []int) {
-	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{12}
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{13}
 }
 
 // Device says where the device is and how to talk to it.
@@ -2064,10 +2160,19 @@ type ProvisionRequest struct {
 	// unit's serial number, the work order, the station that provisions it
 	// (each at most 128 characters), and free labels (at most 16, keys at
 	// most 64 and values at most 256 characters).
-	SerialNumber  string            `protobuf:"bytes,31,opt,name=serial_number,json=serialNumber,proto3" json:"serial_number,omitempty"`
-	WorkOrder     string            `protobuf:"bytes,32,opt,name=work_order,json=workOrder,proto3" json:"work_order,omitempty"`
-	Station       string            `protobuf:"bytes,33,opt,name=station,proto3" json:"station,omitempty"`
-	Labels        map[string]string `protobuf:"bytes,34,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	SerialNumber string            `protobuf:"bytes,31,opt,name=serial_number,json=serialNumber,proto3" json:"serial_number,omitempty"`
+	WorkOrder    string            `protobuf:"bytes,32,opt,name=work_order,json=workOrder,proto3" json:"work_order,omitempty"`
+	Station      string            `protobuf:"bytes,33,opt,name=station,proto3" json:"station,omitempty"`
+	Labels       map[string]string `protobuf:"bytes,34,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Station profile (ListProfiles) that fills every field this request
+	// leaves unset: device transport, address (the profile's addresses entry
+	// for device.name, else its default address) and adapter, security
+	// scheme and sec2_username, wifi or thread (unless no_wifi), mapping,
+	// timeouts, work_order and station; its labels are merged under the
+	// request's. Secrets of the unit (pop, sec2_password) still come in the
+	// request. An unknown profile is refused with NOT_FOUND. The job records
+	// the profile name and the filled request without secrets.
+	Profile       string `protobuf:"bytes,35,opt,name=profile,proto3" json:"profile,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2205,6 +2310,13 @@ func (x *ProvisionRequest) GetLabels() map[string]string {
 		return x.Labels
 	}
 	return nil
+}
+
+func (x *ProvisionRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
 }
 
 // DeviceInfo is what the device says about itself in proto-ver.
@@ -2663,7 +2775,10 @@ type Result struct {
 	// The network provisioned (Wi-Fi fields above, or thread).
 	Network NetworkType `protobuf:"varint,20,opt,name=network,proto3,enum=espprov.v1.NetworkType" json:"network,omitempty"`
 	// Thread: the attached network on success, the reason on failure.
-	Thread        *ThreadState `protobuf:"bytes,21,opt,name=thread,proto3" json:"thread,omitempty"`
+	Thread *ThreadState `protobuf:"bytes,21,opt,name=thread,proto3" json:"thread,omitempty"`
+	// On failure: what kind of failure it was, for machines and for the
+	// station page's one-line advice.
+	FailureClass  FailureClass `protobuf:"varint,22,opt,name=failure_class,json=failureClass,proto3,enum=espprov.v1.FailureClass" json:"failure_class,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2787,6 +2902,13 @@ func (x *Result) GetThread() *ThreadState {
 		return x.Thread
 	}
 	return nil
+}
+
+func (x *Result) GetFailureClass() FailureClass {
+	if x != nil {
+		return x.FailureClass
+	}
+	return FailureClass_FAILURE_CLASS_UNSPECIFIED
 }
 
 // ProvisionResponse is one progress event.
@@ -3805,8 +3927,10 @@ func (x *JobDevice) GetDeviceKey() string {
 type JobError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The gRPC code name, e.g. "FailedPrecondition".
-	Code          string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
-	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Code    string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// What kind of failure it was (as Result.failure_class).
+	FailureClass  FailureClass `protobuf:"varint,3,opt,name=failure_class,json=failureClass,proto3,enum=espprov.v1.FailureClass" json:"failure_class,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3853,6 +3977,13 @@ func (x *JobError) GetMessage() string {
 		return x.Message
 	}
 	return ""
+}
+
+func (x *JobError) GetFailureClass() FailureClass {
+	if x != nil {
+		return x.FailureClass
+	}
+	return FailureClass_FAILURE_CLASS_UNSPECIFIED
 }
 
 // GetJobRequest names a job.
@@ -4350,6 +4481,344 @@ func (x *ExportJobsResponse) GetData() []byte {
 	return nil
 }
 
+// UpdateJobLabelsRequest names a job and the labels to merge.
+type UpdateJobLabelsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Merged into the job's labels: a key with a value sets it, a key with an
+	// empty value removes it. The result must respect the ProvisionRequest
+	// label bounds (at most 16 labels, keys at most 64 and values at most 256
+	// characters on one line).
+	Labels        map[string]string `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateJobLabelsRequest) Reset() {
+	*x = UpdateJobLabelsRequest{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateJobLabelsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateJobLabelsRequest) ProtoMessage() {}
+
+func (x *UpdateJobLabelsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateJobLabelsRequest.ProtoReflect.Descriptor instead.
+func (*UpdateJobLabelsRequest) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *UpdateJobLabelsRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *UpdateJobLabelsRequest) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+// ListProfilesRequest takes no parameters: a server has a handful of profiles.
+type ListProfilesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProfilesRequest) Reset() {
+	*x = ListProfilesRequest{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProfilesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProfilesRequest) ProtoMessage() {}
+
+func (x *ListProfilesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProfilesRequest.ProtoReflect.Descriptor instead.
+func (*ListProfilesRequest) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{41}
+}
+
+// ListProfilesResponse lists the profiles by name.
+type ListProfilesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Profiles      []*Profile             `protobuf:"bytes,1,rep,name=profiles,proto3" json:"profiles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProfilesResponse) Reset() {
+	*x = ListProfilesResponse{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProfilesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProfilesResponse) ProtoMessage() {}
+
+func (x *ListProfilesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProfilesResponse.ProtoReflect.Descriptor instead.
+func (*ListProfilesResponse) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ListProfilesResponse) GetProfiles() []*Profile {
+	if x != nil {
+		return x.Profiles
+	}
+	return nil
+}
+
+// Profile is a station profile as a client may see it: no secrets.
+type Profile struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Description string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	Transport   Transport              `protobuf:"varint,3,opt,name=transport,proto3,enum=espprov.v1.Transport" json:"transport,omitempty"`
+	// Default device address (host:port), and addresses by device name (wired
+	// fixtures, simulated fleets).
+	Address   string            `protobuf:"bytes,4,opt,name=address,proto3" json:"address,omitempty"`
+	Addresses map[string]string `protobuf:"bytes,5,rep,name=addresses,proto3" json:"addresses,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// BLE adapter.
+	Adapter string `protobuf:"bytes,6,opt,name=adapter,proto3" json:"adapter,omitempty"`
+	// Unspecified: detected from the device.
+	SecurityScheme SecurityScheme `protobuf:"varint,7,opt,name=security_scheme,json=securityScheme,proto3,enum=espprov.v1.SecurityScheme" json:"security_scheme,omitempty"`
+	Sec2Username   string         `protobuf:"bytes,8,opt,name=sec2_username,json=sec2Username,proto3" json:"sec2_username,omitempty"`
+	// The network the profile provisions (unspecified: none, the request
+	// brings it or sets no_wifi).
+	Network  NetworkType `protobuf:"varint,9,opt,name=network,proto3,enum=espprov.v1.NetworkType" json:"network,omitempty"`
+	WifiSsid string      `protobuf:"bytes,10,opt,name=wifi_ssid,json=wifiSsid,proto3" json:"wifi_ssid,omitempty"`
+	// A Wi-Fi passphrase is configured (never shown).
+	PassphraseSet bool `protobuf:"varint,11,opt,name=passphrase_set,json=passphraseSet,proto3" json:"passphrase_set,omitempty"`
+	// Thread: the network name when known, and whether a dataset is set.
+	ThreadNetworkName string `protobuf:"bytes,12,opt,name=thread_network_name,json=threadNetworkName,proto3" json:"thread_network_name,omitempty"`
+	DatasetSet        bool   `protobuf:"varint,13,opt,name=dataset_set,json=datasetSet,proto3" json:"dataset_set,omitempty"`
+	// RainMaker mapping, and the account's cloud by name ("" is the server's
+	// own account).
+	MappingEnabled bool              `protobuf:"varint,14,opt,name=mapping_enabled,json=mappingEnabled,proto3" json:"mapping_enabled,omitempty"`
+	Cloud          string            `protobuf:"bytes,15,opt,name=cloud,proto3" json:"cloud,omitempty"`
+	WorkOrder      string            `protobuf:"bytes,16,opt,name=work_order,json=workOrder,proto3" json:"work_order,omitempty"`
+	Station        string            `protobuf:"bytes,17,opt,name=station,proto3" json:"station,omitempty"`
+	Labels         map[string]string `protobuf:"bytes,18,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Timeouts       *Timeouts         `protobuf:"bytes,19,opt,name=timeouts,proto3" json:"timeouts,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Profile) Reset() {
+	*x = Profile{}
+	mi := &file_espprov_v1_espprov_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Profile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Profile) ProtoMessage() {}
+
+func (x *Profile) ProtoReflect() protoreflect.Message {
+	mi := &file_espprov_v1_espprov_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Profile.ProtoReflect.Descriptor instead.
+func (*Profile) Descriptor() ([]byte, []int) {
+	return file_espprov_v1_espprov_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *Profile) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Profile) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Profile) GetTransport() Transport {
+	if x != nil {
+		return x.Transport
+	}
+	return Transport_TRANSPORT_UNSPECIFIED
+}
+
+func (x *Profile) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Profile) GetAddresses() map[string]string {
+	if x != nil {
+		return x.Addresses
+	}
+	return nil
+}
+
+func (x *Profile) GetAdapter() string {
+	if x != nil {
+		return x.Adapter
+	}
+	return ""
+}
+
+func (x *Profile) GetSecurityScheme() SecurityScheme {
+	if x != nil {
+		return x.SecurityScheme
+	}
+	return SecurityScheme_SECURITY_SCHEME_UNSPECIFIED
+}
+
+func (x *Profile) GetSec2Username() string {
+	if x != nil {
+		return x.Sec2Username
+	}
+	return ""
+}
+
+func (x *Profile) GetNetwork() NetworkType {
+	if x != nil {
+		return x.Network
+	}
+	return NetworkType_NETWORK_TYPE_UNSPECIFIED
+}
+
+func (x *Profile) GetWifiSsid() string {
+	if x != nil {
+		return x.WifiSsid
+	}
+	return ""
+}
+
+func (x *Profile) GetPassphraseSet() bool {
+	if x != nil {
+		return x.PassphraseSet
+	}
+	return false
+}
+
+func (x *Profile) GetThreadNetworkName() string {
+	if x != nil {
+		return x.ThreadNetworkName
+	}
+	return ""
+}
+
+func (x *Profile) GetDatasetSet() bool {
+	if x != nil {
+		return x.DatasetSet
+	}
+	return false
+}
+
+func (x *Profile) GetMappingEnabled() bool {
+	if x != nil {
+		return x.MappingEnabled
+	}
+	return false
+}
+
+func (x *Profile) GetCloud() string {
+	if x != nil {
+		return x.Cloud
+	}
+	return ""
+}
+
+func (x *Profile) GetWorkOrder() string {
+	if x != nil {
+		return x.WorkOrder
+	}
+	return ""
+}
+
+func (x *Profile) GetStation() string {
+	if x != nil {
+		return x.Station
+	}
+	return ""
+}
+
+func (x *Profile) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *Profile) GetTimeouts() *Timeouts {
+	if x != nil {
+		return x.Timeouts
+	}
+	return nil
+}
+
 var File_espprov_v1_espprov_proto protoreflect.FileDescriptor
 
 const file_espprov_v1_espprov_proto_rawDesc = "" +
@@ -4457,7 +4926,7 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\x12ScanThreadResponse\x125\n" +
 	"\bnetworks\x18\x01 \x03(\v2\x19.espprov.v1.ThreadNetworkR\bnetworks\x127\n" +
 	"\vdevice_info\x18\x02 \x01(\v2\x16.espprov.v1.DeviceInfoR\n" +
-	"deviceInfo\"\xc0\x06\n" +
+	"deviceInfo\"\xda\x06\n" +
 	"\x10ProvisionRequest\x12*\n" +
 	"\x06device\x18\x01 \x01(\v2\x12.espprov.v1.DeviceR\x06device\x120\n" +
 	"\bsecurity\x18\x02 \x01(\v2\x14.espprov.v1.SecurityR\bsecurity\x12/\n" +
@@ -4476,7 +4945,8 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\n" +
 	"work_order\x18  \x01(\tR\tworkOrder\x12\x18\n" +
 	"\astation\x18! \x01(\tR\astation\x12@\n" +
-	"\x06labels\x18\" \x03(\v2(.espprov.v1.ProvisionRequest.LabelsEntryR\x06labels\x1a=\n" +
+	"\x06labels\x18\" \x03(\v2(.espprov.v1.ProvisionRequest.LabelsEntryR\x06labels\x12\x18\n" +
+	"\aprofile\x18# \x01(\tR\aprofile\x1a=\n" +
 	"\x0fCustomDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\x1a9\n" +
@@ -4528,7 +4998,7 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12%\n" +
 	"\x0erequest_status\x18\x04 \x01(\tR\rrequestStatus\x12\x16\n" +
 	"\x06mapped\x18\x05 \x01(\bR\x06mapped\x12,\n" +
-	"\x12chal_resp_disabled\x18\x06 \x01(\bR\x10chalRespDisabled\"\xb1\x03\n" +
+	"\x12chal_resp_disabled\x18\x06 \x01(\bR\x10chalRespDisabled\"\xf0\x03\n" +
 	"\x06Result\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\x1f\n" +
 	"\vip4_address\x18\x02 \x01(\tR\n" +
@@ -4546,7 +5016,8 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"failReason\x12!\n" +
 	"\fdevice_reset\x18\v \x01(\bR\vdeviceReset\x121\n" +
 	"\anetwork\x18\x14 \x01(\x0e2\x17.espprov.v1.NetworkTypeR\anetwork\x12/\n" +
-	"\x06thread\x18\x15 \x01(\v2\x17.espprov.v1.ThreadStateR\x06thread\"\xe5\x04\n" +
+	"\x06thread\x18\x15 \x01(\v2\x17.espprov.v1.ThreadStateR\x06thread\x12=\n" +
+	"\rfailure_class\x18\x16 \x01(\x0e2\x18.espprov.v1.FailureClassR\ffailureClass\"\xe5\x04\n" +
 	"\x11ProvisionResponse\x12$\n" +
 	"\x04step\x18\x01 \x01(\x0e2\x10.espprov.v1.StepR\x04step\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
@@ -4640,10 +5111,11 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\vdevice_info\x18\x06 \x01(\v2\x16.espprov.v1.DeviceInfoR\n" +
 	"deviceInfo\x12\x1d\n" +
 	"\n" +
-	"device_key\x18\a \x01(\tR\tdeviceKey\"8\n" +
+	"device_key\x18\a \x01(\tR\tdeviceKey\"w\n" +
 	"\bJobError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"&\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12=\n" +
+	"\rfailure_class\x18\x03 \x01(\x0e2\x18.espprov.v1.FailureClassR\ffailureClass\"&\n" +
 	"\rGetJobRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"O\n" +
 	"\x0fWatchJobRequest\x12\x15\n" +
@@ -4685,7 +5157,45 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\x06format\x18\n" +
 	" \x01(\x0e2\x18.espprov.v1.ExportFormatR\x06format\"(\n" +
 	"\x12ExportJobsResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data*\x95\x01\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\xb2\x01\n" +
+	"\x16UpdateJobLabelsRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12F\n" +
+	"\x06labels\x18\x02 \x03(\v2..espprov.v1.UpdateJobLabelsRequest.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x15\n" +
+	"\x13ListProfilesRequest\"G\n" +
+	"\x14ListProfilesResponse\x12/\n" +
+	"\bprofiles\x18\x01 \x03(\v2\x13.espprov.v1.ProfileR\bprofiles\"\xf8\x06\n" +
+	"\aProfile\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x123\n" +
+	"\ttransport\x18\x03 \x01(\x0e2\x15.espprov.v1.TransportR\ttransport\x12\x18\n" +
+	"\aaddress\x18\x04 \x01(\tR\aaddress\x12@\n" +
+	"\taddresses\x18\x05 \x03(\v2\".espprov.v1.Profile.AddressesEntryR\taddresses\x12\x18\n" +
+	"\aadapter\x18\x06 \x01(\tR\aadapter\x12C\n" +
+	"\x0fsecurity_scheme\x18\a \x01(\x0e2\x1a.espprov.v1.SecuritySchemeR\x0esecurityScheme\x12#\n" +
+	"\rsec2_username\x18\b \x01(\tR\fsec2Username\x121\n" +
+	"\anetwork\x18\t \x01(\x0e2\x17.espprov.v1.NetworkTypeR\anetwork\x12\x1b\n" +
+	"\twifi_ssid\x18\n" +
+	" \x01(\tR\bwifiSsid\x12%\n" +
+	"\x0epassphrase_set\x18\v \x01(\bR\rpassphraseSet\x12.\n" +
+	"\x13thread_network_name\x18\f \x01(\tR\x11threadNetworkName\x12\x1f\n" +
+	"\vdataset_set\x18\r \x01(\bR\n" +
+	"datasetSet\x12'\n" +
+	"\x0fmapping_enabled\x18\x0e \x01(\bR\x0emappingEnabled\x12\x14\n" +
+	"\x05cloud\x18\x0f \x01(\tR\x05cloud\x12\x1d\n" +
+	"\n" +
+	"work_order\x18\x10 \x01(\tR\tworkOrder\x12\x18\n" +
+	"\astation\x18\x11 \x01(\tR\astation\x127\n" +
+	"\x06labels\x18\x12 \x03(\v2\x1f.espprov.v1.Profile.LabelsEntryR\x06labels\x120\n" +
+	"\btimeouts\x18\x13 \x01(\v2\x14.espprov.v1.TimeoutsR\btimeouts\x1a<\n" +
+	"\x0eAddressesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\x95\x01\n" +
 	"\tTransport\x12\x19\n" +
 	"\x15TRANSPORT_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10TRANSPORT_SOFTAP\x10\x01\x12\x13\n" +
@@ -4766,7 +5276,21 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\vMappingFlow\x12\x1c\n" +
 	"\x18MAPPING_FLOW_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fMAPPING_FLOW_CHALLENGE_RESPONSE\x10\x01\x12\x1c\n" +
-	"\x18MAPPING_FLOW_TRADITIONAL\x10\x02*\xb5\x01\n" +
+	"\x18MAPPING_FLOW_TRADITIONAL\x10\x02*\x84\x03\n" +
+	"\fFailureClass\x12\x1d\n" +
+	"\x19FAILURE_CLASS_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17FAILURE_CLASS_WRONG_POP\x10\x01\x12\x1b\n" +
+	"\x17FAILURE_CLASS_WIFI_AUTH\x10\x02\x12#\n" +
+	"\x1fFAILURE_CLASS_NETWORK_NOT_FOUND\x10\x03\x12$\n" +
+	" FAILURE_CLASS_DEVICE_UNREACHABLE\x10\x04\x12*\n" +
+	"&FAILURE_CLASS_DEVICE_STOPPED_ANSWERING\x10\x05\x12\x1d\n" +
+	"\x19FAILURE_CLASS_DEVICE_BUSY\x10\x06\x12\x1a\n" +
+	"\x16FAILURE_CLASS_PROTOCOL\x10\a\x12\x17\n" +
+	"\x13FAILURE_CLASS_CLOUD\x10\b\x12\x1b\n" +
+	"\x17FAILURE_CLASS_CANCELLED\x10\t\x12\x1a\n" +
+	"\x16FAILURE_CLASS_DEADLINE\x10\n" +
+	"\x12\x17\n" +
+	"\x13FAILURE_CLASS_OTHER\x10\v*\xb5\x01\n" +
 	"\bJobState\x12\x19\n" +
 	"\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n" +
@@ -4778,7 +5302,7 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\fExportFormat\x12\x1d\n" +
 	"\x19EXPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11EXPORT_FORMAT_CSV\x10\x01\x12\x18\n" +
-	"\x14EXPORT_FORMAT_NDJSON\x10\x022\xba\a\n" +
+	"\x14EXPORT_FORMAT_NDJSON\x10\x022\xd5\b\n" +
 	"\x13ProvisioningService\x12G\n" +
 	"\bDiscover\x12\x1b.espprov.v1.DiscoverRequest\x1a\x1c.espprov.v1.DiscoverResponse0\x01\x12E\n" +
 	"\bScanWifi\x12\x1b.espprov.v1.ScanWifiRequest\x1a\x1c.espprov.v1.ScanWifiResponse\x12K\n" +
@@ -4793,7 +5317,9 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\bListJobs\x12\x1b.espprov.v1.ListJobsRequest\x1a\x1c.espprov.v1.ListJobsResponse\x12:\n" +
 	"\tCancelJob\x12\x1c.espprov.v1.CancelJobRequest\x1a\x0f.espprov.v1.Job\x12M\n" +
 	"\n" +
-	"ExportJobs\x12\x1d.espprov.v1.ExportJobsRequest\x1a\x1e.espprov.v1.ExportJobsResponse0\x01B5Z3github.com/espprov/espprov/api/espprov/v1;espprovv1b\x06proto3"
+	"ExportJobs\x12\x1d.espprov.v1.ExportJobsRequest\x1a\x1e.espprov.v1.ExportJobsResponse0\x01\x12F\n" +
+	"\x0fUpdateJobLabels\x12\".espprov.v1.UpdateJobLabelsRequest\x1a\x0f.espprov.v1.Job\x12Q\n" +
+	"\fListProfiles\x12\x1f.espprov.v1.ListProfilesRequest\x1a .espprov.v1.ListProfilesResponseB5Z3github.com/espprov/espprov/api/espprov/v1;espprovv1b\x06proto3"
 
 var (
 	file_espprov_v1_espprov_proto_rawDescOnce sync.Once
@@ -4807,8 +5333,8 @@ func file_espprov_v1_espprov_proto_rawDescGZIP() []byte {
 	return file_espprov_v1_espprov_proto_rawDescData
 }
 
-var file_espprov_v1_espprov_proto_enumTypes = make([]protoimpl.EnumInfo, 13)
-var file_espprov_v1_espprov_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_espprov_v1_espprov_proto_enumTypes = make([]protoimpl.EnumInfo, 14)
+var file_espprov_v1_espprov_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_espprov_v1_espprov_proto_goTypes = []any{
 	(Transport)(0),                           // 0: espprov.v1.Transport
 	(SecurityScheme)(0),                      // 1: espprov.v1.SecurityScheme
@@ -4821,96 +5347,104 @@ var file_espprov_v1_espprov_proto_goTypes = []any{
 	(ThreadAttachState)(0),                   // 8: espprov.v1.ThreadAttachState
 	(ThreadFailReason)(0),                    // 9: espprov.v1.ThreadFailReason
 	(MappingFlow)(0),                         // 10: espprov.v1.MappingFlow
-	(JobState)(0),                            // 11: espprov.v1.JobState
-	(ExportFormat)(0),                        // 12: espprov.v1.ExportFormat
-	(*Device)(nil),                           // 13: espprov.v1.Device
-	(*Security)(nil),                         // 14: espprov.v1.Security
-	(*Timeouts)(nil),                         // 15: espprov.v1.Timeouts
-	(*WifiCredentials)(nil),                  // 16: espprov.v1.WifiCredentials
-	(*ThreadCredentials)(nil),                // 17: espprov.v1.ThreadCredentials
-	(*Mapping)(nil),                          // 18: espprov.v1.Mapping
-	(*DiscoverRequest)(nil),                  // 19: espprov.v1.DiscoverRequest
-	(*DiscoverResponse)(nil),                 // 20: espprov.v1.DiscoverResponse
-	(*ScanWifiRequest)(nil),                  // 21: espprov.v1.ScanWifiRequest
-	(*AccessPoint)(nil),                      // 22: espprov.v1.AccessPoint
-	(*ScanWifiResponse)(nil),                 // 23: espprov.v1.ScanWifiResponse
-	(*ScanThreadRequest)(nil),                // 24: espprov.v1.ScanThreadRequest
-	(*ThreadNetwork)(nil),                    // 25: espprov.v1.ThreadNetwork
-	(*ScanThreadResponse)(nil),               // 26: espprov.v1.ScanThreadResponse
-	(*ProvisionRequest)(nil),                 // 27: espprov.v1.ProvisionRequest
-	(*DeviceInfo)(nil),                       // 28: espprov.v1.DeviceInfo
-	(*AppInfo)(nil),                          // 29: espprov.v1.AppInfo
-	(*WifiState)(nil),                        // 30: espprov.v1.WifiState
-	(*ThreadState)(nil),                      // 31: espprov.v1.ThreadState
-	(*MappingEvent)(nil),                     // 32: espprov.v1.MappingEvent
-	(*Result)(nil),                           // 33: espprov.v1.Result
-	(*ProvisionResponse)(nil),                // 34: espprov.v1.ProvisionResponse
-	(*CustomDataReply)(nil),                  // 35: espprov.v1.CustomDataReply
-	(*ProvisionInteractiveRequest)(nil),      // 36: espprov.v1.ProvisionInteractiveRequest
-	(*ProvisionInteractiveResponse)(nil),     // 37: espprov.v1.ProvisionInteractiveResponse
-	(*MapNodeRequest)(nil),                   // 38: espprov.v1.MapNodeRequest
-	(*MapNodeResponse)(nil),                  // 39: espprov.v1.MapNodeResponse
-	(*DisableChallengeResponseRequest)(nil),  // 40: espprov.v1.DisableChallengeResponseRequest
-	(*DisableChallengeResponseResponse)(nil), // 41: espprov.v1.DisableChallengeResponseResponse
-	(*Job)(nil),                              // 42: espprov.v1.Job
-	(*JobStep)(nil),                          // 43: espprov.v1.JobStep
-	(*JobDevice)(nil),                        // 44: espprov.v1.JobDevice
-	(*JobError)(nil),                         // 45: espprov.v1.JobError
-	(*GetJobRequest)(nil),                    // 46: espprov.v1.GetJobRequest
-	(*WatchJobRequest)(nil),                  // 47: espprov.v1.WatchJobRequest
-	(*ListJobsRequest)(nil),                  // 48: espprov.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),                 // 49: espprov.v1.ListJobsResponse
-	(*CancelJobRequest)(nil),                 // 50: espprov.v1.CancelJobRequest
-	(*ExportJobsRequest)(nil),                // 51: espprov.v1.ExportJobsRequest
-	(*ExportJobsResponse)(nil),               // 52: espprov.v1.ExportJobsResponse
-	nil,                                      // 53: espprov.v1.ProvisionRequest.CustomDataEntry
-	nil,                                      // 54: espprov.v1.ProvisionRequest.LabelsEntry
-	nil,                                      // 55: espprov.v1.DeviceInfo.AppsEntry
-	nil,                                      // 56: espprov.v1.Job.LabelsEntry
-	(*durationpb.Duration)(nil),              // 57: google.protobuf.Duration
-	(*structpb.Struct)(nil),                  // 58: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),            // 59: google.protobuf.Timestamp
+	(FailureClass)(0),                        // 11: espprov.v1.FailureClass
+	(JobState)(0),                            // 12: espprov.v1.JobState
+	(ExportFormat)(0),                        // 13: espprov.v1.ExportFormat
+	(*Device)(nil),                           // 14: espprov.v1.Device
+	(*Security)(nil),                         // 15: espprov.v1.Security
+	(*Timeouts)(nil),                         // 16: espprov.v1.Timeouts
+	(*WifiCredentials)(nil),                  // 17: espprov.v1.WifiCredentials
+	(*ThreadCredentials)(nil),                // 18: espprov.v1.ThreadCredentials
+	(*Mapping)(nil),                          // 19: espprov.v1.Mapping
+	(*DiscoverRequest)(nil),                  // 20: espprov.v1.DiscoverRequest
+	(*DiscoverResponse)(nil),                 // 21: espprov.v1.DiscoverResponse
+	(*ScanWifiRequest)(nil),                  // 22: espprov.v1.ScanWifiRequest
+	(*AccessPoint)(nil),                      // 23: espprov.v1.AccessPoint
+	(*ScanWifiResponse)(nil),                 // 24: espprov.v1.ScanWifiResponse
+	(*ScanThreadRequest)(nil),                // 25: espprov.v1.ScanThreadRequest
+	(*ThreadNetwork)(nil),                    // 26: espprov.v1.ThreadNetwork
+	(*ScanThreadResponse)(nil),               // 27: espprov.v1.ScanThreadResponse
+	(*ProvisionRequest)(nil),                 // 28: espprov.v1.ProvisionRequest
+	(*DeviceInfo)(nil),                       // 29: espprov.v1.DeviceInfo
+	(*AppInfo)(nil),                          // 30: espprov.v1.AppInfo
+	(*WifiState)(nil),                        // 31: espprov.v1.WifiState
+	(*ThreadState)(nil),                      // 32: espprov.v1.ThreadState
+	(*MappingEvent)(nil),                     // 33: espprov.v1.MappingEvent
+	(*Result)(nil),                           // 34: espprov.v1.Result
+	(*ProvisionResponse)(nil),                // 35: espprov.v1.ProvisionResponse
+	(*CustomDataReply)(nil),                  // 36: espprov.v1.CustomDataReply
+	(*ProvisionInteractiveRequest)(nil),      // 37: espprov.v1.ProvisionInteractiveRequest
+	(*ProvisionInteractiveResponse)(nil),     // 38: espprov.v1.ProvisionInteractiveResponse
+	(*MapNodeRequest)(nil),                   // 39: espprov.v1.MapNodeRequest
+	(*MapNodeResponse)(nil),                  // 40: espprov.v1.MapNodeResponse
+	(*DisableChallengeResponseRequest)(nil),  // 41: espprov.v1.DisableChallengeResponseRequest
+	(*DisableChallengeResponseResponse)(nil), // 42: espprov.v1.DisableChallengeResponseResponse
+	(*Job)(nil),                              // 43: espprov.v1.Job
+	(*JobStep)(nil),                          // 44: espprov.v1.JobStep
+	(*JobDevice)(nil),                        // 45: espprov.v1.JobDevice
+	(*JobError)(nil),                         // 46: espprov.v1.JobError
+	(*GetJobRequest)(nil),                    // 47: espprov.v1.GetJobRequest
+	(*WatchJobRequest)(nil),                  // 48: espprov.v1.WatchJobRequest
+	(*ListJobsRequest)(nil),                  // 49: espprov.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),                 // 50: espprov.v1.ListJobsResponse
+	(*CancelJobRequest)(nil),                 // 51: espprov.v1.CancelJobRequest
+	(*ExportJobsRequest)(nil),                // 52: espprov.v1.ExportJobsRequest
+	(*ExportJobsResponse)(nil),               // 53: espprov.v1.ExportJobsResponse
+	(*UpdateJobLabelsRequest)(nil),           // 54: espprov.v1.UpdateJobLabelsRequest
+	(*ListProfilesRequest)(nil),              // 55: espprov.v1.ListProfilesRequest
+	(*ListProfilesResponse)(nil),             // 56: espprov.v1.ListProfilesResponse
+	(*Profile)(nil),                          // 57: espprov.v1.Profile
+	nil,                                      // 58: espprov.v1.ProvisionRequest.CustomDataEntry
+	nil,                                      // 59: espprov.v1.ProvisionRequest.LabelsEntry
+	nil,                                      // 60: espprov.v1.DeviceInfo.AppsEntry
+	nil,                                      // 61: espprov.v1.Job.LabelsEntry
+	nil,                                      // 62: espprov.v1.UpdateJobLabelsRequest.LabelsEntry
+	nil,                                      // 63: espprov.v1.Profile.AddressesEntry
+	nil,                                      // 64: espprov.v1.Profile.LabelsEntry
+	(*durationpb.Duration)(nil),              // 65: google.protobuf.Duration
+	(*structpb.Struct)(nil),                  // 66: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),            // 67: google.protobuf.Timestamp
 }
 var file_espprov_v1_espprov_proto_depIdxs = []int32{
 	0,   // 0: espprov.v1.Device.transport:type_name -> espprov.v1.Transport
-	57,  // 1: espprov.v1.Device.discovery_timeout:type_name -> google.protobuf.Duration
+	65,  // 1: espprov.v1.Device.discovery_timeout:type_name -> google.protobuf.Duration
 	2,   // 2: espprov.v1.Device.prov_generation:type_name -> espprov.v1.ProvGeneration
 	1,   // 3: espprov.v1.Security.scheme:type_name -> espprov.v1.SecurityScheme
-	57,  // 4: espprov.v1.Timeouts.exchange:type_name -> google.protobuf.Duration
-	57,  // 5: espprov.v1.Timeouts.overall:type_name -> google.protobuf.Duration
-	57,  // 6: espprov.v1.Timeouts.wifi_connect:type_name -> google.protobuf.Duration
-	57,  // 7: espprov.v1.Timeouts.status_poll:type_name -> google.protobuf.Duration
-	57,  // 8: espprov.v1.Timeouts.thread_attach:type_name -> google.protobuf.Duration
-	58,  // 9: espprov.v1.Mapping.metadata:type_name -> google.protobuf.Struct
-	57,  // 10: espprov.v1.Mapping.poll_interval:type_name -> google.protobuf.Duration
-	57,  // 11: espprov.v1.Mapping.max_wait:type_name -> google.protobuf.Duration
-	13,  // 12: espprov.v1.DiscoverRequest.device:type_name -> espprov.v1.Device
-	57,  // 13: espprov.v1.DiscoverRequest.timeout:type_name -> google.protobuf.Duration
+	65,  // 4: espprov.v1.Timeouts.exchange:type_name -> google.protobuf.Duration
+	65,  // 5: espprov.v1.Timeouts.overall:type_name -> google.protobuf.Duration
+	65,  // 6: espprov.v1.Timeouts.wifi_connect:type_name -> google.protobuf.Duration
+	65,  // 7: espprov.v1.Timeouts.status_poll:type_name -> google.protobuf.Duration
+	65,  // 8: espprov.v1.Timeouts.thread_attach:type_name -> google.protobuf.Duration
+	66,  // 9: espprov.v1.Mapping.metadata:type_name -> google.protobuf.Struct
+	65,  // 10: espprov.v1.Mapping.poll_interval:type_name -> google.protobuf.Duration
+	65,  // 11: espprov.v1.Mapping.max_wait:type_name -> google.protobuf.Duration
+	14,  // 12: espprov.v1.DiscoverRequest.device:type_name -> espprov.v1.Device
+	65,  // 13: espprov.v1.DiscoverRequest.timeout:type_name -> google.protobuf.Duration
 	0,   // 14: espprov.v1.DiscoverResponse.transport:type_name -> espprov.v1.Transport
 	1,   // 15: espprov.v1.DiscoverResponse.security:type_name -> espprov.v1.SecurityScheme
 	2,   // 16: espprov.v1.DiscoverResponse.prov_generation:type_name -> espprov.v1.ProvGeneration
 	3,   // 17: espprov.v1.DiscoverResponse.network_types:type_name -> espprov.v1.NetworkType
-	13,  // 18: espprov.v1.ScanWifiRequest.device:type_name -> espprov.v1.Device
-	14,  // 19: espprov.v1.ScanWifiRequest.security:type_name -> espprov.v1.Security
-	15,  // 20: espprov.v1.ScanWifiRequest.timeouts:type_name -> espprov.v1.Timeouts
+	14,  // 18: espprov.v1.ScanWifiRequest.device:type_name -> espprov.v1.Device
+	15,  // 19: espprov.v1.ScanWifiRequest.security:type_name -> espprov.v1.Security
+	16,  // 20: espprov.v1.ScanWifiRequest.timeouts:type_name -> espprov.v1.Timeouts
 	4,   // 21: espprov.v1.AccessPoint.auth:type_name -> espprov.v1.WifiAuthMode
-	22,  // 22: espprov.v1.ScanWifiResponse.access_points:type_name -> espprov.v1.AccessPoint
-	28,  // 23: espprov.v1.ScanWifiResponse.device_info:type_name -> espprov.v1.DeviceInfo
-	13,  // 24: espprov.v1.ScanThreadRequest.device:type_name -> espprov.v1.Device
-	14,  // 25: espprov.v1.ScanThreadRequest.security:type_name -> espprov.v1.Security
-	15,  // 26: espprov.v1.ScanThreadRequest.timeouts:type_name -> espprov.v1.Timeouts
-	25,  // 27: espprov.v1.ScanThreadResponse.networks:type_name -> espprov.v1.ThreadNetwork
-	28,  // 28: espprov.v1.ScanThreadResponse.device_info:type_name -> espprov.v1.DeviceInfo
-	13,  // 29: espprov.v1.ProvisionRequest.device:type_name -> espprov.v1.Device
-	14,  // 30: espprov.v1.ProvisionRequest.security:type_name -> espprov.v1.Security
-	16,  // 31: espprov.v1.ProvisionRequest.wifi:type_name -> espprov.v1.WifiCredentials
-	18,  // 32: espprov.v1.ProvisionRequest.mapping:type_name -> espprov.v1.Mapping
-	15,  // 33: espprov.v1.ProvisionRequest.timeouts:type_name -> espprov.v1.Timeouts
-	53,  // 34: espprov.v1.ProvisionRequest.custom_data:type_name -> espprov.v1.ProvisionRequest.CustomDataEntry
-	17,  // 35: espprov.v1.ProvisionRequest.thread:type_name -> espprov.v1.ThreadCredentials
-	54,  // 36: espprov.v1.ProvisionRequest.labels:type_name -> espprov.v1.ProvisionRequest.LabelsEntry
+	23,  // 22: espprov.v1.ScanWifiResponse.access_points:type_name -> espprov.v1.AccessPoint
+	29,  // 23: espprov.v1.ScanWifiResponse.device_info:type_name -> espprov.v1.DeviceInfo
+	14,  // 24: espprov.v1.ScanThreadRequest.device:type_name -> espprov.v1.Device
+	15,  // 25: espprov.v1.ScanThreadRequest.security:type_name -> espprov.v1.Security
+	16,  // 26: espprov.v1.ScanThreadRequest.timeouts:type_name -> espprov.v1.Timeouts
+	26,  // 27: espprov.v1.ScanThreadResponse.networks:type_name -> espprov.v1.ThreadNetwork
+	29,  // 28: espprov.v1.ScanThreadResponse.device_info:type_name -> espprov.v1.DeviceInfo
+	14,  // 29: espprov.v1.ProvisionRequest.device:type_name -> espprov.v1.Device
+	15,  // 30: espprov.v1.ProvisionRequest.security:type_name -> espprov.v1.Security
+	17,  // 31: espprov.v1.ProvisionRequest.wifi:type_name -> espprov.v1.WifiCredentials
+	19,  // 32: espprov.v1.ProvisionRequest.mapping:type_name -> espprov.v1.Mapping
+	16,  // 33: espprov.v1.ProvisionRequest.timeouts:type_name -> espprov.v1.Timeouts
+	58,  // 34: espprov.v1.ProvisionRequest.custom_data:type_name -> espprov.v1.ProvisionRequest.CustomDataEntry
+	18,  // 35: espprov.v1.ProvisionRequest.thread:type_name -> espprov.v1.ThreadCredentials
+	59,  // 36: espprov.v1.ProvisionRequest.labels:type_name -> espprov.v1.ProvisionRequest.LabelsEntry
 	1,   // 37: espprov.v1.DeviceInfo.security:type_name -> espprov.v1.SecurityScheme
-	55,  // 38: espprov.v1.DeviceInfo.apps:type_name -> espprov.v1.DeviceInfo.AppsEntry
+	60,  // 38: espprov.v1.DeviceInfo.apps:type_name -> espprov.v1.DeviceInfo.AppsEntry
 	2,   // 39: espprov.v1.DeviceInfo.prov_generation:type_name -> espprov.v1.ProvGeneration
 	3,   // 40: espprov.v1.DeviceInfo.network_types:type_name -> espprov.v1.NetworkType
 	6,   // 41: espprov.v1.WifiState.state:type_name -> espprov.v1.WifiStationState
@@ -4921,83 +5455,97 @@ var file_espprov_v1_espprov_proto_depIdxs = []int32{
 	10,  // 46: espprov.v1.MappingEvent.flow:type_name -> espprov.v1.MappingFlow
 	7,   // 47: espprov.v1.Result.fail_reason:type_name -> espprov.v1.WifiFailReason
 	3,   // 48: espprov.v1.Result.network:type_name -> espprov.v1.NetworkType
-	31,  // 49: espprov.v1.Result.thread:type_name -> espprov.v1.ThreadState
-	5,   // 50: espprov.v1.ProvisionResponse.step:type_name -> espprov.v1.Step
-	59,  // 51: espprov.v1.ProvisionResponse.time:type_name -> google.protobuf.Timestamp
-	28,  // 52: espprov.v1.ProvisionResponse.device_info:type_name -> espprov.v1.DeviceInfo
-	30,  // 53: espprov.v1.ProvisionResponse.wifi_state:type_name -> espprov.v1.WifiState
-	32,  // 54: espprov.v1.ProvisionResponse.mapping:type_name -> espprov.v1.MappingEvent
-	33,  // 55: espprov.v1.ProvisionResponse.result:type_name -> espprov.v1.Result
-	35,  // 56: espprov.v1.ProvisionResponse.custom_data:type_name -> espprov.v1.CustomDataReply
-	3,   // 57: espprov.v1.ProvisionResponse.network:type_name -> espprov.v1.NetworkType
-	31,  // 58: espprov.v1.ProvisionResponse.thread_state:type_name -> espprov.v1.ThreadState
-	11,  // 59: espprov.v1.ProvisionResponse.job_state:type_name -> espprov.v1.JobState
-	27,  // 60: espprov.v1.ProvisionInteractiveRequest.start:type_name -> espprov.v1.ProvisionRequest
-	16,  // 61: espprov.v1.ProvisionInteractiveRequest.retry:type_name -> espprov.v1.WifiCredentials
-	17,  // 62: espprov.v1.ProvisionInteractiveRequest.retry_thread:type_name -> espprov.v1.ThreadCredentials
-	34,  // 63: espprov.v1.ProvisionInteractiveResponse.event:type_name -> espprov.v1.ProvisionResponse
-	13,  // 64: espprov.v1.MapNodeRequest.device:type_name -> espprov.v1.Device
-	14,  // 65: espprov.v1.MapNodeRequest.security:type_name -> espprov.v1.Security
-	18,  // 66: espprov.v1.MapNodeRequest.mapping:type_name -> espprov.v1.Mapping
-	15,  // 67: espprov.v1.MapNodeRequest.timeouts:type_name -> espprov.v1.Timeouts
-	13,  // 68: espprov.v1.DisableChallengeResponseRequest.device:type_name -> espprov.v1.Device
-	14,  // 69: espprov.v1.DisableChallengeResponseRequest.security:type_name -> espprov.v1.Security
-	15,  // 70: espprov.v1.DisableChallengeResponseRequest.timeouts:type_name -> espprov.v1.Timeouts
-	11,  // 71: espprov.v1.Job.state:type_name -> espprov.v1.JobState
-	56,  // 72: espprov.v1.Job.labels:type_name -> espprov.v1.Job.LabelsEntry
-	59,  // 73: espprov.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	59,  // 74: espprov.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	59,  // 75: espprov.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	59,  // 76: espprov.v1.Job.update_time:type_name -> google.protobuf.Timestamp
-	5,   // 77: espprov.v1.Job.last_confirmed_step:type_name -> espprov.v1.Step
-	43,  // 78: espprov.v1.Job.steps:type_name -> espprov.v1.JobStep
-	44,  // 79: espprov.v1.Job.device:type_name -> espprov.v1.JobDevice
-	45,  // 80: espprov.v1.Job.error:type_name -> espprov.v1.JobError
-	33,  // 81: espprov.v1.Job.result:type_name -> espprov.v1.Result
-	27,  // 82: espprov.v1.Job.request:type_name -> espprov.v1.ProvisionRequest
-	5,   // 83: espprov.v1.JobStep.step:type_name -> espprov.v1.Step
-	59,  // 84: espprov.v1.JobStep.start_time:type_name -> google.protobuf.Timestamp
-	59,  // 85: espprov.v1.JobStep.end_time:type_name -> google.protobuf.Timestamp
-	0,   // 86: espprov.v1.JobDevice.transport:type_name -> espprov.v1.Transport
-	28,  // 87: espprov.v1.JobDevice.device_info:type_name -> espprov.v1.DeviceInfo
-	11,  // 88: espprov.v1.ListJobsRequest.states:type_name -> espprov.v1.JobState
-	59,  // 89: espprov.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
-	59,  // 90: espprov.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
-	42,  // 91: espprov.v1.ListJobsResponse.jobs:type_name -> espprov.v1.Job
-	11,  // 92: espprov.v1.ExportJobsRequest.states:type_name -> espprov.v1.JobState
-	59,  // 93: espprov.v1.ExportJobsRequest.created_after:type_name -> google.protobuf.Timestamp
-	59,  // 94: espprov.v1.ExportJobsRequest.created_before:type_name -> google.protobuf.Timestamp
-	12,  // 95: espprov.v1.ExportJobsRequest.format:type_name -> espprov.v1.ExportFormat
-	29,  // 96: espprov.v1.DeviceInfo.AppsEntry.value:type_name -> espprov.v1.AppInfo
-	19,  // 97: espprov.v1.ProvisioningService.Discover:input_type -> espprov.v1.DiscoverRequest
-	21,  // 98: espprov.v1.ProvisioningService.ScanWifi:input_type -> espprov.v1.ScanWifiRequest
-	24,  // 99: espprov.v1.ProvisioningService.ScanThread:input_type -> espprov.v1.ScanThreadRequest
-	27,  // 100: espprov.v1.ProvisioningService.Provision:input_type -> espprov.v1.ProvisionRequest
-	36,  // 101: espprov.v1.ProvisioningService.ProvisionInteractive:input_type -> espprov.v1.ProvisionInteractiveRequest
-	38,  // 102: espprov.v1.ProvisioningService.MapNode:input_type -> espprov.v1.MapNodeRequest
-	40,  // 103: espprov.v1.ProvisioningService.DisableChallengeResponse:input_type -> espprov.v1.DisableChallengeResponseRequest
-	46,  // 104: espprov.v1.ProvisioningService.GetJob:input_type -> espprov.v1.GetJobRequest
-	47,  // 105: espprov.v1.ProvisioningService.WatchJob:input_type -> espprov.v1.WatchJobRequest
-	48,  // 106: espprov.v1.ProvisioningService.ListJobs:input_type -> espprov.v1.ListJobsRequest
-	50,  // 107: espprov.v1.ProvisioningService.CancelJob:input_type -> espprov.v1.CancelJobRequest
-	51,  // 108: espprov.v1.ProvisioningService.ExportJobs:input_type -> espprov.v1.ExportJobsRequest
-	20,  // 109: espprov.v1.ProvisioningService.Discover:output_type -> espprov.v1.DiscoverResponse
-	23,  // 110: espprov.v1.ProvisioningService.ScanWifi:output_type -> espprov.v1.ScanWifiResponse
-	26,  // 111: espprov.v1.ProvisioningService.ScanThread:output_type -> espprov.v1.ScanThreadResponse
-	34,  // 112: espprov.v1.ProvisioningService.Provision:output_type -> espprov.v1.ProvisionResponse
-	37,  // 113: espprov.v1.ProvisioningService.ProvisionInteractive:output_type -> espprov.v1.ProvisionInteractiveResponse
-	39,  // 114: espprov.v1.ProvisioningService.MapNode:output_type -> espprov.v1.MapNodeResponse
-	41,  // 115: espprov.v1.ProvisioningService.DisableChallengeResponse:output_type -> espprov.v1.DisableChallengeResponseResponse
-	42,  // 116: espprov.v1.ProvisioningService.GetJob:output_type -> espprov.v1.Job
-	34,  // 117: espprov.v1.ProvisioningService.WatchJob:output_type -> espprov.v1.ProvisionResponse
-	49,  // 118: espprov.v1.ProvisioningService.ListJobs:output_type -> espprov.v1.ListJobsResponse
-	42,  // 119: espprov.v1.ProvisioningService.CancelJob:output_type -> espprov.v1.Job
-	52,  // 120: espprov.v1.ProvisioningService.ExportJobs:output_type -> espprov.v1.ExportJobsResponse
-	109, // [109:121] is the sub-list for method output_type
-	97,  // [97:109] is the sub-list for method input_type
-	97,  // [97:97] is the sub-list for extension type_name
-	97,  // [97:97] is the sub-list for extension extendee
-	0,   // [0:97] is the sub-list for field type_name
+	32,  // 49: espprov.v1.Result.thread:type_name -> espprov.v1.ThreadState
+	11,  // 50: espprov.v1.Result.failure_class:type_name -> espprov.v1.FailureClass
+	5,   // 51: espprov.v1.ProvisionResponse.step:type_name -> espprov.v1.Step
+	67,  // 52: espprov.v1.ProvisionResponse.time:type_name -> google.protobuf.Timestamp
+	29,  // 53: espprov.v1.ProvisionResponse.device_info:type_name -> espprov.v1.DeviceInfo
+	31,  // 54: espprov.v1.ProvisionResponse.wifi_state:type_name -> espprov.v1.WifiState
+	33,  // 55: espprov.v1.ProvisionResponse.mapping:type_name -> espprov.v1.MappingEvent
+	34,  // 56: espprov.v1.ProvisionResponse.result:type_name -> espprov.v1.Result
+	36,  // 57: espprov.v1.ProvisionResponse.custom_data:type_name -> espprov.v1.CustomDataReply
+	3,   // 58: espprov.v1.ProvisionResponse.network:type_name -> espprov.v1.NetworkType
+	32,  // 59: espprov.v1.ProvisionResponse.thread_state:type_name -> espprov.v1.ThreadState
+	12,  // 60: espprov.v1.ProvisionResponse.job_state:type_name -> espprov.v1.JobState
+	28,  // 61: espprov.v1.ProvisionInteractiveRequest.start:type_name -> espprov.v1.ProvisionRequest
+	17,  // 62: espprov.v1.ProvisionInteractiveRequest.retry:type_name -> espprov.v1.WifiCredentials
+	18,  // 63: espprov.v1.ProvisionInteractiveRequest.retry_thread:type_name -> espprov.v1.ThreadCredentials
+	35,  // 64: espprov.v1.ProvisionInteractiveResponse.event:type_name -> espprov.v1.ProvisionResponse
+	14,  // 65: espprov.v1.MapNodeRequest.device:type_name -> espprov.v1.Device
+	15,  // 66: espprov.v1.MapNodeRequest.security:type_name -> espprov.v1.Security
+	19,  // 67: espprov.v1.MapNodeRequest.mapping:type_name -> espprov.v1.Mapping
+	16,  // 68: espprov.v1.MapNodeRequest.timeouts:type_name -> espprov.v1.Timeouts
+	14,  // 69: espprov.v1.DisableChallengeResponseRequest.device:type_name -> espprov.v1.Device
+	15,  // 70: espprov.v1.DisableChallengeResponseRequest.security:type_name -> espprov.v1.Security
+	16,  // 71: espprov.v1.DisableChallengeResponseRequest.timeouts:type_name -> espprov.v1.Timeouts
+	12,  // 72: espprov.v1.Job.state:type_name -> espprov.v1.JobState
+	61,  // 73: espprov.v1.Job.labels:type_name -> espprov.v1.Job.LabelsEntry
+	67,  // 74: espprov.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	67,  // 75: espprov.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	67,  // 76: espprov.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	67,  // 77: espprov.v1.Job.update_time:type_name -> google.protobuf.Timestamp
+	5,   // 78: espprov.v1.Job.last_confirmed_step:type_name -> espprov.v1.Step
+	44,  // 79: espprov.v1.Job.steps:type_name -> espprov.v1.JobStep
+	45,  // 80: espprov.v1.Job.device:type_name -> espprov.v1.JobDevice
+	46,  // 81: espprov.v1.Job.error:type_name -> espprov.v1.JobError
+	34,  // 82: espprov.v1.Job.result:type_name -> espprov.v1.Result
+	28,  // 83: espprov.v1.Job.request:type_name -> espprov.v1.ProvisionRequest
+	5,   // 84: espprov.v1.JobStep.step:type_name -> espprov.v1.Step
+	67,  // 85: espprov.v1.JobStep.start_time:type_name -> google.protobuf.Timestamp
+	67,  // 86: espprov.v1.JobStep.end_time:type_name -> google.protobuf.Timestamp
+	0,   // 87: espprov.v1.JobDevice.transport:type_name -> espprov.v1.Transport
+	29,  // 88: espprov.v1.JobDevice.device_info:type_name -> espprov.v1.DeviceInfo
+	11,  // 89: espprov.v1.JobError.failure_class:type_name -> espprov.v1.FailureClass
+	12,  // 90: espprov.v1.ListJobsRequest.states:type_name -> espprov.v1.JobState
+	67,  // 91: espprov.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
+	67,  // 92: espprov.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
+	43,  // 93: espprov.v1.ListJobsResponse.jobs:type_name -> espprov.v1.Job
+	12,  // 94: espprov.v1.ExportJobsRequest.states:type_name -> espprov.v1.JobState
+	67,  // 95: espprov.v1.ExportJobsRequest.created_after:type_name -> google.protobuf.Timestamp
+	67,  // 96: espprov.v1.ExportJobsRequest.created_before:type_name -> google.protobuf.Timestamp
+	13,  // 97: espprov.v1.ExportJobsRequest.format:type_name -> espprov.v1.ExportFormat
+	62,  // 98: espprov.v1.UpdateJobLabelsRequest.labels:type_name -> espprov.v1.UpdateJobLabelsRequest.LabelsEntry
+	57,  // 99: espprov.v1.ListProfilesResponse.profiles:type_name -> espprov.v1.Profile
+	0,   // 100: espprov.v1.Profile.transport:type_name -> espprov.v1.Transport
+	63,  // 101: espprov.v1.Profile.addresses:type_name -> espprov.v1.Profile.AddressesEntry
+	1,   // 102: espprov.v1.Profile.security_scheme:type_name -> espprov.v1.SecurityScheme
+	3,   // 103: espprov.v1.Profile.network:type_name -> espprov.v1.NetworkType
+	64,  // 104: espprov.v1.Profile.labels:type_name -> espprov.v1.Profile.LabelsEntry
+	16,  // 105: espprov.v1.Profile.timeouts:type_name -> espprov.v1.Timeouts
+	30,  // 106: espprov.v1.DeviceInfo.AppsEntry.value:type_name -> espprov.v1.AppInfo
+	20,  // 107: espprov.v1.ProvisioningService.Discover:input_type -> espprov.v1.DiscoverRequest
+	22,  // 108: espprov.v1.ProvisioningService.ScanWifi:input_type -> espprov.v1.ScanWifiRequest
+	25,  // 109: espprov.v1.ProvisioningService.ScanThread:input_type -> espprov.v1.ScanThreadRequest
+	28,  // 110: espprov.v1.ProvisioningService.Provision:input_type -> espprov.v1.ProvisionRequest
+	37,  // 111: espprov.v1.ProvisioningService.ProvisionInteractive:input_type -> espprov.v1.ProvisionInteractiveRequest
+	39,  // 112: espprov.v1.ProvisioningService.MapNode:input_type -> espprov.v1.MapNodeRequest
+	41,  // 113: espprov.v1.ProvisioningService.DisableChallengeResponse:input_type -> espprov.v1.DisableChallengeResponseRequest
+	47,  // 114: espprov.v1.ProvisioningService.GetJob:input_type -> espprov.v1.GetJobRequest
+	48,  // 115: espprov.v1.ProvisioningService.WatchJob:input_type -> espprov.v1.WatchJobRequest
+	49,  // 116: espprov.v1.ProvisioningService.ListJobs:input_type -> espprov.v1.ListJobsRequest
+	51,  // 117: espprov.v1.ProvisioningService.CancelJob:input_type -> espprov.v1.CancelJobRequest
+	52,  // 118: espprov.v1.ProvisioningService.ExportJobs:input_type -> espprov.v1.ExportJobsRequest
+	54,  // 119: espprov.v1.ProvisioningService.UpdateJobLabels:input_type -> espprov.v1.UpdateJobLabelsRequest
+	55,  // 120: espprov.v1.ProvisioningService.ListProfiles:input_type -> espprov.v1.ListProfilesRequest
+	21,  // 121: espprov.v1.ProvisioningService.Discover:output_type -> espprov.v1.DiscoverResponse
+	24,  // 122: espprov.v1.ProvisioningService.ScanWifi:output_type -> espprov.v1.ScanWifiResponse
+	27,  // 123: espprov.v1.ProvisioningService.ScanThread:output_type -> espprov.v1.ScanThreadResponse
+	35,  // 124: espprov.v1.ProvisioningService.Provision:output_type -> espprov.v1.ProvisionResponse
+	38,  // 125: espprov.v1.ProvisioningService.ProvisionInteractive:output_type -> espprov.v1.ProvisionInteractiveResponse
+	40,  // 126: espprov.v1.ProvisioningService.MapNode:output_type -> espprov.v1.MapNodeResponse
+	42,  // 127: espprov.v1.ProvisioningService.DisableChallengeResponse:output_type -> espprov.v1.DisableChallengeResponseResponse
+	43,  // 128: espprov.v1.ProvisioningService.GetJob:output_type -> espprov.v1.Job
+	35,  // 129: espprov.v1.ProvisioningService.WatchJob:output_type -> espprov.v1.ProvisionResponse
+	50,  // 130: espprov.v1.ProvisioningService.ListJobs:output_type -> espprov.v1.ListJobsResponse
+	43,  // 131: espprov.v1.ProvisioningService.CancelJob:output_type -> espprov.v1.Job
+	53,  // 132: espprov.v1.ProvisioningService.ExportJobs:output_type -> espprov.v1.ExportJobsResponse
+	43,  // 133: espprov.v1.ProvisioningService.UpdateJobLabels:output_type -> espprov.v1.Job
+	56,  // 134: espprov.v1.ProvisioningService.ListProfiles:output_type -> espprov.v1.ListProfilesResponse
+	121, // [121:135] is the sub-list for method output_type
+	107, // [107:121] is the sub-list for method input_type
+	107, // [107:107] is the sub-list for extension type_name
+	107, // [107:107] is the sub-list for extension extendee
+	0,   // [0:107] is the sub-list for field type_name
 }
 
 func init() { file_espprov_v1_espprov_proto_init() }
@@ -5020,8 +5568,8 @@ func file_espprov_v1_espprov_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_espprov_v1_espprov_proto_rawDesc), len(file_espprov_v1_espprov_proto_rawDesc)),
-			NumEnums:      13,
-			NumMessages:   44,
+			NumEnums:      14,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

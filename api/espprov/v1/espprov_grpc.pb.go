@@ -61,6 +61,8 @@ const (
 	ProvisioningService_ListJobs_FullMethodName                 = "/espprov.v1.ProvisioningService/ListJobs"
 	ProvisioningService_CancelJob_FullMethodName                = "/espprov.v1.ProvisioningService/CancelJob"
 	ProvisioningService_ExportJobs_FullMethodName               = "/espprov.v1.ProvisioningService/ExportJobs"
+	ProvisioningService_UpdateJobLabels_FullMethodName          = "/espprov.v1.ProvisioningService/UpdateJobLabels"
+	ProvisioningService_ListProfiles_FullMethodName             = "/espprov.v1.ProvisioningService/ListProfiles"
 )
 
 // ProvisioningServiceClient is the client API for ProvisioningService service.
@@ -120,6 +122,19 @@ type ProvisioningServiceClient interface {
 	// (GET /v1/jobs:export?format=csv|ndjson) the body is the file itself
 	// (text/csv or application/x-ndjson), not JSON-wrapped chunks.
 	ExportJobs(ctx context.Context, in *ExportJobsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportJobsResponse], error)
+	// UpdateJobLabels merges labels into a job's labels (an empty value
+	// removes the key) and returns the job; the station page marks a unit
+	// "set aside" with it (labels set_aside=true, set_aside_reason=TEXT).
+	// Labels are validated like ProvisionRequest.labels; a finished job can
+	// be labelled too.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	UpdateJobLabels(ctx context.Context, in *UpdateJobLabelsRequest, opts ...grpc.CallOption) (*Job, error)
+	// ListProfiles lists the server's station profiles (espprovd --profiles
+	// FILE): named presets a ProvisionRequest picks with its profile field.
+	// Profiles never carry a secret: a Wi-Fi passphrase or Thread dataset is
+	// shown only as set or not.
+	ListProfiles(ctx context.Context, in *ListProfilesRequest, opts ...grpc.CallOption) (*ListProfilesResponse, error)
 }
 
 type provisioningServiceClient struct {
@@ -289,6 +304,26 @@ func (c *provisioningServiceClient) ExportJobs(ctx context.Context, in *ExportJo
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ProvisioningService_ExportJobsClient = grpc.ServerStreamingClient[ExportJobsResponse]
 
+func (c *provisioningServiceClient) UpdateJobLabels(ctx context.Context, in *UpdateJobLabelsRequest, opts ...grpc.CallOption) (*Job, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Job)
+	err := c.cc.Invoke(ctx, ProvisioningService_UpdateJobLabels_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *provisioningServiceClient) ListProfiles(ctx context.Context, in *ListProfilesRequest, opts ...grpc.CallOption) (*ListProfilesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListProfilesResponse)
+	err := c.cc.Invoke(ctx, ProvisioningService_ListProfiles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ProvisioningServiceServer is the server API for ProvisioningService service.
 // All implementations must embed UnimplementedProvisioningServiceServer
 // for forward compatibility.
@@ -346,6 +381,19 @@ type ProvisioningServiceServer interface {
 	// (GET /v1/jobs:export?format=csv|ndjson) the body is the file itself
 	// (text/csv or application/x-ndjson), not JSON-wrapped chunks.
 	ExportJobs(*ExportJobsRequest, grpc.ServerStreamingServer[ExportJobsResponse]) error
+	// UpdateJobLabels merges labels into a job's labels (an empty value
+	// removes the key) and returns the job; the station page marks a unit
+	// "set aside" with it (labels set_aside=true, set_aside_reason=TEXT).
+	// Labels are validated like ProvisionRequest.labels; a finished job can
+	// be labelled too.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	UpdateJobLabels(context.Context, *UpdateJobLabelsRequest) (*Job, error)
+	// ListProfiles lists the server's station profiles (espprovd --profiles
+	// FILE): named presets a ProvisionRequest picks with its profile field.
+	// Profiles never carry a secret: a Wi-Fi passphrase or Thread dataset is
+	// shown only as set or not.
+	ListProfiles(context.Context, *ListProfilesRequest) (*ListProfilesResponse, error)
 	mustEmbedUnimplementedProvisioningServiceServer()
 }
 
@@ -391,6 +439,12 @@ func (UnimplementedProvisioningServiceServer) CancelJob(context.Context, *Cancel
 }
 func (UnimplementedProvisioningServiceServer) ExportJobs(*ExportJobsRequest, grpc.ServerStreamingServer[ExportJobsResponse]) error {
 	return status.Error(codes.Unimplemented, "method ExportJobs not implemented")
+}
+func (UnimplementedProvisioningServiceServer) UpdateJobLabels(context.Context, *UpdateJobLabelsRequest) (*Job, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateJobLabels not implemented")
+}
+func (UnimplementedProvisioningServiceServer) ListProfiles(context.Context, *ListProfilesRequest) (*ListProfilesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListProfiles not implemented")
 }
 func (UnimplementedProvisioningServiceServer) mustEmbedUnimplementedProvisioningServiceServer() {}
 func (UnimplementedProvisioningServiceServer) testEmbeddedByValue()                             {}
@@ -590,6 +644,42 @@ func _ProvisioningService_ExportJobs_Handler(srv interface{}, stream grpc.Server
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ProvisioningService_ExportJobsServer = grpc.ServerStreamingServer[ExportJobsResponse]
 
+func _ProvisioningService_UpdateJobLabels_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateJobLabelsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProvisioningServiceServer).UpdateJobLabels(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProvisioningService_UpdateJobLabels_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProvisioningServiceServer).UpdateJobLabels(ctx, req.(*UpdateJobLabelsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProvisioningService_ListProfiles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListProfilesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProvisioningServiceServer).ListProfiles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProvisioningService_ListProfiles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProvisioningServiceServer).ListProfiles(ctx, req.(*ListProfilesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ProvisioningService_ServiceDesc is the grpc.ServiceDesc for ProvisioningService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -624,6 +714,14 @@ var ProvisioningService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelJob",
 			Handler:    _ProvisioningService_CancelJob_Handler,
+		},
+		{
+			MethodName: "UpdateJobLabels",
+			Handler:    _ProvisioningService_UpdateJobLabels_Handler,
+		},
+		{
+			MethodName: "ListProfiles",
+			Handler:    _ProvisioningService_ListProfiles_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -134,6 +134,8 @@ func TestMethodScopes(t *testing.T) {
 		"/espprov.v1.ProvisioningService/MapNode":                  ScopeMap,
 		"/espprov.v1.ProvisioningService/DisableChallengeResponse": ScopeMap,
 		"/espprov.v1.ProvisioningService/ListJobs":                 ScopeJobsRead,
+		"/espprov.v1.ProvisioningService/ListProfiles":             ScopeJobsRead,
+		"/espprov.v1.ProvisioningService/UpdateJobLabels":          ScopeProvision,
 		"/espprov.v1.ProvisioningService/SomethingNew":             ScopeAdmin,
 		"/other.Service/Provision":                                 ScopeAdmin,
 	}

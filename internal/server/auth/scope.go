@@ -13,10 +13,10 @@ type Scope string
 
 // The scopes. Admin holds every other one.
 const (
-	ScopeProvision Scope = "provision" // Provision, ProvisionInteractive, CancelJob
+	ScopeProvision Scope = "provision" // Provision, ProvisionInteractive, CancelJob, UpdateJobLabels
 	ScopeMap       Scope = "map"       // MapNode, DisableChallengeResponse
 	ScopeDiscover  Scope = "discover"  // Discover, ScanWifi, ScanThread
-	ScopeJobsRead  Scope = "jobs.read" // GetJob, WatchJob, ListJobs, ExportJobs
+	ScopeJobsRead  Scope = "jobs.read" // GetJob, WatchJob, ListJobs, ExportJobs, ListProfiles
 	ScopeAdmin     Scope = "admin"     // everything, including methods added later and admin endpoints
 )
 
@@ -72,6 +72,8 @@ var methodScopes = map[string]Scope{
 	"ListJobs":                 ScopeJobsRead,
 	"ExportJobs":               ScopeJobsRead,
 	"CancelJob":                ScopeProvision,
+	"UpdateJobLabels":          ScopeProvision,
+	"ListProfiles":             ScopeJobsRead,
 }
 
 // Open reports whether a gRPC method is served without authentication: the

@@ -11,6 +11,18 @@ DESCRIPTOR: _descriptor.FileDescriptor
 EXPORT_FORMAT_CSV: ExportFormat
 EXPORT_FORMAT_NDJSON: ExportFormat
 EXPORT_FORMAT_UNSPECIFIED: ExportFormat
+FAILURE_CLASS_CANCELLED: FailureClass
+FAILURE_CLASS_CLOUD: FailureClass
+FAILURE_CLASS_DEADLINE: FailureClass
+FAILURE_CLASS_DEVICE_BUSY: FailureClass
+FAILURE_CLASS_DEVICE_STOPPED_ANSWERING: FailureClass
+FAILURE_CLASS_DEVICE_UNREACHABLE: FailureClass
+FAILURE_CLASS_NETWORK_NOT_FOUND: FailureClass
+FAILURE_CLASS_OTHER: FailureClass
+FAILURE_CLASS_PROTOCOL: FailureClass
+FAILURE_CLASS_UNSPECIFIED: FailureClass
+FAILURE_CLASS_WIFI_AUTH: FailureClass
+FAILURE_CLASS_WRONG_POP: FailureClass
 JOB_STATE_CANCELLED: JobState
 JOB_STATE_FAILED: JobState
 JOB_STATE_INTERRUPTED: JobState
@@ -338,12 +350,14 @@ class JobDevice(_message.Message):
     def __init__(self, transport: _Optional[_Union[Transport, str]] = ..., name: _Optional[str] = ..., address: _Optional[str] = ..., adapter: _Optional[str] = ..., node_id: _Optional[str] = ..., device_info: _Optional[_Union[DeviceInfo, _Mapping]] = ..., device_key: _Optional[str] = ...) -> None: ...
 
 class JobError(_message.Message):
-    __slots__ = ["code", "message"]
+    __slots__ = ["code", "failure_class", "message"]
     CODE_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_CLASS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     code: str
+    failure_class: FailureClass
     message: str
-    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., failure_class: _Optional[_Union[FailureClass, str]] = ...) -> None: ...
 
 class JobStep(_message.Message):
     __slots__ = ["end_time", "message", "outcome", "sequence", "start_time", "step"]
@@ -394,6 +408,16 @@ class ListJobsResponse(_message.Message):
     jobs: _containers.RepeatedCompositeFieldContainer[Job]
     next_page_token: str
     def __init__(self, jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListProfilesRequest(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class ListProfilesResponse(_message.Message):
+    __slots__ = ["profiles"]
+    PROFILES_FIELD_NUMBER: _ClassVar[int]
+    profiles: _containers.RepeatedCompositeFieldContainer[Profile]
+    def __init__(self, profiles: _Optional[_Iterable[_Union[Profile, _Mapping]]] = ...) -> None: ...
 
 class MapNodeRequest(_message.Message):
     __slots__ = ["device", "mapping", "security", "timeouts"]
@@ -453,6 +477,62 @@ class MappingEvent(_message.Message):
     request_status: str
     def __init__(self, flow: _Optional[_Union[MappingFlow, str]] = ..., node_id: _Optional[str] = ..., request_id: _Optional[str] = ..., request_status: _Optional[str] = ..., mapped: bool = ..., chal_resp_disabled: bool = ...) -> None: ...
 
+class Profile(_message.Message):
+    __slots__ = ["adapter", "address", "addresses", "cloud", "dataset_set", "description", "labels", "mapping_enabled", "name", "network", "passphrase_set", "sec2_username", "security_scheme", "station", "thread_network_name", "timeouts", "transport", "wifi_ssid", "work_order"]
+    class AddressesEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class LabelsEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    CLOUD_FIELD_NUMBER: _ClassVar[int]
+    DATASET_SET_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    MAPPING_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    PASSPHRASE_SET_FIELD_NUMBER: _ClassVar[int]
+    SEC2_USERNAME_FIELD_NUMBER: _ClassVar[int]
+    SECURITY_SCHEME_FIELD_NUMBER: _ClassVar[int]
+    STATION_FIELD_NUMBER: _ClassVar[int]
+    THREAD_NETWORK_NAME_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUTS_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    WIFI_SSID_FIELD_NUMBER: _ClassVar[int]
+    WORK_ORDER_FIELD_NUMBER: _ClassVar[int]
+    adapter: str
+    address: str
+    addresses: _containers.ScalarMap[str, str]
+    cloud: str
+    dataset_set: bool
+    description: str
+    labels: _containers.ScalarMap[str, str]
+    mapping_enabled: bool
+    name: str
+    network: NetworkType
+    passphrase_set: bool
+    sec2_username: str
+    security_scheme: SecurityScheme
+    station: str
+    thread_network_name: str
+    timeouts: Timeouts
+    transport: Transport
+    wifi_ssid: str
+    work_order: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., transport: _Optional[_Union[Transport, str]] = ..., address: _Optional[str] = ..., addresses: _Optional[_Mapping[str, str]] = ..., adapter: _Optional[str] = ..., security_scheme: _Optional[_Union[SecurityScheme, str]] = ..., sec2_username: _Optional[str] = ..., network: _Optional[_Union[NetworkType, str]] = ..., wifi_ssid: _Optional[str] = ..., passphrase_set: bool = ..., thread_network_name: _Optional[str] = ..., dataset_set: bool = ..., mapping_enabled: bool = ..., cloud: _Optional[str] = ..., work_order: _Optional[str] = ..., station: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ...) -> None: ...
+
 class ProvisionInteractiveRequest(_message.Message):
     __slots__ = ["give_up", "retry", "retry_thread", "start"]
     GIVE_UP_FIELD_NUMBER: _ClassVar[int]
@@ -472,7 +552,7 @@ class ProvisionInteractiveResponse(_message.Message):
     def __init__(self, event: _Optional[_Union[ProvisionResponse, _Mapping]] = ...) -> None: ...
 
 class ProvisionRequest(_message.Message):
-    __slots__ = ["custom_data", "device", "labels", "mapping", "no_wifi", "reprovision", "request_id", "reset_on_failure", "security", "serial_number", "station", "thread", "timeouts", "wifi", "work_order"]
+    __slots__ = ["custom_data", "device", "labels", "mapping", "no_wifi", "profile", "reprovision", "request_id", "reset_on_failure", "security", "serial_number", "station", "thread", "timeouts", "wifi", "work_order"]
     class CustomDataEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -492,6 +572,7 @@ class ProvisionRequest(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     MAPPING_FIELD_NUMBER: _ClassVar[int]
     NO_WIFI_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
     REPROVISION_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     RESET_ON_FAILURE_FIELD_NUMBER: _ClassVar[int]
@@ -507,6 +588,7 @@ class ProvisionRequest(_message.Message):
     labels: _containers.ScalarMap[str, str]
     mapping: Mapping
     no_wifi: bool
+    profile: str
     reprovision: bool
     request_id: str
     reset_on_failure: bool
@@ -517,7 +599,7 @@ class ProvisionRequest(_message.Message):
     timeouts: Timeouts
     wifi: WifiCredentials
     work_order: str
-    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., security: _Optional[_Union[Security, _Mapping]] = ..., wifi: _Optional[_Union[WifiCredentials, _Mapping]] = ..., no_wifi: bool = ..., mapping: _Optional[_Union[Mapping, _Mapping]] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., reset_on_failure: bool = ..., reprovision: bool = ..., custom_data: _Optional[_Mapping[str, bytes]] = ..., thread: _Optional[_Union[ThreadCredentials, _Mapping]] = ..., request_id: _Optional[str] = ..., serial_number: _Optional[str] = ..., work_order: _Optional[str] = ..., station: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., security: _Optional[_Union[Security, _Mapping]] = ..., wifi: _Optional[_Union[WifiCredentials, _Mapping]] = ..., no_wifi: bool = ..., mapping: _Optional[_Union[Mapping, _Mapping]] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., reset_on_failure: bool = ..., reprovision: bool = ..., custom_data: _Optional[_Mapping[str, bytes]] = ..., thread: _Optional[_Union[ThreadCredentials, _Mapping]] = ..., request_id: _Optional[str] = ..., serial_number: _Optional[str] = ..., work_order: _Optional[str] = ..., station: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., profile: _Optional[str] = ...) -> None: ...
 
 class ProvisionResponse(_message.Message):
     __slots__ = ["custom_data", "device_info", "job_id", "job_state", "mapping", "message", "network", "result", "sequence", "step", "thread_state", "time", "wifi_state"]
@@ -550,12 +632,13 @@ class ProvisionResponse(_message.Message):
     def __init__(self, step: _Optional[_Union[Step, str]] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ..., device_info: _Optional[_Union[DeviceInfo, _Mapping]] = ..., wifi_state: _Optional[_Union[WifiState, _Mapping]] = ..., mapping: _Optional[_Union[MappingEvent, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., custom_data: _Optional[_Union[CustomDataReply, _Mapping]] = ..., network: _Optional[_Union[NetworkType, str]] = ..., thread_state: _Optional[_Union[ThreadState, _Mapping]] = ..., job_id: _Optional[str] = ..., sequence: _Optional[int] = ..., job_state: _Optional[_Union[JobState, str]] = ...) -> None: ...
 
 class Result(_message.Message):
-    __slots__ = ["bssid", "channel", "device_reset", "error", "error_code", "fail_reason", "ip4_address", "mapped", "network", "node_id", "ssid", "success", "thread"]
+    __slots__ = ["bssid", "channel", "device_reset", "error", "error_code", "fail_reason", "failure_class", "ip4_address", "mapped", "network", "node_id", "ssid", "success", "thread"]
     BSSID_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     DEVICE_RESET_FIELD_NUMBER: _ClassVar[int]
     ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_CLASS_FIELD_NUMBER: _ClassVar[int]
     FAIL_REASON_FIELD_NUMBER: _ClassVar[int]
     IP4_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     MAPPED_FIELD_NUMBER: _ClassVar[int]
@@ -570,6 +653,7 @@ class Result(_message.Message):
     error: str
     error_code: str
     fail_reason: WifiFailReason
+    failure_class: FailureClass
     ip4_address: str
     mapped: bool
     network: NetworkType
@@ -577,7 +661,7 @@ class Result(_message.Message):
     ssid: str
     success: bool
     thread: ThreadState
-    def __init__(self, success: bool = ..., ip4_address: _Optional[str] = ..., ssid: _Optional[str] = ..., bssid: _Optional[str] = ..., channel: _Optional[int] = ..., node_id: _Optional[str] = ..., mapped: bool = ..., error_code: _Optional[str] = ..., error: _Optional[str] = ..., fail_reason: _Optional[_Union[WifiFailReason, str]] = ..., device_reset: bool = ..., network: _Optional[_Union[NetworkType, str]] = ..., thread: _Optional[_Union[ThreadState, _Mapping]] = ...) -> None: ...
+    def __init__(self, success: bool = ..., ip4_address: _Optional[str] = ..., ssid: _Optional[str] = ..., bssid: _Optional[str] = ..., channel: _Optional[int] = ..., node_id: _Optional[str] = ..., mapped: bool = ..., error_code: _Optional[str] = ..., error: _Optional[str] = ..., fail_reason: _Optional[_Union[WifiFailReason, str]] = ..., device_reset: bool = ..., network: _Optional[_Union[NetworkType, str]] = ..., thread: _Optional[_Union[ThreadState, _Mapping]] = ..., failure_class: _Optional[_Union[FailureClass, str]] = ...) -> None: ...
 
 class ScanThreadRequest(_message.Message):
     __slots__ = ["device", "security", "timeouts"]
@@ -691,6 +775,21 @@ class Timeouts(_message.Message):
     wifi_connect: _duration_pb2.Duration
     def __init__(self, exchange: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., overall: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., wifi_connect: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., status_poll: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., thread_attach: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
+class UpdateJobLabelsRequest(_message.Message):
+    __slots__ = ["job_id", "labels"]
+    class LabelsEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, job_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
 class WatchJobRequest(_message.Message):
     __slots__ = ["after_sequence", "job_id"]
     AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
@@ -758,6 +857,9 @@ class ThreadFailReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class MappingFlow(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class FailureClass(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):

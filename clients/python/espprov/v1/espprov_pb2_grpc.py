@@ -75,6 +75,16 @@ class ProvisioningServiceStub(object):
                 request_serializer=espprov_dot_v1_dot_espprov__pb2.ExportJobsRequest.SerializeToString,
                 response_deserializer=espprov_dot_v1_dot_espprov__pb2.ExportJobsResponse.FromString,
                 )
+        self.UpdateJobLabels = channel.unary_unary(
+                '/espprov.v1.ProvisioningService/UpdateJobLabels',
+                request_serializer=espprov_dot_v1_dot_espprov__pb2.UpdateJobLabelsRequest.SerializeToString,
+                response_deserializer=espprov_dot_v1_dot_espprov__pb2.Job.FromString,
+                )
+        self.ListProfiles = channel.unary_unary(
+                '/espprov.v1.ProvisioningService/ListProfiles',
+                request_serializer=espprov_dot_v1_dot_espprov__pb2.ListProfilesRequest.SerializeToString,
+                response_deserializer=espprov_dot_v1_dot_espprov__pb2.ListProfilesResponse.FromString,
+                )
 
 
 class ProvisioningServiceServicer(object):
@@ -201,6 +211,29 @@ class ProvisioningServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateJobLabels(self, request, context):
+        """UpdateJobLabels merges labels into a job's labels (an empty value
+        removes the key) and returns the job; the station page marks a unit
+        "set aside" with it (labels set_aside=true, set_aside_reason=TEXT).
+        Labels are validated like ProvisionRequest.labels; a finished job can
+        be labelled too.
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListProfiles(self, request, context):
+        """ListProfiles lists the server's station profiles (espprovd --profiles
+        FILE): named presets a ProvisionRequest picks with its profile field.
+        Profiles never carry a secret: a Wi-Fi passphrase or Thread dataset is
+        shown only as set or not.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProvisioningServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -263,6 +296,16 @@ def add_ProvisioningServiceServicer_to_server(servicer, server):
                     servicer.ExportJobs,
                     request_deserializer=espprov_dot_v1_dot_espprov__pb2.ExportJobsRequest.FromString,
                     response_serializer=espprov_dot_v1_dot_espprov__pb2.ExportJobsResponse.SerializeToString,
+            ),
+            'UpdateJobLabels': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateJobLabels,
+                    request_deserializer=espprov_dot_v1_dot_espprov__pb2.UpdateJobLabelsRequest.FromString,
+                    response_serializer=espprov_dot_v1_dot_espprov__pb2.Job.SerializeToString,
+            ),
+            'ListProfiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProfiles,
+                    request_deserializer=espprov_dot_v1_dot_espprov__pb2.ListProfilesRequest.FromString,
+                    response_serializer=espprov_dot_v1_dot_espprov__pb2.ListProfilesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -476,5 +519,39 @@ class ProvisioningService(object):
         return grpc.experimental.unary_stream(request, target, '/espprov.v1.ProvisioningService/ExportJobs',
             espprov_dot_v1_dot_espprov__pb2.ExportJobsRequest.SerializeToString,
             espprov_dot_v1_dot_espprov__pb2.ExportJobsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def UpdateJobLabels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/espprov.v1.ProvisioningService/UpdateJobLabels',
+            espprov_dot_v1_dot_espprov__pb2.UpdateJobLabelsRequest.SerializeToString,
+            espprov_dot_v1_dot_espprov__pb2.Job.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListProfiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/espprov.v1.ProvisioningService/ListProfiles',
+            espprov_dot_v1_dot_espprov__pb2.ListProfilesRequest.SerializeToString,
+            espprov_dot_v1_dot_espprov__pb2.ListProfilesResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
