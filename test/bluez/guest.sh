@@ -8,6 +8,7 @@ out=/rig/out
 mkdir -p "$out" /run/dbus
 /bb/ip link set lo up
 n=$(cat /rig/controllers 2>/dev/null || echo 4)
+BLUEZ_DEBUG=${BLUEZ_DEBUG:-src/adapter.c:src/device.c}
 echo "rig: guest up at $(cut -d' ' -f1 /proc/uptime)s"
 dbus-daemon --system --fork || { echo 1 > "$out/rc"; exit 1; }
 # Under heavy host load the kernel's HCI command timeout can expire while
@@ -24,7 +25,9 @@ start_bluez() {
   local end=$(( $(date +%s) + 60 ))
   while [ ! -e "$last" ] && [ "$(date +%s)" -lt "$end" ]; do sleep 0.1; done
   [ -e "$last" ] || return 1
-  /usr/libexec/bluetooth/bluetoothd -n -f /rig/main.conf > /tmp/bluetoothd.log 2>&1 &
+  # Debug output of the adapter and device code (discovery, connect, GATT
+  # client), so that a failed run explains itself.
+  /usr/libexec/bluetooth/bluetoothd -n -f /rig/main.conf -d "$BLUEZ_DEBUG" > /tmp/bluetoothd.log 2>&1 &
   bluetoothd_pid=$!
   local end=$(( $(date +%s) + 60 ))
   while [ "$(date +%s)" -lt "$end" ]; do
@@ -49,7 +52,9 @@ for attempt in 1 2 3; do
   while [ -e /sys/class/bluetooth/hci0 ] && [ "$(date +%s)" -lt "$end" ]; do sleep 0.1; done
 done
 [ -n "$ok" ] || { echo "rig: BlueZ did not come up"; cat /tmp/btvirt.log; echo 1 > "$out/rc"; exit 1; }
-[ -n "${BTMON:-}" ] && { btmon -T > /tmp/btmon.txt 2>&1 & }
+# The HCI trace of every controller (BTMON=0 on the kernel command line
+# switches it off).
+[ "${BTMON:-1}" != 0 ] && { btmon -T > /tmp/btmon.txt 2>&1 & }
 echo "rig: bluez up ($n controllers) at $(cut -d' ' -f1 /proc/uptime)s"
 # Binaries run from the guest's RAM: executed from the 9p share, every page
 # fault is a round trip to the host (espprov --help: 7.5 s instead of 0.4 s).
@@ -62,6 +67,8 @@ ESPPROV_RIG_BIN=/tmp/bin ESPPROV_RIG_CONTROLLERS=$n /tmp/ble.test -test.v "${arg
 rc=$?
 echo "$rc" > "$out/rc"
 cp /tmp/bluetoothd.log /tmp/btvirt.log "$out/" 2>/dev/null
-[ -f /tmp/btmon.txt ] && cp /tmp/btmon.txt "$out/"
+dmesg > "$out/dmesg.txt" 2>/dev/null
+# The trace is large: a failed run keeps it (BTMON=1: every run).
+if [ -f /tmp/btmon.txt ] && { [ "$rc" != 0 ] || [ "${BTMON:-}" = 1 ]; }; then cp /tmp/btmon.txt "$out/"; fi
 sync
 exit "$rc"

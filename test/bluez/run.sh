@@ -6,8 +6,9 @@
 # Usage: test/bluez/run.sh [flags for the suite's test binary, e.g. -test.run Provision]
 # Environment: ESPPROV_BLUEZ_CACHE (default .cache/bluezvm in the repository),
 # CONTROLLERS (virtual controllers, default 4), VM_TIMEOUT (seconds, default 600),
-# RACE (1: build the suite with the race detector, default 1), BTMON (1: keep a
-# btmon trace in the run's out/ folder), KEEP (1: keep the run's folder).
+# RACE (1: build the suite with the race detector, default 1), BTMON (the guest
+# always records an HCI trace with btmon and keeps it in out/ when the suite
+# fails; 1: keep it from every run, 0: do not record), KEEP (1: keep the run's folder).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -47,7 +48,7 @@ set +e
 timeout "${VM_TIMEOUT:-600}" qemu-system-x86_64 -accel tcg -cpu max -M pc -m 1024 -smp 2 \
   -nodefaults -no-user-config -display none -serial stdio -no-reboot \
   -kernel "$cache/vmlinuz" -initrd "$cache/initramfs.cpio.gz" \
-  -append "console=ttyS0 quiet loglevel=3 panic=-1 guest=/rig/guest.sh${BTMON:+ BTMON=1}" \
+  -append "console=ttyS0 quiet loglevel=3 panic=-1 guest=/rig/guest.sh${BTMON:+ BTMON=$BTMON}" \
   -virtfs local,path=/usr,mount_tag=usr,security_model=none,readonly=on \
   -virtfs local,path=/etc,mount_tag=etc,security_model=none,readonly=on \
   -virtfs "local,path=$work,mount_tag=rig,security_model=none" \

@@ -486,21 +486,8 @@ func (t *Transport) setup(ctx context.Context, opts Options) error {
 	if obj := dev.Client().GetDbusObject(); obj != nil {
 		t.devObj = obj
 	}
-	// BlueZ may fail the first LE connection (cached state, controller
-	// busy); esp_prov's notes say to retry once.
-	for attempt := 0; ; attempt++ {
-		err = t.devObj.CallWithContext(ctx, ifaceDevice+".Connect", 0).Err
-		if err == nil || errName(err) == "org.bluez.Error.AlreadyConnected" {
-			break
-		}
-		if attempt > 0 || ctx.Err() != nil || gone(err) {
-			return t.unreachable(ctx, "connect to", err)
-		}
-		select {
-		case <-time.After(200 * time.Millisecond):
-		case <-ctx.Done():
-			return t.unreachable(ctx, "connect to", ctx.Err())
-		}
+	if err := t.connect(ctx); err != nil {
+		return err
 	}
 	if err := t.waitResolved(ctx); err != nil {
 		return err
@@ -511,6 +498,51 @@ func (t *Transport) setup(ctx context.Context, opts Options) error {
 		}
 	}
 	return t.mapEndpoints(ctx)
+}
+
+// connectAttempt bounds one LE connection attempt. BlueZ connects to an
+// LE device once the controller hears one of its advertisements (the kernel
+// scans for it, with a 20 s limit of its own); an attempt that hears none in
+// this time is cancelled and made again. A variable for tests.
+var connectAttempt = 5 * time.Second
+
+// connectRetryPause separates a failed attempt from the next one.
+const connectRetryPause = 200 * time.Millisecond
+
+// connect opens the LE link, in attempts, until ctx ends. An attempt ends
+// without a link when the controller could not establish it
+// (le-connection-abort-by-local: HCI "Connection Failed to be Established",
+// frequent on real radios, or the device stopped advertising for a moment)
+// or when no advertisement of the device was heard within connectAttempt
+// (one missed, a device that re-advertises seldom, a stuck attempt).
+// Device1.Disconnect cancels a pending attempt in bluetoothd, which would
+// otherwise refuse the next Connect ("Operation already in progress").
+func (t *Transport) connect(ctx context.Context) error {
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, connectAttempt)
+		err := t.devObj.CallWithContext(actx, ifaceDevice+".Connect", 0).Err
+		stalled := actx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if err == nil || errName(err) == "org.bluez.Error.AlreadyConnected" {
+			return nil
+		}
+		if ctx.Err() != nil || gone(err) || errName(err) == "org.bluez.Error.NotReady" {
+			return t.unreachable(ctx, fmt.Sprintf("connect (attempt %d) to", attempt), err)
+		}
+		if stalled || errName(err) == "org.bluez.Error.InProgress" || strings.Contains(err.Error(), "already in progress") {
+			// Cancel bluetoothd's pending attempt (bounded by ctx: Close
+			// disconnects anyway).
+			dctx, dcancel := context.WithTimeout(ctx, cleanupTimeout)
+			_ = t.devObj.CallWithContext(dctx, ifaceDevice+".Disconnect", 0).Err
+			dcancel()
+			continue
+		}
+		select {
+		case <-time.After(connectRetryPause):
+		case <-ctx.Done():
+			return t.unreachable(ctx, fmt.Sprintf("connect (attempt %d) to", attempt), err)
+		}
+	}
 }
 
 func (t *Transport) deviceProps(ctx context.Context) (map[string]dbus.Variant, error) {

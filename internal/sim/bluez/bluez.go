@@ -250,6 +250,7 @@ func (s *Server) Close() error {
 	s.timers = map[*time.Timer]struct{}{}
 	for _, a := range s.adapters {
 		for _, d := range a.all {
+			d.cancelPending()
 			if d.connected && d.cfg.Protocomm != nil {
 				d.cfg.Protocomm.CloseSession(d.session)
 			}

@@ -39,6 +39,15 @@ type DeviceConfig struct {
 	// for a peer with a display; a refusal fails Pair with
 	// AuthenticationRejected.
 	ConfirmPairing bool
+	// StallConnects makes the first n Connect calls hang, as bluetoothd's do
+	// while the controller hears no advertisement of the device, until
+	// Disconnect cancels them (they then fail with "Cancelled"); a Connect
+	// made while one is pending fails with "Operation already in progress".
+	StallConnects int
+	// FailConnects makes the next n Connect calls fail with
+	// le-connection-abort-by-local (the controller could not establish
+	// the link).
+	FailConnects int
 	// ResolveDelay between Connect and ServicesResolved (default 10 ms).
 	ResolveDelay time.Duration
 	// MaxValueLen is the largest write the device reassembles
@@ -67,6 +76,9 @@ type Device struct {
 	session   string
 	connects  int
 	writes    int
+	stalled   int
+	failed    int
+	pending   chan struct{} // a stalled Connect, closed to cancel it
 }
 
 type attr struct {
@@ -173,6 +185,7 @@ func (d *Device) drop() {
 // removeObjects removes the GATT objects and the Device1 object from the
 // cache (RemoveDevice or the device vanishing). Call with s.mu held.
 func (d *Device) removeObjects() {
+	d.cancelPending()
 	for i := len(d.gattPaths) - 1; i >= 0; i-- {
 		d.a.s.removeObject(d.gattPaths[i])
 	}
@@ -249,12 +262,50 @@ type deviceHandler struct{ d *Device }
 
 func (h *deviceHandler) Connect() *dbus.Error {
 	d := h.d
-	d.a.s.mu.Lock()
-	defer d.a.s.mu.Unlock()
+	s := d.a.s
+	s.mu.Lock()
 	if !d.cached {
+		s.mu.Unlock()
 		return unknownObject(d.path)
 	}
+	if d.pending != nil {
+		s.mu.Unlock()
+		return bluezErr("Failed", "Operation already in progress")
+	}
+	if !d.connected && d.inRange && d.a.powered() {
+		if d.failed < d.cfg.FailConnects {
+			d.failed++
+			s.mu.Unlock()
+			return bluezErr("Failed", "le-connection-abort-by-local")
+		}
+		if d.stalled < d.cfg.StallConnects {
+			d.stalled++
+			cancelled := make(chan struct{})
+			d.pending = cancelled
+			s.mu.Unlock()
+			<-cancelled // Disconnect, or Close
+			return bluezErr("Failed", "Cancelled")
+		}
+	}
+	defer s.mu.Unlock()
 	return d.connect()
+}
+
+// cancelPending ends a stalled Connect. Call with s.mu held.
+func (d *Device) cancelPending() bool {
+	if d.pending == nil {
+		return false
+	}
+	close(d.pending)
+	d.pending = nil
+	return true
+}
+
+// StalledConnects counts the Connect calls that hung until cancelled.
+func (d *Device) StalledConnects() int {
+	d.a.s.mu.Lock()
+	defer d.a.s.mu.Unlock()
+	return d.stalled
 }
 
 // connect opens a link. Call with s.mu held.
@@ -292,6 +343,9 @@ func (h *deviceHandler) Disconnect() *dbus.Error {
 	defer d.a.s.mu.Unlock()
 	if !d.cached {
 		return unknownObject(d.path)
+	}
+	if d.cancelPending() {
+		return nil
 	}
 	if !d.connected {
 		return bluezErr("NotConnected", "Not Connected")
