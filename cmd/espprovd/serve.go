@@ -17,6 +17,7 @@ import (
 	"github.com/espprov/espprov/internal/server/auth"
 	"github.com/espprov/espprov/internal/server/logging"
 	"github.com/espprov/espprov/internal/server/metrics"
+	"github.com/espprov/espprov/internal/station"
 	"github.com/espprov/espprov/internal/version"
 	"github.com/espprov/espprov/services/jobs"
 	"github.com/espprov/espprov/services/profiles"
@@ -87,6 +88,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		GRPCListen: s.grpcListen, HTTPListen: s.httpListen, Service: jobsrv, Logger: log,
 		Guard: guard, TLS: tlsFiles, Metrics: met, MetricsListen: s.metricsListen, MetricsOpen: s.metricsOpen,
 		GatewayRoutes: jobs.GatewayRoutes,
+		UI:            station.Handler(), UIPrefix: station.Prefix,
 	})
 	if err != nil {
 		closeJobs(context.Background())

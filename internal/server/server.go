@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -60,6 +61,11 @@ type Options struct {
 	// the jobs export, whose body is a file, not JSON); they call the API
 	// through conn like the generated routes, behind the same guards.
 	GatewayRoutes []func(mux *runtime.ServeMux, conn grpc.ClientConnInterface) error
+	// UI, when set, serves a web page's static assets at UIPrefix ("/ui/")
+	// on the HTTP listener, without authentication (the assets hold no
+	// data; every API call the page makes is authenticated as usual).
+	UI       http.Handler
+	UIPrefix string
 }
 
 // Server is a running espprov server.
@@ -222,8 +228,18 @@ func (s *Server) startHTTP(ctx context.Context, o Options) error {
 		if o.Metrics != nil && o.MetricsListen == "" {
 			mux.Handle("GET /metrics", o.Metrics.Handler())
 		}
+		uiOpen := func(*http.Request) bool { return false }
+		if o.UI != nil {
+			prefix := o.UIPrefix
+			if prefix == "" {
+				prefix = "/ui/"
+			}
+			mux.Handle("GET "+prefix, o.UI)
+			mux.Handle("GET "+strings.TrimSuffix(prefix, "/"), http.RedirectHandler(prefix, http.StatusMovedPermanently))
+			uiOpen = func(r *http.Request) bool { return r.URL.Path+"/" == prefix || strings.HasPrefix(r.URL.Path, prefix) }
+		}
 		open := func(r *http.Request) bool {
-			return r.URL.Path == "/healthz" || r.URL.Path == "/openapi.json" || metricsOpen(r)
+			return r.URL.Path == "/healthz" || r.URL.Path == "/openapi.json" || metricsOpen(r) || uiOpen(r)
 		}
 		if s.httpLis, err = s.listen(o.HTTPListen, "HTTP", o, "http/1.1"); err != nil {
 			return err
