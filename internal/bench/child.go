@@ -10,11 +10,17 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
+	"github.com/espprov/espprov/internal/rainmaker"
 	"github.com/espprov/espprov/internal/server"
+	simcloud "github.com/espprov/espprov/internal/sim/cloud"
 	"github.com/espprov/espprov/internal/sim/device"
 	"github.com/espprov/espprov/internal/sim/fleet"
+	simhttpd "github.com/espprov/espprov/internal/sim/httpd"
+	simonnetwork "github.com/espprov/espprov/internal/sim/onnetwork"
+	simrmaker "github.com/espprov/espprov/internal/sim/rmaker"
 	"github.com/espprov/espprov/services/provisioning"
 )
 
@@ -25,6 +31,15 @@ const (
 	SRPPassword = "abcd1234"
 	SSID        = "BenchNet"
 	Passphrase  = "bench-passphrase"
+	// The simulated RainMaker cloud's account (--transport on-network).
+	CloudUser     = "bench@example.com"
+	CloudPassword = "bench-cloud-pass"
+)
+
+// Transports the benchmark drives.
+const (
+	TransportHTTPD     = "httpd"
+	TransportOnNetwork = "on-network"
 )
 
 // Child roles: the processes a benchmark starts (espprov re-executes itself).
@@ -49,6 +64,8 @@ type hello struct {
 	// them stay in flight until cancelled (memory per session).
 	Parked []string `json:"parked,omitempty"`
 	PID    int      `json:"pid"`
+	// Cloud is the simulated RainMaker cloud's base URL (on-network).
+	Cloud string `json:"cloud,omitempty"`
 }
 
 // RunChild runs a benchmark child process: role with its args, reading
@@ -72,12 +89,14 @@ func RunChild(ctx context.Context, role string, args []string, in io.Reader, out
 			_ = srv.Shutdown(sctx)
 		}
 	case RoleSim:
-		f, parked, err := startSim(ctx, args)
+		sim, err := startSim(ctx, args)
 		if err != nil {
 			return err
 		}
-		for _, m := range f.Devices() {
-			h.Devices = append(h.Devices, m.Addr)
+		f, parked := sim.fleet, sim.parked
+		h.Devices = sim.addrs
+		if sim.cloud != nil {
+			h.Cloud = sim.cloud.URL()
 		}
 		all := f.Devices()
 		if parked != nil {
@@ -86,13 +105,11 @@ func RunChild(ctx context.Context, role string, args []string, in io.Reader, out
 			}
 			all = append(all, parked.Devices()...)
 		}
-		cleanup = func() {
-			_ = f.Close()
-			if parked != nil {
-				_ = parked.Close()
-			}
-		}
+		cleanup = sim.close
 		count = func() int64 {
+			if sim.onNet != nil {
+				return sim.onNetExchanges.Load()
+			}
 			var n int64
 			for _, m := range all {
 				for _, c := range m.Device.Stats().Exchanges {
@@ -178,6 +195,7 @@ func RunChild(ctx context.Context, role string, args []string, in io.Reader, out
 func startServer(ctx context.Context, args []string) (*server.Server, error) {
 	fs := flag.NewFlagSet("bench server", flag.ContinueOnError)
 	level := fs.String("log-level", "info", "log level (logs are formatted and discarded, like a server logging to a file)")
+	cloudURL := fs.String("cloud-url", "", "the simulated RainMaker cloud (its account: CloudUser)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -186,12 +204,20 @@ func startServer(ctx context.Context, args []string) (*server.Server, error) {
 		return nil, err
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: lv}))
-	svc := provisioning.New(provisioning.Config{Modules: provisioning.DefaultModules(), Logger: log})
+	cfg := provisioning.Config{Modules: provisioning.DefaultModules(), Logger: log}
+	if *cloudURL != "" {
+		cfg.Cloud = provisioning.CloudConfig{
+			Server: rainmaker.ServerConfig{BaseURL: *cloudURL, Credentials: rainmaker.Credentials{Username: CloudUser, Password: CloudPassword}},
+			Client: rainmaker.Config{Logger: log, SkipRegionCheck: true},
+		}
+	}
+	svc := provisioning.New(cfg)
 	return server.Start(ctx, server.Options{GRPCListen: "127.0.0.1:0", Service: svc, Logger: log})
 }
 
 // simArgs are the simulator child's flags.
 type simArgs struct {
+	transport    string
 	devices      int
 	secVer       int
 	connectDelay time.Duration
@@ -202,33 +228,116 @@ type simArgs struct {
 const parkDelay = time.Hour
 
 func (a simArgs) args() []string {
-	return []string{"-devices", fmt.Sprint(a.devices), "-sec-ver", fmt.Sprint(a.secVer),
+	return []string{"-transport", a.transport, "-devices", fmt.Sprint(a.devices), "-sec-ver", fmt.Sprint(a.secVer),
 		"-connect-delay", a.connectDelay.String(), "-parked", fmt.Sprint(a.parked)}
 }
 
-func startSim(ctx context.Context, args []string) (f, parked *fleet.Fleet, err error) {
+// simulation is what the simulator child runs: the fleet (httpd devices),
+// the parked devices, and for on-network the simulated cloud with one
+// on-network challenge-response service per device.
+type simulation struct {
+	fleet, parked *fleet.Fleet
+	cloud         *simcloud.Cloud
+	onNet         []*simonnetwork.Service
+	// addrs are the addresses provisions go to (httpd or on-network).
+	addrs []string
+	// onNetExchanges counts the requests the on-network services handed
+	// to protocomm (the version endpoint is answered by the service, not
+	// the device, so the devices' own counters miss it).
+	onNetExchanges atomic.Int64
+}
+
+func (s *simulation) close() {
+	for _, svc := range s.onNet {
+		_ = svc.Close()
+	}
+	if s.fleet != nil {
+		_ = s.fleet.Close()
+	}
+	if s.parked != nil {
+		_ = s.parked.Close()
+	}
+	if s.cloud != nil {
+		s.cloud.Close()
+	}
+}
+
+func startSim(ctx context.Context, args []string) (_ *simulation, err error) {
 	var a simArgs
 	fs := flag.NewFlagSet("bench sim", flag.ContinueOnError)
+	fs.StringVar(&a.transport, "transport", TransportHTTPD, "httpd or on-network")
 	fs.IntVar(&a.devices, "devices", 1, "devices")
 	fs.IntVar(&a.secVer, "sec-ver", 2, "security scheme")
 	fs.DurationVar(&a.connectDelay, "connect-delay", time.Millisecond, "Wi-Fi association time")
 	fs.IntVar(&a.parked, "parked", 0, "devices that never finish joining Wi-Fi")
 	if err := fs.Parse(args); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if a.devices < 1 {
-		return nil, nil, errors.New("bench sim: need at least one device")
+		return nil, errors.New("bench sim: need at least one device")
 	}
-	if f, err = fleet.Start(ctx, fleet.Options{N: a.devices, Template: deviceTemplate(a.secVer, a.connectDelay)}); err != nil {
-		return nil, nil, err
+	s := &simulation{}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	fo := fleet.Options{N: a.devices, Template: deviceTemplate(a.secVer, a.connectDelay)}
+	var nodes []*simrmaker.Node
+	switch a.transport {
+	case TransportHTTPD:
+	case TransportOnNetwork:
+		s.cloud = simcloud.New(simcloud.Options{})
+		s.cloud.AddUser(CloudUser, CloudPassword)
+		nodes = make([]*simrmaker.Node, a.devices)
+		fo.Setup = func(i int, d *device.Device) error {
+			// RSA-2048, the key of self-claimed RainMaker nodes (espsim's default).
+			n, err := simrmaker.NewNode(simrmaker.Options{NodeID: d.Config().NodeID, KeyType: simrmaker.KeyRSA2048, ChalResp: true})
+			if err != nil {
+				return fmt.Errorf("bench sim: rainmaker node: %w", err)
+			}
+			if err := n.Register(d); err != nil {
+				return fmt.Errorf("bench sim: rainmaker node: %w", err)
+			}
+			s.cloud.RegisterNode(n.NodeID(), n.PublicKey())
+			nodes[i] = n
+			return nil
+		}
+	default:
+		return nil, fmt.Errorf("bench sim: unknown transport %q", a.transport)
+	}
+	if s.fleet, err = fleet.Start(ctx, fo); err != nil {
+		return nil, err
+	}
+	for _, m := range s.fleet.Devices() {
+		if a.transport == TransportHTTPD {
+			s.addrs = append(s.addrs, m.Addr)
+			continue
+		}
+		// The addresses are given to the server directly (no multicast DNS).
+		opts := simonnetwork.Options{Variant: simonnetwork.Standalone, NodeID: nodes[m.Index].NodeID(),
+			ListenAddr: "127.0.0.1:0", Security: m.Config.SecVer, SecPatchVer: m.Config.SecPatchVer,
+			ChalRespDisabled: nodes[m.Index].Disabled, NoMDNS: true,
+			HTTP: simhttpd.Options{Fault: func(string, []byte) simhttpd.Fault {
+				s.onNetExchanges.Add(1)
+				return simhttpd.FaultNone
+			}}}
+		if m.Config.SecVer == 1 {
+			opts.PoP = []byte(m.Config.PoP)
+		}
+		svc, err := simonnetwork.Start(ctx, m.Device, opts)
+		if err != nil {
+			return nil, fmt.Errorf("bench sim: on-network service: %w", err)
+		}
+		s.onNet = append(s.onNet, svc)
+		s.addrs = append(s.addrs, svc.Addr().String())
 	}
 	if a.parked > 0 {
-		if parked, err = fleet.Start(ctx, fleet.Options{N: a.parked, Template: deviceTemplate(a.secVer, parkDelay)}); err != nil {
-			_ = f.Close()
-			return nil, nil, err
+		if s.parked, err = fleet.Start(ctx, fleet.Options{N: a.parked, Template: deviceTemplate(a.secVer, parkDelay)}); err != nil {
+			return nil, err
 		}
 	}
-	return f, parked, nil
+	return s, nil
 }
 
 func deviceTemplate(secVer int, connectDelay time.Duration) device.Config {

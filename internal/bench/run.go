@@ -29,7 +29,10 @@ import (
 
 // Options configure a benchmark run.
 type Options struct {
-	// Transport is "httpd" (the only one so far).
+	// Transport is "httpd" (Wi-Fi provisioning over the softAP HTTP
+	// transport) or "on-network" (RainMaker challenge-response mapping of
+	// devices already on the network, through their on-network service
+	// and a simulated cloud; no Wi-Fi, no memory phase).
 	Transport string
 	// SecVer is the security scheme 0, 1 or 2.
 	SecVer int
@@ -94,9 +97,22 @@ type Result struct {
 	MeanMs              float64 `json:"mean_ms"`
 	// SingleMs is the median latency of a provision running alone;
 	// P50MultipleOfSingle = p50 at this concurrency / SingleMs.
-	SingleMs            float64              `json:"single_provision_ms"`
-	P50MultipleOfSingle float64              `json:"p50_multiple_of_single"`
-	Steps               map[string]Quantiles `json:"steps"`
+	SingleMs            float64 `json:"single_provision_ms"`
+	P50MultipleOfSingle float64 `json:"p50_multiple_of_single"`
+	// QueueWait is how long handshakes waited for a slot on the server
+	// (the server runs about one per core at once, first come first
+	// served); the Admitted* latencies are each provision's latency minus
+	// its wait: the latency from admission. In a closed loop of C callers
+	// the end-to-end p50 is about C / throughput whatever the server does
+	// (Little's law); the latency from admission is what the bound keeps
+	// near a provision alone.
+	QueueWait                   Quantiles `json:"queue_wait"`
+	AdmittedP50ms               float64   `json:"admitted_p50_ms"`
+	AdmittedP95ms               float64   `json:"admitted_p95_ms"`
+	AdmittedP99ms               float64   `json:"admitted_p99_ms"`
+	AdmittedP50MultipleOfSingle float64   `json:"admitted_p50_multiple_of_single"`
+	// Steps: the handshake step excludes the queue wait.
+	Steps map[string]Quantiles `json:"steps"`
 
 	CPUSecondsPerProvision          float64             `json:"cpu_seconds_per_provision"`
 	CPUSecondsPerProvisionByProcess map[string]*float64 `json:"cpu_seconds_per_provision_by_process"`
@@ -123,20 +139,29 @@ type Result struct {
 }
 
 // minRoundTrips is the protocol minimum of one provision per scheme:
-// proto-ver, the handshake, SetConfig, ApplyConfig and one GetStatus.
-func minRoundTrips(secVer int) int {
-	if secVer == 0 {
-		return 1 + 1 + 3
+// proto-ver, the handshake, then SetConfig, ApplyConfig and one GetStatus
+// (httpd) or one ch_resp exchange (on-network).
+func minRoundTrips(transport string, secVer int) int {
+	after := 3
+	if transport == TransportOnNetwork {
+		after = 1
 	}
-	return 1 + 2 + 3
+	if secVer == 0 {
+		return 1 + 1 + after
+	}
+	return 1 + 2 + after
 }
 
 func (o *Options) normalize() error {
 	if o.Transport == "" {
 		o.Transport = "httpd"
 	}
-	if o.Transport != "httpd" {
-		return fmt.Errorf("--transport %s: the benchmark drives httpd devices only so far", o.Transport)
+	switch o.Transport {
+	case TransportHTTPD:
+	case TransportOnNetwork:
+		o.NoMemory = true // nothing keeps an on-network mapping in flight
+	default:
+		return fmt.Errorf("--transport %s: want %s or %s", o.Transport, TransportHTTPD, TransportOnNetwork)
 	}
 	if o.SecVer < 0 || o.SecVer > 2 {
 		return fmt.Errorf("--sec-ver %d: want 0, 1 or 2", o.SecVer)
@@ -180,14 +205,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	r := &Result{Transport: o.Transport, SecVer: o.SecVer, Devices: o.Devices, Concurrency: o.Concurrency,
 		FleetSize: fleetSize, Server: "process", ErrorsByCode: map[string]int{}, Steps: map[string]Quantiles{},
 		StatusPollMs: ms(o.StatusPoll), ConnectDelayMs: ms(o.ConnectDelay), NumCPU: runtime.NumCPU(),
-		LoadAverage1m: loadAverage(), RoundTripsMinimum: minRoundTrips(o.SecVer),
+		LoadAverage1m: loadAverage(), RoundTripsMinimum: minRoundTrips(o.Transport, o.SecVer),
 		CPUSecondsPerProvisionByProcess: map[string]*float64{}, PeakRSSByProcess: map[string]*uint64{}}
 
 	parked := 0
 	if !o.NoMemory {
 		parked = fleetSize
 	}
-	sim, err := startProc(o.Spawn, RoleSim, simArgs{devices: fleetSize, secVer: o.SecVer, connectDelay: o.ConnectDelay, parked: parked}.args())
+	sim, err := startProc(o.Spawn, RoleSim, simArgs{transport: o.Transport, devices: fleetSize, secVer: o.SecVer, connectDelay: o.ConnectDelay, parked: parked}.args())
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +220,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	client := o.Client
 	var srv *proc
 	if client == nil {
-		if srv, err = startProc(o.Spawn, RoleServer, nil); err != nil {
+		var args []string
+		if sim.hello.Cloud != "" {
+			args = []string{"-cloud-url", sim.hello.Cloud}
+		}
+		if srv, err = startProc(o.Spawn, RoleServer, args); err != nil {
 			return nil, err
 		}
 		defer srv.close()
@@ -213,7 +242,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("bench: simulator started %d devices, want %d", len(devices), fleetSize)
 	}
 
-	if r.FloorCPUSecondsPerProvision, err = MeasureFloor(o.SecVer, o.FloorTime); err != nil {
+	if r.FloorCPUSecondsPerProvision, err = MeasureFloor(o.Transport, o.SecVer, o.FloorTime); err != nil {
 		return nil, err
 	}
 
@@ -291,7 +320,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	// Latency and errors.
-	var totals []time.Duration
+	var totals, waits, admitted []time.Duration
 	steps := map[string][]time.Duration{}
 	for _, p := range results.items {
 		if p.err != nil {
@@ -301,6 +330,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		r.Succeeded++
 		totals = append(totals, p.total)
+		waits = append(waits, p.wait)
+		admitted = append(admitted, p.total-p.wait)
 		for k, d := range p.steps {
 			steps[k] = append(steps[k], d)
 		}
@@ -311,8 +342,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	r.P50ms, r.P95ms, r.P99ms = ms(quantile(totals, 0.5)), ms(quantile(totals, 0.95)), ms(quantile(totals, 0.99))
 	r.MeanMs = ms(mean(totals))
+	r.QueueWait = Quantiles{P50: ms(quantile(waits, 0.5)), P99: ms(quantile(waits, 0.99))}
+	r.AdmittedP50ms, r.AdmittedP95ms, r.AdmittedP99ms = ms(quantile(admitted, 0.5)), ms(quantile(admitted, 0.95)), ms(quantile(admitted, 0.99))
 	if r.SingleMs > 0 {
 		r.P50MultipleOfSingle = r.P50ms / r.SingleMs
+		r.AdmittedP50MultipleOfSingle = r.AdmittedP50ms / r.SingleMs
 	}
 	for k, ds := range steps {
 		r.Steps[k] = Quantiles{P50: ms(quantile(ds, 0.5)), P99: ms(quantile(ds, 0.99))}
@@ -400,6 +434,16 @@ func request(addr string, o Options) *espprovv1.ProvisionRequest {
 	case 2:
 		sec.Scheme, sec.Sec2Username, sec.Sec2Password = espprovv1.SecurityScheme_SECURITY_SCHEME_2, SRPUsername, SRPPassword
 	}
+	if o.Transport == TransportOnNetwork {
+		keep := false // disabling would stop the standalone service: the device is mapped again and again
+		return &espprovv1.ProvisionRequest{
+			Device:   &espprovv1.Device{Transport: espprovv1.Transport_TRANSPORT_ON_NETWORK, Address: addr},
+			Security: sec,
+			NoWifi:   true,
+			Mapping:  &espprovv1.Mapping{Enabled: true, DisableChalResp: &keep},
+			Timeouts: &espprovv1.Timeouts{Overall: durationpb.New(2 * time.Minute)},
+		}
+	}
 	return &espprovv1.ProvisionRequest{
 		Device:   &espprovv1.Device{Transport: espprovv1.Transport_TRANSPORT_HTTPD, Address: addr},
 		Security: sec,
@@ -411,6 +455,10 @@ func request(addr string, o Options) *espprovv1.ProvisionRequest {
 // outcome is one provision as the client saw it.
 type outcome struct {
 	total time.Duration
+	// wait is how long the handshake queued for a slot on the server
+	// (ProvisionResponse.handshake_wait); total - wait is the latency from
+	// admission.
+	wait  time.Duration
 	steps map[string]time.Duration
 	err   error
 }
@@ -420,6 +468,7 @@ var stepNames = map[espprovv1.Step]string{
 	espprovv1.Step_STEP_CONNECTING:          "request",
 	espprovv1.Step_STEP_SECURITY_DETECTED:   "connect_proto_ver",
 	espprovv1.Step_STEP_SESSION_ESTABLISHED: "handshake",
+	espprovv1.Step_STEP_MAPPING:             "mapping",
 	espprovv1.Step_STEP_CREDENTIALS_SENT:    "set_config",
 	espprovv1.Step_STEP_CONFIG_APPLIED:      "apply_config",
 	espprovv1.Step_STEP_WIFI_STATE:          "wifi_status",
@@ -450,14 +499,22 @@ func provisionOnce(ctx context.Context, c espprovv1.ProvisioningServiceClient, r
 			at = time.Now()
 		}
 		if name, ok := stepNames[ev.GetStep()]; ok {
-			out.steps[name] += at.Sub(prev)
+			d := at.Sub(prev)
+			if w := ev.GetHandshakeWait(); w != nil {
+				out.wait = min(w.AsDuration(), d)
+				d -= out.wait
+			}
+			out.steps[name] += d
 		}
 		prev = at
 		last = ev
 	}
 	out.total = time.Since(start)
-	if !last.GetResult().GetSuccess() {
+	switch {
+	case !last.GetResult().GetSuccess():
 		out.err = fmt.Errorf("bench: provision ended without success: %s", last.GetMessage())
+	case req.GetMapping().GetEnabled() && !last.GetResult().GetMapped():
+		out.err = fmt.Errorf("bench: provision ended without the node mapped: %s", last.GetMessage())
 	}
 	return out
 }
@@ -561,6 +618,8 @@ func (r *Result) String() string {
 	f("provisions per second", "%.1f (%.2f s)", r.ProvisionsPerSecond, r.DurationSeconds)
 	f("latency p50 / p95 / p99", "%.1f / %.1f / %.1f ms", r.P50ms, r.P95ms, r.P99ms)
 	f("one provision alone (p50)", "%.1f ms (p50 here = %.2fx)", r.SingleMs, r.P50MultipleOfSingle)
+	f("handshake queue wait p50 / p99", "%.1f / %.1f ms", r.QueueWait.P50, r.QueueWait.P99)
+	f("latency from admission p50 / p95 / p99", "%.1f / %.1f / %.1f ms (p50 = %.2fx alone)", r.AdmittedP50ms, r.AdmittedP95ms, r.AdmittedP99ms, r.AdmittedP50MultipleOfSingle)
 	names := make([]string, 0, len(r.Steps))
 	for k := range r.Steps {
 		names = append(names, k)
@@ -588,7 +647,7 @@ func (r *Result) String() string {
 
 func stepOrder(name string) int {
 	for _, s := range []espprovv1.Step{espprovv1.Step_STEP_CONNECTING, espprovv1.Step_STEP_SECURITY_DETECTED,
-		espprovv1.Step_STEP_SESSION_ESTABLISHED, espprovv1.Step_STEP_CREDENTIALS_SENT, espprovv1.Step_STEP_CONFIG_APPLIED,
+		espprovv1.Step_STEP_SESSION_ESTABLISHED, espprovv1.Step_STEP_MAPPING, espprovv1.Step_STEP_CREDENTIALS_SENT, espprovv1.Step_STEP_CONFIG_APPLIED,
 		espprovv1.Step_STEP_WIFI_STATE, espprovv1.Step_STEP_RESULT} {
 		if stepNames[s] == name {
 			return int(s)

@@ -82,7 +82,7 @@ func (a *app) benchCommand() *cobra.Command {
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&o.Transport, "transport", "httpd", "transport of the simulated devices: httpd")
+	fs.StringVar(&o.Transport, "transport", "httpd", "transport of the simulated devices: httpd (Wi-Fi provisioning) or on-network (RainMaker challenge-response mapping through a simulated cloud)")
 	fs.IntVar(&o.SecVer, "sec_ver", 2, "security scheme 0, 1 or 2")
 	fs.IntVar(&o.Devices, "devices", 200, "number of provisions (N)")
 	fs.IntVar(&o.Concurrency, "concurrency", 16, "provisions in flight at once (C); the fleet has min(N, C) devices")

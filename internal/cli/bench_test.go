@@ -121,6 +121,18 @@ func TestBenchJSON(t *testing.T) {
 					t.Errorf("step %s: p50 %v p99 %v", s, p50, p99)
 				}
 			}
+			// Latency from admission: each provision's latency minus its
+			// handshake's queue wait.
+			qw := obj(r, "queue_wait")
+			if w50, w99 := num(qw, "p50_ms"), num(qw, "p99_ms"); w50 < 0 || w99 < w50 || w99 > num(r, "p99_ms") {
+				t.Errorf("queue wait p50 %v p99 %v (latency p99 %v)", w50, w99, r["p99_ms"])
+			}
+			if a50, a99 := num(r, "admitted_p50_ms"), num(r, "admitted_p99_ms"); a50 <= 0 || a50 > num(r, "p50_ms") || a99 < a50 || a99 > num(r, "p99_ms") {
+				t.Errorf("latency from admission p50 %v p99 %v against end-to-end p50 %v p99 %v", a50, a99, r["p50_ms"], r["p99_ms"])
+			}
+			if m := num(r, "admitted_p50_multiple_of_single"); m <= 0 || m > num(r, "p50_multiple_of_single")+1e-9 {
+				t.Errorf("admitted_p50_multiple_of_single %v (end-to-end %v)", m, r["p50_multiple_of_single"])
+			}
 			if h, n := num(r, "heap_bytes_per_session"), num(r, "concurrency"); h > 1<<20 || num(r, "sessions_in_flight") != n {
 				t.Errorf("heap per session %v bytes with %v in flight (concurrency %v)", h, r["sessions_in_flight"], n)
 			}
@@ -134,13 +146,67 @@ func TestBenchJSON(t *testing.T) {
 	}
 }
 
+// TestBenchOnNetwork maps simulated RainMaker devices already on the
+// network (their on-network challenge-response service, addresses given
+// directly) through the simulated cloud, again and again.
+func TestBenchOnNetwork(t *testing.T) {
+	stdout, stderr, code := runBin(t, "bench", "--transport", "on-network", "--sec-ver", "1", "--devices", "24", "--concurrency", "4",
+		"--singles", "2", "--floor-time", "50ms", "--output", "json")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	var r struct {
+		Transport      string                        `json:"transport"`
+		Succeeded      int                           `json:"succeeded"`
+		Errors         int                           `json:"errors"`
+		RoundTrips     float64                       `json:"round_trips_per_provision"`
+		RoundTripsMin  int                           `json:"round_trips_minimum"`
+		Floor          float64                       `json:"floor_cpu_seconds_per_provision"`
+		FloorMultiple  float64                       `json:"cpu_floor_multiple"`
+		ByProcess      map[string]*float64           `json:"cpu_seconds_per_provision_by_process"`
+		Steps          map[string]map[string]float64 `json:"steps"`
+		HeapPerSession *float64                      `json:"heap_bytes_per_session"`
+		P50            float64                       `json:"p50_ms"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	if r.Transport != "on-network" || r.Succeeded != 24 || r.Errors != 0 {
+		t.Fatalf("transport %q: %d succeeded, %d errors", r.Transport, r.Succeeded, r.Errors)
+	}
+	// proto-ver, two handshake messages, one ch_resp; no Wi-Fi.
+	if r.RoundTripsMin != 4 || r.RoundTrips != 4 {
+		t.Errorf("round trips %v per provision (minimum %d), want exactly 4", r.RoundTrips, r.RoundTripsMin)
+	}
+	// The floor includes the node's RSA-2048 signature (about a millisecond).
+	if r.Floor < 100e-6 || r.FloorMultiple < 1 {
+		t.Errorf("floor %v s, CPU %vx the floor", r.Floor, r.FloorMultiple)
+	}
+	for _, p := range []string{"server", "simulator", "client"} {
+		if v := r.ByProcess[p]; v == nil || *v <= 0 {
+			t.Errorf("CPU of %s: %v", p, v)
+		}
+	}
+	for _, s := range []string{"connect_proto_ver", "handshake", "mapping", "result"} {
+		if _, ok := r.Steps[s]; !ok {
+			t.Errorf("no step %q in %v", s, r.Steps)
+		}
+	}
+	if _, ok := r.Steps["set_config"]; ok {
+		t.Errorf("a set_config step without Wi-Fi: %v", r.Steps)
+	}
+	if r.HeapPerSession != nil || r.P50 <= 0 {
+		t.Errorf("heap per session %v (no memory phase on-network), p50 %v", r.HeapPerSession, r.P50)
+	}
+}
+
 // TestBenchTable prints the human table and refuses bad flags.
 func TestBenchTable(t *testing.T) {
 	stdout, stderr, code := runBin(t, "bench", "--sec-ver", "0", "--devices", "10", "--concurrency", "2", "--singles", "1", "--floor-time", "10ms")
 	if code != 0 {
 		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
 	}
-	for _, want := range []string{"provisions per second", "latency p50 / p95 / p99", "CPU per provision", "round trips per provision", "peak RSS"} {
+	for _, want := range []string{"provisions per second", "latency p50 / p95 / p99", "CPU per provision", "round trips per provision", "peak RSS", "latency from admission", "handshake queue wait"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("table lacks %q:\n%s", want, stdout)
 		}

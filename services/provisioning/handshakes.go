@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"time"
 )
 
 // handshakeLimiter bounds the handshakes running at once (Security 1 and 2
@@ -21,17 +22,20 @@ func newHandshakeLimiter(n int) handshakeLimiter {
 	return make(handshakeLimiter, n)
 }
 
-// acquire waits for a slot; release it with the returned func.
-func (l handshakeLimiter) acquire(ctx context.Context) (func(), error) {
+// acquire waits for a slot; release it with the returned func. waited is
+// how long the call queued: 0 when a slot was free at once (the clock is
+// read only when it must wait).
+func (l handshakeLimiter) acquire(ctx context.Context) (release func(), waited time.Duration, err error) {
 	select {
 	case l <- struct{}{}:
-		return func() { <-l }, nil
+		return func() { <-l }, 0, nil
 	default:
 	}
+	start := time.Now()
 	select {
 	case l <- struct{}{}:
-		return func() { <-l }, nil
+		return func() { <-l }, max(time.Since(start), time.Nanosecond), nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for a handshake slot (%d run at once): %w", cap(l), ctx.Err())
+		return nil, time.Since(start), fmt.Errorf("waiting for a handshake slot (%d run at once): %w", cap(l), ctx.Err())
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
 	"github.com/espprov/espprov/internal/mapping"
@@ -184,7 +185,11 @@ func (s *Service) provision(streamCtx context.Context, req *espprovv1.ProvisionR
 		return nil, err
 	}
 	defer c.close()
-	if err := em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_SESSION_ESTABLISHED, Message: "Secure session established"}); err != nil {
+	established := &espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_SESSION_ESTABLISHED, Message: "Secure session established"}
+	if c.handshakeWait > 0 {
+		established.HandshakeWait = durationpb.New(c.handshakeWait)
+	}
+	if err := em.emit(established); err != nil {
 		return nil, err
 	}
 	// Application endpoints first: a missing one stops the flow before any

@@ -265,6 +265,8 @@ type conn struct {
 	// network types the device offers.
 	gen                protocomm.Generation
 	hasWifi, hasThread bool
+	// handshakeWait is how long the handshake queued for a slot (0: none).
+	handshakeWait time.Duration
 }
 
 func (c *conn) close() {
@@ -390,7 +392,7 @@ func (s *Service) open(ctx context.Context, d *espprovv1.Device, sec *espprovv1.
 	}
 	done := func() {}
 	if c.scheme != protocomm.Scheme0 {
-		if done, err = s.handshakes.acquire(ctx); err != nil {
+		if done, c.handshakeWait, err = s.handshakes.acquire(ctx); err != nil {
 			return fail(err)
 		}
 	}

@@ -2934,7 +2934,13 @@ type ProvisionResponse struct {
 	Sequence uint64 `protobuf:"varint,31,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	// The job's state after this event (set when it changes: queued, running,
 	// and on the last event succeeded, failed, cancelled or interrupted).
-	JobState      JobState `protobuf:"varint,32,opt,name=job_state,json=jobState,proto3,enum=espprov.v1.JobState" json:"job_state,omitempty"`
+	JobState JobState `protobuf:"varint,32,opt,name=job_state,json=jobState,proto3,enum=espprov.v1.JobState" json:"job_state,omitempty"`
+	// STEP_SESSION_ESTABLISHED: how long the Security 1/2 handshake waited
+	// for a free handshake slot before it started (the server runs about one
+	// handshake per CPU core at once and queues the rest in arrival order).
+	// Unset when it started at once. The latency from admission is the
+	// provision's latency minus this wait.
+	HandshakeWait *durationpb.Duration `protobuf:"bytes,40,opt,name=handshake_wait,json=handshakeWait,proto3" json:"handshake_wait,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3058,6 +3064,13 @@ func (x *ProvisionResponse) GetJobState() JobState {
 		return x.JobState
 	}
 	return JobState_JOB_STATE_UNSPECIFIED
+}
+
+func (x *ProvisionResponse) GetHandshakeWait() *durationpb.Duration {
+	if x != nil {
+		return x.HandshakeWait
+	}
+	return nil
 }
 
 // CustomDataReply is an application endpoint's reply to ProvisionRequest.custom_data.
@@ -5017,7 +5030,7 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\fdevice_reset\x18\v \x01(\bR\vdeviceReset\x121\n" +
 	"\anetwork\x18\x14 \x01(\x0e2\x17.espprov.v1.NetworkTypeR\anetwork\x12/\n" +
 	"\x06thread\x18\x15 \x01(\v2\x17.espprov.v1.ThreadStateR\x06thread\x12=\n" +
-	"\rfailure_class\x18\x16 \x01(\x0e2\x18.espprov.v1.FailureClassR\ffailureClass\"\xe5\x04\n" +
+	"\rfailure_class\x18\x16 \x01(\x0e2\x18.espprov.v1.FailureClassR\ffailureClass\"\xa7\x05\n" +
 	"\x11ProvisionResponse\x12$\n" +
 	"\x04step\x18\x01 \x01(\x0e2\x10.espprov.v1.StepR\x04step\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
@@ -5034,7 +5047,8 @@ const file_espprov_v1_espprov_proto_rawDesc = "" +
 	"\fthread_state\x18\x15 \x01(\v2\x17.espprov.v1.ThreadStateR\vthreadState\x12\x15\n" +
 	"\x06job_id\x18\x1e \x01(\tR\x05jobId\x12\x1a\n" +
 	"\bsequence\x18\x1f \x01(\x04R\bsequence\x121\n" +
-	"\tjob_state\x18  \x01(\x0e2\x14.espprov.v1.JobStateR\bjobState\"C\n" +
+	"\tjob_state\x18  \x01(\x0e2\x14.espprov.v1.JobStateR\bjobState\x12@\n" +
+	"\x0ehandshake_wait\x18( \x01(\v2\x19.google.protobuf.DurationR\rhandshakeWait\"C\n" +
 	"\x0fCustomDataReply\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x14\n" +
 	"\x05reply\x18\x02 \x01(\fR\x05reply\"\xf1\x01\n" +
@@ -5467,85 +5481,86 @@ var file_espprov_v1_espprov_proto_depIdxs = []int32{
 	3,   // 58: espprov.v1.ProvisionResponse.network:type_name -> espprov.v1.NetworkType
 	32,  // 59: espprov.v1.ProvisionResponse.thread_state:type_name -> espprov.v1.ThreadState
 	12,  // 60: espprov.v1.ProvisionResponse.job_state:type_name -> espprov.v1.JobState
-	28,  // 61: espprov.v1.ProvisionInteractiveRequest.start:type_name -> espprov.v1.ProvisionRequest
-	17,  // 62: espprov.v1.ProvisionInteractiveRequest.retry:type_name -> espprov.v1.WifiCredentials
-	18,  // 63: espprov.v1.ProvisionInteractiveRequest.retry_thread:type_name -> espprov.v1.ThreadCredentials
-	35,  // 64: espprov.v1.ProvisionInteractiveResponse.event:type_name -> espprov.v1.ProvisionResponse
-	14,  // 65: espprov.v1.MapNodeRequest.device:type_name -> espprov.v1.Device
-	15,  // 66: espprov.v1.MapNodeRequest.security:type_name -> espprov.v1.Security
-	19,  // 67: espprov.v1.MapNodeRequest.mapping:type_name -> espprov.v1.Mapping
-	16,  // 68: espprov.v1.MapNodeRequest.timeouts:type_name -> espprov.v1.Timeouts
-	14,  // 69: espprov.v1.DisableChallengeResponseRequest.device:type_name -> espprov.v1.Device
-	15,  // 70: espprov.v1.DisableChallengeResponseRequest.security:type_name -> espprov.v1.Security
-	16,  // 71: espprov.v1.DisableChallengeResponseRequest.timeouts:type_name -> espprov.v1.Timeouts
-	12,  // 72: espprov.v1.Job.state:type_name -> espprov.v1.JobState
-	61,  // 73: espprov.v1.Job.labels:type_name -> espprov.v1.Job.LabelsEntry
-	67,  // 74: espprov.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	67,  // 75: espprov.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	67,  // 76: espprov.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	67,  // 77: espprov.v1.Job.update_time:type_name -> google.protobuf.Timestamp
-	5,   // 78: espprov.v1.Job.last_confirmed_step:type_name -> espprov.v1.Step
-	44,  // 79: espprov.v1.Job.steps:type_name -> espprov.v1.JobStep
-	45,  // 80: espprov.v1.Job.device:type_name -> espprov.v1.JobDevice
-	46,  // 81: espprov.v1.Job.error:type_name -> espprov.v1.JobError
-	34,  // 82: espprov.v1.Job.result:type_name -> espprov.v1.Result
-	28,  // 83: espprov.v1.Job.request:type_name -> espprov.v1.ProvisionRequest
-	5,   // 84: espprov.v1.JobStep.step:type_name -> espprov.v1.Step
-	67,  // 85: espprov.v1.JobStep.start_time:type_name -> google.protobuf.Timestamp
-	67,  // 86: espprov.v1.JobStep.end_time:type_name -> google.protobuf.Timestamp
-	0,   // 87: espprov.v1.JobDevice.transport:type_name -> espprov.v1.Transport
-	29,  // 88: espprov.v1.JobDevice.device_info:type_name -> espprov.v1.DeviceInfo
-	11,  // 89: espprov.v1.JobError.failure_class:type_name -> espprov.v1.FailureClass
-	12,  // 90: espprov.v1.ListJobsRequest.states:type_name -> espprov.v1.JobState
-	67,  // 91: espprov.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
-	67,  // 92: espprov.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
-	43,  // 93: espprov.v1.ListJobsResponse.jobs:type_name -> espprov.v1.Job
-	12,  // 94: espprov.v1.ExportJobsRequest.states:type_name -> espprov.v1.JobState
-	67,  // 95: espprov.v1.ExportJobsRequest.created_after:type_name -> google.protobuf.Timestamp
-	67,  // 96: espprov.v1.ExportJobsRequest.created_before:type_name -> google.protobuf.Timestamp
-	13,  // 97: espprov.v1.ExportJobsRequest.format:type_name -> espprov.v1.ExportFormat
-	62,  // 98: espprov.v1.UpdateJobLabelsRequest.labels:type_name -> espprov.v1.UpdateJobLabelsRequest.LabelsEntry
-	57,  // 99: espprov.v1.ListProfilesResponse.profiles:type_name -> espprov.v1.Profile
-	0,   // 100: espprov.v1.Profile.transport:type_name -> espprov.v1.Transport
-	63,  // 101: espprov.v1.Profile.addresses:type_name -> espprov.v1.Profile.AddressesEntry
-	1,   // 102: espprov.v1.Profile.security_scheme:type_name -> espprov.v1.SecurityScheme
-	3,   // 103: espprov.v1.Profile.network:type_name -> espprov.v1.NetworkType
-	64,  // 104: espprov.v1.Profile.labels:type_name -> espprov.v1.Profile.LabelsEntry
-	16,  // 105: espprov.v1.Profile.timeouts:type_name -> espprov.v1.Timeouts
-	30,  // 106: espprov.v1.DeviceInfo.AppsEntry.value:type_name -> espprov.v1.AppInfo
-	20,  // 107: espprov.v1.ProvisioningService.Discover:input_type -> espprov.v1.DiscoverRequest
-	22,  // 108: espprov.v1.ProvisioningService.ScanWifi:input_type -> espprov.v1.ScanWifiRequest
-	25,  // 109: espprov.v1.ProvisioningService.ScanThread:input_type -> espprov.v1.ScanThreadRequest
-	28,  // 110: espprov.v1.ProvisioningService.Provision:input_type -> espprov.v1.ProvisionRequest
-	37,  // 111: espprov.v1.ProvisioningService.ProvisionInteractive:input_type -> espprov.v1.ProvisionInteractiveRequest
-	39,  // 112: espprov.v1.ProvisioningService.MapNode:input_type -> espprov.v1.MapNodeRequest
-	41,  // 113: espprov.v1.ProvisioningService.DisableChallengeResponse:input_type -> espprov.v1.DisableChallengeResponseRequest
-	47,  // 114: espprov.v1.ProvisioningService.GetJob:input_type -> espprov.v1.GetJobRequest
-	48,  // 115: espprov.v1.ProvisioningService.WatchJob:input_type -> espprov.v1.WatchJobRequest
-	49,  // 116: espprov.v1.ProvisioningService.ListJobs:input_type -> espprov.v1.ListJobsRequest
-	51,  // 117: espprov.v1.ProvisioningService.CancelJob:input_type -> espprov.v1.CancelJobRequest
-	52,  // 118: espprov.v1.ProvisioningService.ExportJobs:input_type -> espprov.v1.ExportJobsRequest
-	54,  // 119: espprov.v1.ProvisioningService.UpdateJobLabels:input_type -> espprov.v1.UpdateJobLabelsRequest
-	55,  // 120: espprov.v1.ProvisioningService.ListProfiles:input_type -> espprov.v1.ListProfilesRequest
-	21,  // 121: espprov.v1.ProvisioningService.Discover:output_type -> espprov.v1.DiscoverResponse
-	24,  // 122: espprov.v1.ProvisioningService.ScanWifi:output_type -> espprov.v1.ScanWifiResponse
-	27,  // 123: espprov.v1.ProvisioningService.ScanThread:output_type -> espprov.v1.ScanThreadResponse
-	35,  // 124: espprov.v1.ProvisioningService.Provision:output_type -> espprov.v1.ProvisionResponse
-	38,  // 125: espprov.v1.ProvisioningService.ProvisionInteractive:output_type -> espprov.v1.ProvisionInteractiveResponse
-	40,  // 126: espprov.v1.ProvisioningService.MapNode:output_type -> espprov.v1.MapNodeResponse
-	42,  // 127: espprov.v1.ProvisioningService.DisableChallengeResponse:output_type -> espprov.v1.DisableChallengeResponseResponse
-	43,  // 128: espprov.v1.ProvisioningService.GetJob:output_type -> espprov.v1.Job
-	35,  // 129: espprov.v1.ProvisioningService.WatchJob:output_type -> espprov.v1.ProvisionResponse
-	50,  // 130: espprov.v1.ProvisioningService.ListJobs:output_type -> espprov.v1.ListJobsResponse
-	43,  // 131: espprov.v1.ProvisioningService.CancelJob:output_type -> espprov.v1.Job
-	53,  // 132: espprov.v1.ProvisioningService.ExportJobs:output_type -> espprov.v1.ExportJobsResponse
-	43,  // 133: espprov.v1.ProvisioningService.UpdateJobLabels:output_type -> espprov.v1.Job
-	56,  // 134: espprov.v1.ProvisioningService.ListProfiles:output_type -> espprov.v1.ListProfilesResponse
-	121, // [121:135] is the sub-list for method output_type
-	107, // [107:121] is the sub-list for method input_type
-	107, // [107:107] is the sub-list for extension type_name
-	107, // [107:107] is the sub-list for extension extendee
-	0,   // [0:107] is the sub-list for field type_name
+	65,  // 61: espprov.v1.ProvisionResponse.handshake_wait:type_name -> google.protobuf.Duration
+	28,  // 62: espprov.v1.ProvisionInteractiveRequest.start:type_name -> espprov.v1.ProvisionRequest
+	17,  // 63: espprov.v1.ProvisionInteractiveRequest.retry:type_name -> espprov.v1.WifiCredentials
+	18,  // 64: espprov.v1.ProvisionInteractiveRequest.retry_thread:type_name -> espprov.v1.ThreadCredentials
+	35,  // 65: espprov.v1.ProvisionInteractiveResponse.event:type_name -> espprov.v1.ProvisionResponse
+	14,  // 66: espprov.v1.MapNodeRequest.device:type_name -> espprov.v1.Device
+	15,  // 67: espprov.v1.MapNodeRequest.security:type_name -> espprov.v1.Security
+	19,  // 68: espprov.v1.MapNodeRequest.mapping:type_name -> espprov.v1.Mapping
+	16,  // 69: espprov.v1.MapNodeRequest.timeouts:type_name -> espprov.v1.Timeouts
+	14,  // 70: espprov.v1.DisableChallengeResponseRequest.device:type_name -> espprov.v1.Device
+	15,  // 71: espprov.v1.DisableChallengeResponseRequest.security:type_name -> espprov.v1.Security
+	16,  // 72: espprov.v1.DisableChallengeResponseRequest.timeouts:type_name -> espprov.v1.Timeouts
+	12,  // 73: espprov.v1.Job.state:type_name -> espprov.v1.JobState
+	61,  // 74: espprov.v1.Job.labels:type_name -> espprov.v1.Job.LabelsEntry
+	67,  // 75: espprov.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	67,  // 76: espprov.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	67,  // 77: espprov.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	67,  // 78: espprov.v1.Job.update_time:type_name -> google.protobuf.Timestamp
+	5,   // 79: espprov.v1.Job.last_confirmed_step:type_name -> espprov.v1.Step
+	44,  // 80: espprov.v1.Job.steps:type_name -> espprov.v1.JobStep
+	45,  // 81: espprov.v1.Job.device:type_name -> espprov.v1.JobDevice
+	46,  // 82: espprov.v1.Job.error:type_name -> espprov.v1.JobError
+	34,  // 83: espprov.v1.Job.result:type_name -> espprov.v1.Result
+	28,  // 84: espprov.v1.Job.request:type_name -> espprov.v1.ProvisionRequest
+	5,   // 85: espprov.v1.JobStep.step:type_name -> espprov.v1.Step
+	67,  // 86: espprov.v1.JobStep.start_time:type_name -> google.protobuf.Timestamp
+	67,  // 87: espprov.v1.JobStep.end_time:type_name -> google.protobuf.Timestamp
+	0,   // 88: espprov.v1.JobDevice.transport:type_name -> espprov.v1.Transport
+	29,  // 89: espprov.v1.JobDevice.device_info:type_name -> espprov.v1.DeviceInfo
+	11,  // 90: espprov.v1.JobError.failure_class:type_name -> espprov.v1.FailureClass
+	12,  // 91: espprov.v1.ListJobsRequest.states:type_name -> espprov.v1.JobState
+	67,  // 92: espprov.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
+	67,  // 93: espprov.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
+	43,  // 94: espprov.v1.ListJobsResponse.jobs:type_name -> espprov.v1.Job
+	12,  // 95: espprov.v1.ExportJobsRequest.states:type_name -> espprov.v1.JobState
+	67,  // 96: espprov.v1.ExportJobsRequest.created_after:type_name -> google.protobuf.Timestamp
+	67,  // 97: espprov.v1.ExportJobsRequest.created_before:type_name -> google.protobuf.Timestamp
+	13,  // 98: espprov.v1.ExportJobsRequest.format:type_name -> espprov.v1.ExportFormat
+	62,  // 99: espprov.v1.UpdateJobLabelsRequest.labels:type_name -> espprov.v1.UpdateJobLabelsRequest.LabelsEntry
+	57,  // 100: espprov.v1.ListProfilesResponse.profiles:type_name -> espprov.v1.Profile
+	0,   // 101: espprov.v1.Profile.transport:type_name -> espprov.v1.Transport
+	63,  // 102: espprov.v1.Profile.addresses:type_name -> espprov.v1.Profile.AddressesEntry
+	1,   // 103: espprov.v1.Profile.security_scheme:type_name -> espprov.v1.SecurityScheme
+	3,   // 104: espprov.v1.Profile.network:type_name -> espprov.v1.NetworkType
+	64,  // 105: espprov.v1.Profile.labels:type_name -> espprov.v1.Profile.LabelsEntry
+	16,  // 106: espprov.v1.Profile.timeouts:type_name -> espprov.v1.Timeouts
+	30,  // 107: espprov.v1.DeviceInfo.AppsEntry.value:type_name -> espprov.v1.AppInfo
+	20,  // 108: espprov.v1.ProvisioningService.Discover:input_type -> espprov.v1.DiscoverRequest
+	22,  // 109: espprov.v1.ProvisioningService.ScanWifi:input_type -> espprov.v1.ScanWifiRequest
+	25,  // 110: espprov.v1.ProvisioningService.ScanThread:input_type -> espprov.v1.ScanThreadRequest
+	28,  // 111: espprov.v1.ProvisioningService.Provision:input_type -> espprov.v1.ProvisionRequest
+	37,  // 112: espprov.v1.ProvisioningService.ProvisionInteractive:input_type -> espprov.v1.ProvisionInteractiveRequest
+	39,  // 113: espprov.v1.ProvisioningService.MapNode:input_type -> espprov.v1.MapNodeRequest
+	41,  // 114: espprov.v1.ProvisioningService.DisableChallengeResponse:input_type -> espprov.v1.DisableChallengeResponseRequest
+	47,  // 115: espprov.v1.ProvisioningService.GetJob:input_type -> espprov.v1.GetJobRequest
+	48,  // 116: espprov.v1.ProvisioningService.WatchJob:input_type -> espprov.v1.WatchJobRequest
+	49,  // 117: espprov.v1.ProvisioningService.ListJobs:input_type -> espprov.v1.ListJobsRequest
+	51,  // 118: espprov.v1.ProvisioningService.CancelJob:input_type -> espprov.v1.CancelJobRequest
+	52,  // 119: espprov.v1.ProvisioningService.ExportJobs:input_type -> espprov.v1.ExportJobsRequest
+	54,  // 120: espprov.v1.ProvisioningService.UpdateJobLabels:input_type -> espprov.v1.UpdateJobLabelsRequest
+	55,  // 121: espprov.v1.ProvisioningService.ListProfiles:input_type -> espprov.v1.ListProfilesRequest
+	21,  // 122: espprov.v1.ProvisioningService.Discover:output_type -> espprov.v1.DiscoverResponse
+	24,  // 123: espprov.v1.ProvisioningService.ScanWifi:output_type -> espprov.v1.ScanWifiResponse
+	27,  // 124: espprov.v1.ProvisioningService.ScanThread:output_type -> espprov.v1.ScanThreadResponse
+	35,  // 125: espprov.v1.ProvisioningService.Provision:output_type -> espprov.v1.ProvisionResponse
+	38,  // 126: espprov.v1.ProvisioningService.ProvisionInteractive:output_type -> espprov.v1.ProvisionInteractiveResponse
+	40,  // 127: espprov.v1.ProvisioningService.MapNode:output_type -> espprov.v1.MapNodeResponse
+	42,  // 128: espprov.v1.ProvisioningService.DisableChallengeResponse:output_type -> espprov.v1.DisableChallengeResponseResponse
+	43,  // 129: espprov.v1.ProvisioningService.GetJob:output_type -> espprov.v1.Job
+	35,  // 130: espprov.v1.ProvisioningService.WatchJob:output_type -> espprov.v1.ProvisionResponse
+	50,  // 131: espprov.v1.ProvisioningService.ListJobs:output_type -> espprov.v1.ListJobsResponse
+	43,  // 132: espprov.v1.ProvisioningService.CancelJob:output_type -> espprov.v1.Job
+	53,  // 133: espprov.v1.ProvisioningService.ExportJobs:output_type -> espprov.v1.ExportJobsResponse
+	43,  // 134: espprov.v1.ProvisioningService.UpdateJobLabels:output_type -> espprov.v1.Job
+	56,  // 135: espprov.v1.ProvisioningService.ListProfiles:output_type -> espprov.v1.ListProfilesResponse
+	122, // [122:136] is the sub-list for method output_type
+	108, // [108:122] is the sub-list for method input_type
+	108, // [108:108] is the sub-list for extension type_name
+	108, // [108:108] is the sub-list for extension extendee
+	0,   // [0:108] is the sub-list for field type_name
 }
 
 func init() { file_espprov_v1_espprov_proto_init() }

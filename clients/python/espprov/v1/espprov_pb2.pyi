@@ -602,9 +602,10 @@ class ProvisionRequest(_message.Message):
     def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., security: _Optional[_Union[Security, _Mapping]] = ..., wifi: _Optional[_Union[WifiCredentials, _Mapping]] = ..., no_wifi: bool = ..., mapping: _Optional[_Union[Mapping, _Mapping]] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., reset_on_failure: bool = ..., reprovision: bool = ..., custom_data: _Optional[_Mapping[str, bytes]] = ..., thread: _Optional[_Union[ThreadCredentials, _Mapping]] = ..., request_id: _Optional[str] = ..., serial_number: _Optional[str] = ..., work_order: _Optional[str] = ..., station: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., profile: _Optional[str] = ...) -> None: ...
 
 class ProvisionResponse(_message.Message):
-    __slots__ = ["custom_data", "device_info", "job_id", "job_state", "mapping", "message", "network", "result", "sequence", "step", "thread_state", "time", "wifi_state"]
+    __slots__ = ["custom_data", "device_info", "handshake_wait", "job_id", "job_state", "mapping", "message", "network", "result", "sequence", "step", "thread_state", "time", "wifi_state"]
     CUSTOM_DATA_FIELD_NUMBER: _ClassVar[int]
     DEVICE_INFO_FIELD_NUMBER: _ClassVar[int]
+    HANDSHAKE_WAIT_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_STATE_FIELD_NUMBER: _ClassVar[int]
     MAPPING_FIELD_NUMBER: _ClassVar[int]
@@ -618,6 +619,7 @@ class ProvisionResponse(_message.Message):
     WIFI_STATE_FIELD_NUMBER: _ClassVar[int]
     custom_data: CustomDataReply
     device_info: DeviceInfo
+    handshake_wait: _duration_pb2.Duration
     job_id: str
     job_state: JobState
     mapping: MappingEvent
@@ -629,7 +631,7 @@ class ProvisionResponse(_message.Message):
     thread_state: ThreadState
     time: _timestamp_pb2.Timestamp
     wifi_state: WifiState
-    def __init__(self, step: _Optional[_Union[Step, str]] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ..., device_info: _Optional[_Union[DeviceInfo, _Mapping]] = ..., wifi_state: _Optional[_Union[WifiState, _Mapping]] = ..., mapping: _Optional[_Union[MappingEvent, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., custom_data: _Optional[_Union[CustomDataReply, _Mapping]] = ..., network: _Optional[_Union[NetworkType, str]] = ..., thread_state: _Optional[_Union[ThreadState, _Mapping]] = ..., job_id: _Optional[str] = ..., sequence: _Optional[int] = ..., job_state: _Optional[_Union[JobState, str]] = ...) -> None: ...
+    def __init__(self, step: _Optional[_Union[Step, str]] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ..., device_info: _Optional[_Union[DeviceInfo, _Mapping]] = ..., wifi_state: _Optional[_Union[WifiState, _Mapping]] = ..., mapping: _Optional[_Union[MappingEvent, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., custom_data: _Optional[_Union[CustomDataReply, _Mapping]] = ..., network: _Optional[_Union[NetworkType, str]] = ..., thread_state: _Optional[_Union[ThreadState, _Mapping]] = ..., job_id: _Optional[str] = ..., sequence: _Optional[int] = ..., job_state: _Optional[_Union[JobState, str]] = ..., handshake_wait: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ["bssid", "channel", "device_reset", "error", "error_code", "fail_reason", "failure_class", "ip4_address", "mapped", "network", "node_id", "ssid", "success", "thread"]
