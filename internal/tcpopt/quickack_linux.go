@@ -7,6 +7,7 @@ import "golang.org/x/sys/unix"
 const supported = true
 
 func (q *QuickAckConn) arm() {
+	q.arms.Add(1)
 	v := 0
 	if q.on {
 		v = 1

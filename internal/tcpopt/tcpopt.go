@@ -6,12 +6,17 @@
 // (headers, then body) with Nagle on: the body leaves only when the headers
 // are acknowledged. A Linux client in its usual interactive ("ping-pong")
 // mode delays that ACK by up to 40 ms. Quick-ACK mode is not sticky (the
-// kernel leaves it again on its own), so QuickAckConn re-arms it after every
-// read.
+// kernel leaves it again on its own, as soon as the client sends), so a
+// client re-arms it when it matters: when a read returned only part of a
+// reply and the client must read again. Setting TCP_QUICKACK while an ACK
+// is pending sends that ACK at once (tcp_setsockopt → tcp_cleanup_rbuf), so
+// the device's held-back body follows; a reply that arrived whole costs no
+// system call and its ACK rides on the next request.
 package tcpopt
 
 import (
 	"net"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -24,13 +29,22 @@ func SetNoDelay(c net.Conn, on bool) error {
 	return nil
 }
 
-// QuickAckConn is a net.Conn that re-arms TCP_QUICKACK (Linux) to the given
-// mode before and after every read and after every write. On other systems,
-// and for connections that are not sockets, it is the connection unchanged.
+// QuickAckConn is a net.Conn that keeps TCP_QUICKACK (Linux) in the given
+// mode. With quick-ACK on (a client) it arms it before every read that
+// follows another read since the last write: the earlier read left the
+// reply incomplete, and arming now acknowledges what arrived so that the
+// rest is sent. With quick-ACK off (a simulated device delaying ACKs like
+// lwIP) it re-arms after every read and write. On other systems, and for
+// connections that are not sockets, it is the connection unchanged.
 type QuickAckConn struct {
 	net.Conn
 	rc syscall.RawConn
 	on bool
+	// reads counts the reads since the last write (quick-ACK on only;
+	// a connection is used by one exchange at a time).
+	reads int
+	// arms counts the TCP_QUICKACK system calls (tests).
+	arms atomic.Int64
 }
 
 // WithQuickAck wraps c. on=true acknowledges every segment at once (a client
@@ -52,6 +66,13 @@ func WithQuickAck(c net.Conn, on bool) net.Conn {
 
 // Read implements net.Conn.
 func (q *QuickAckConn) Read(b []byte) (int, error) {
+	if q.on {
+		if q.reads > 0 {
+			q.arm() // the previous read left the reply incomplete
+		}
+		q.reads++
+		return q.Conn.Read(b)
+	}
 	n, err := q.Conn.Read(b)
 	q.arm()
 	return n, err
@@ -60,9 +81,16 @@ func (q *QuickAckConn) Read(b []byte) (int, error) {
 // Write implements net.Conn.
 func (q *QuickAckConn) Write(b []byte) (int, error) {
 	n, err := q.Conn.Write(b)
+	if q.on {
+		q.reads = 0 // a new request: its reply's first read needs no ACK
+		return n, err
+	}
 	q.arm()
 	return n, err
 }
+
+// Arms returns how many times the mode was set (tests).
+func (q *QuickAckConn) Arms() int { return int(q.arms.Load()) }
 
 // Unwrap returns the wrapped connection.
 func (q *QuickAckConn) Unwrap() net.Conn { return q.Conn }
