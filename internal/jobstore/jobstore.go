@@ -38,6 +38,12 @@ type Store interface {
 	Events(ctx context.Context, id string, after uint64, limit int) ([]*espprovv1.ProvisionResponse, error)
 	// List returns jobs matching f, newest first.
 	List(ctx context.Context, f Filter) ([]*espprovv1.Job, error)
+	// UpdateJob changes a job's record in one transaction: update gets the
+	// stored job and changes it (an error aborts with that error); the job
+	// as stored is returned. ErrNotFound when unknown. The runner of an
+	// unfinished job rewrites the whole record with its next event, so
+	// callers change a running job through its runner.
+	UpdateJob(ctx context.Context, id string, update func(*espprovv1.Job) error) (*espprovv1.Job, error)
 	// RequestCancel marks an unfinished job for cancellation and returns it.
 	RequestCancel(ctx context.Context, id string) (*espprovv1.Job, error)
 	// Subscribe returns a channel that receives a value (coalesced) whenever

@@ -99,10 +99,11 @@ func start(t testing.TB, k storeKind, o options) *harness {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	st, dump := k.open(t, jobs.NewInstanceID())
+	instance := jobs.NewInstanceID() // the store's and the runner's: another harness on the store sees it alive
+	st, dump := k.open(t, instance)
 	o.cloud.Client.Logger = log
 	svc := provisioning.New(provisioning.Config{Modules: provisioning.DefaultModules(), Logger: log, Cloud: o.cloud})
-	r, err := jobs.New(context.Background(), jobs.Config{Store: st, Service: svc, Logger: log, Limits: o.limits, Queue: o.queue,
+	r, err := jobs.New(context.Background(), jobs.Config{Store: st, Service: svc, Instance: instance, Logger: log, Limits: o.limits, Queue: o.queue,
 		DeviceKey: svc.DeviceKey, WantsMapping: provisioning.WantsMapping})
 	if err != nil {
 		t.Fatal(err)

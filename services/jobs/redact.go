@@ -97,10 +97,16 @@ func checkTraceability(req *espprovv1.ProvisionRequest) error {
 			return invalid("%s must be at most %d characters of UTF-8 text on one line", name, maxIDLen)
 		}
 	}
-	if n := len(req.GetLabels()); n > maxLabels {
+	return checkLabels(req.GetLabels(), false)
+}
+
+// checkLabels validates labels. With merging they are changes
+// (UpdateJobLabels) whose count is checked on the merged result instead.
+func checkLabels(labels map[string]string, merging bool) error {
+	if n := len(labels); n > maxLabels && !merging {
 		return invalid("labels: at most %d labels (got %d)", maxLabels, n)
 	}
-	for k, v := range req.GetLabels() {
+	for k, v := range labels {
 		if k == "" || len(k) > maxLabelKey || !utf8.ValidString(k) || strings.ContainsAny(k, "\r\n\x00=;") {
 			return invalid("labels: key %q must be 1 to %d characters without '=', ';' or line breaks", k, maxLabelKey)
 		}

@@ -27,6 +27,7 @@ import (
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
 	"github.com/espprov/espprov/internal/identity"
 	"github.com/espprov/espprov/internal/jobstore"
+	"github.com/espprov/espprov/services/provisioning"
 )
 
 // Provisioner is the service the runner wraps.
@@ -255,7 +256,17 @@ func finish(j *espprovv1.Job, ev *espprovv1.ProvisionResponse, st espprovv1.JobS
 	j.State, j.EndTime, j.UpdateTime = st, ts(now), ts(now)
 	j.Result = ev.GetResult()
 	if st != espprovv1.JobState_JOB_STATE_SUCCEEDED {
-		j.Error = &espprovv1.JobError{Code: ev.GetResult().GetErrorCode(), Message: ev.GetResult().GetError()}
+		res := ev.GetResult()
+		switch {
+		case res == nil:
+		case st == espprovv1.JobState_JOB_STATE_CANCELLED:
+			res.FailureClass = espprovv1.FailureClass_FAILURE_CLASS_CANCELLED
+		case st == espprovv1.JobState_JOB_STATE_INTERRUPTED:
+			res.FailureClass = espprovv1.FailureClass_FAILURE_CLASS_OTHER // the server stopped (its state says so)
+		case res.FailureClass == espprovv1.FailureClass_FAILURE_CLASS_UNSPECIFIED:
+			res.FailureClass = provisioning.FailureClassOf(codeNamed(res.GetErrorCode()))
+		}
+		j.Error = &espprovv1.JobError{Code: res.GetErrorCode(), Message: res.GetError(), FailureClass: res.GetFailureClass()}
 	}
 }
 

@@ -32,7 +32,7 @@ func notProtocomm(d *espprovv1.Device, err error) error {
 	if !errors.Is(err, transports.ErrProtocol) && !errors.Is(err, transports.ErrNoEndpoint) && !strings.Contains(err.Error(), "proto-ver reply") {
 		return err
 	}
-	return status.Errorf(codes.Unavailable, "%s is not an ESP provisioning endpoint: %v; check the address and port (the device's provisioning service, e.g. 192.168.4.1:80 on its soft-AP) and the transport", describeDevice(d), err)
+	return withClass(espprovv1.FailureClass_FAILURE_CLASS_PROTOCOL, status.Errorf(codes.Unavailable, "%s is not an ESP provisioning endpoint: %v; check the address and port (the device's provisioning service, e.g. 192.168.4.1:80 on its soft-AP) and the transport", describeDevice(d), err))
 }
 
 // schemeMismatch refuses an explicitly requested scheme that the device's
@@ -41,7 +41,7 @@ func schemeMismatch(secVer int, req protocomm.Scheme) error {
 	if req == protocomm.Auto || secVer < 0 || protocomm.Scheme(secVer) == req {
 		return nil
 	}
-	return status.Errorf(codes.FailedPrecondition,
+	return withClass(espprovv1.FailureClass_FAILURE_CLASS_PROTOCOL, status.Errorf(codes.FailedPrecondition,
 		"the device uses Security %d (proto-ver sec_ver %d) but Security %d was requested: leave security.scheme unset to auto-detect, or request Security %d with its credentials",
-		secVer, secVer, int(req), secVer)
+		secVer, secVer, int(req), secVer))
 }

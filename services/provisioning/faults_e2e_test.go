@@ -90,6 +90,33 @@ func faultMatrix(secVer int) []faultCase {
 
 const faultExchange = 400 * time.Millisecond
 
+// faultClass is the failure class a device fault must produce.
+func faultClass(secVer int, f device.Fault) espprovv1.FailureClass {
+	// Security 1 has no message authentication: a cut-off reply at
+	// prov-config, or any status read after a garbled one, reaches the
+	// client as a connection closed mid-reply.
+	if secVer == 1 && (f.Kind == device.FaultTruncate && f.Step != device.StepSession0 && f.Step != device.StepSession1 && f.Step != device.StepProtoVer ||
+		f.Kind == device.FaultGarbage && f.Step == device.StepGetStatus) {
+		return espprovv1.FailureClass_FAILURE_CLASS_DEVICE_STOPPED_ANSWERING
+	}
+	switch f.Kind {
+	case device.FaultDrop:
+		if f.Step == device.StepSession1 {
+			return espprovv1.FailureClass_FAILURE_CLASS_WRONG_POP // how firmware rejects a proof
+		}
+		return espprovv1.FailureClass_FAILURE_CLASS_DEVICE_STOPPED_ANSWERING
+	case device.FaultStall:
+		return espprovv1.FailureClass_FAILURE_CLASS_DEVICE_STOPPED_ANSWERING
+	case device.FaultAuthError:
+		return espprovv1.FailureClass_FAILURE_CLASS_WIFI_AUTH
+	case device.FaultNotFound:
+		return espprovv1.FailureClass_FAILURE_CLASS_NETWORK_NOT_FOUND
+	case device.FaultSlow:
+		return espprovv1.FailureClass_FAILURE_CLASS_DEADLINE
+	}
+	return espprovv1.FailureClass_FAILURE_CLASS_PROTOCOL // garbage, truncate, key-length, nonce
+}
+
 // TestFaultMatrix drives every device fault through gRPC: each call ends
 // with the right status code within its deadline, and a second call to the
 // same device (the fault fires once) provisions it.
@@ -129,6 +156,9 @@ func TestFaultMatrix(t *testing.T) {
 				}
 				if tc.code == codes.OK {
 					return
+				}
+				if got, want := lastResult(t, events).GetFailureClass(), faultClass(secVer, tc.fault); got != want {
+					t.Errorf("failure class %v, want %v (%v)", got, want, err)
 				}
 				// The device is left retryable: the same call succeeds now.
 				req.Reprovision = tc.applied
@@ -174,9 +204,12 @@ func TestCloudFaults(t *testing.T) {
 				tc.fault()
 			}
 			start := time.Now()
-			_, err := collectCtx(tc.ctx, t, h.client, mappingReq(d.addr))
+			evs, err := collectCtx(tc.ctx, t, h.client, mappingReq(d.addr))
 			if got := status.Code(err); got != tc.code {
 				t.Fatalf("status %v (%v), want %v", got, err, tc.code)
+			}
+			if got := lastResult(t, evs).GetFailureClass(); got != espprovv1.FailureClass_FAILURE_CLASS_CLOUD {
+				t.Errorf("failure class %v, want CLOUD", got)
 			}
 			if el := time.Since(start); el > 5*time.Second {
 				t.Errorf("took %s", el)

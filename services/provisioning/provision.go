@@ -142,6 +142,7 @@ func (s *Service) runProvision(streamCtx context.Context, req *espprovv1.Provisi
 		res.Success = false
 		res.ErrorCode = st.Code().String()
 		res.Error = st.Message()
+		res.FailureClass = failureClass(err, res)
 		_ = em.emit(&espprovv1.ProvisionResponse{Step: espprovv1.Step_STEP_RESULT, Message: "Provisioning failed: " + st.Message(), Result: res})
 		log.InfoContext(streamCtx, "provision failed", "code", st.Code().String(), "error", st.Message(), "elapsed", time.Since(start))
 		return st.Err()
@@ -153,9 +154,14 @@ func (s *Service) runProvision(streamCtx context.Context, req *espprovv1.Provisi
 
 // provision runs one provisioning; every attempt (the first and each
 // interactive retry) has its own overall deadline.
-func (s *Service) provision(streamCtx context.Context, req *espprovv1.ProvisionRequest, to timeouts, em *emitter, retry retryFunc) (*espprovv1.Result, error) {
+func (s *Service) provision(streamCtx context.Context, req *espprovv1.ProvisionRequest, to timeouts, em *emitter, retry retryFunc) (_ *espprovv1.Result, err error) {
 	ctx, cancel := context.WithTimeout(streamCtx, to.overall)
 	defer cancel()
+	defer func() {
+		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = withClass(espprovv1.FailureClass_FAILURE_CLASS_DEADLINE, err) // whatever the last wait was
+		}
+	}()
 	d := req.GetDevice()
 	var plan *mapPlan
 	if wantsMapping(req) {

@@ -74,7 +74,7 @@ func Open(ctx context.Context, dsn, instance string) (*Store, error) {
 	}
 	s.db = stdlib.OpenDBFromPool(pool)
 	s.Core = &sqlcore.Core{W: s.db, R: s.db, Instance: instance,
-		D: sqlcore.Dialect{Placeholder: func(n int) string { return "$" + strconv.Itoa(n) }, Blob: "BYTEA", IsUnique: isUnique, Writers: 8,
+		D: sqlcore.Dialect{Placeholder: func(n int) string { return "$" + strconv.Itoa(n) }, Blob: "BYTEA", IsUnique: isUnique, Writers: 8, ForUpdate: " FOR UPDATE",
 			MigrationLock: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", lockKey("migrate", schema))},
 		H: sqlcore.Hooks{Changed: s.changed, Alive: s.alive}}
 	if err := s.Migrate(ctx); err != nil {

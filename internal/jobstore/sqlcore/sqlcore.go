@@ -36,6 +36,9 @@ type Dialect struct {
 	// (PostgreSQL: an advisory transaction lock, so that instances starting
 	// together migrate one after the other).
 	MigrationLock string
+	// ForUpdate locks a row read for a read-modify-write (PostgreSQL:
+	// " FOR UPDATE"; SQLite's one writer needs none).
+	ForUpdate string
 }
 
 // Hooks are a backend's additions.
@@ -509,6 +512,48 @@ func (c *Core) List(ctx context.Context, f jobstore.Filter) ([]*espprovv1.Job, e
 
 var finishedStates = []int32{int32(espprovv1.JobState_JOB_STATE_SUCCEEDED), int32(espprovv1.JobState_JOB_STATE_FAILED),
 	int32(espprovv1.JobState_JOB_STATE_CANCELLED), int32(espprovv1.JobState_JOB_STATE_INTERRUPTED)}
+
+// UpdateJob implements jobstore.Store.
+func (c *Core) UpdateJob(ctx context.Context, id string, update func(*espprovv1.Job) error) (*espprovv1.Job, error) {
+	var out *espprovv1.Job
+	err := c.tx(ctx, func(tx *sql.Tx) error {
+		var doc []byte
+		var cancel int
+		err := tx.QueryRowContext(ctx, c.q(`SELECT doc, cancel_requested FROM jobs WHERE id = ?`+c.D.ForUpdate), id).Scan(&doc, &cancel)
+		if errors.Is(err, sql.ErrNoRows) {
+			return jobstore.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		j, err := decodeJob(doc, cancel)
+		if err != nil {
+			return err
+		}
+		if err := update(j); err != nil {
+			return err
+		}
+		if doc, err = proto.Marshal(j); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, c.q(`UPDATE jobs SET doc = ?, update_ns = ? WHERE id = ?`), doc, ns(j.GetUpdateTime(), j.GetUpdateTime().IsValid()), id); err != nil {
+			return err
+		}
+		out = j
+		if c.H.Changed != nil {
+			return c.H.Changed(ctx, tx, id)
+		}
+		return nil
+	})
+	if errors.Is(err, jobstore.ErrNotFound) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jobstore: update job %s: %w", id, err)
+	}
+	c.Hub.Notify(id)
+	return out, nil
+}
 
 // RequestCancel implements jobstore.Store.
 func (c *Core) RequestCancel(ctx context.Context, id string) (*espprovv1.Job, error) {
