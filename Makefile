@@ -161,6 +161,7 @@ FUZZ_TARGETS := \
 	./internal/rainmaker:FuzzCloudReplies:10000 \
 	./internal/rainmaker:FuzzDecodeClaims:20000 \
 	./internal/cli:FuzzParseQR:10000 \
+	./internal/cli:FuzzLoginReplies:5000 \
 	./transports/httpd:FuzzResponses:10000 \
 	./transports/console:FuzzParser:50000 \
 	./transports/onnetwork:FuzzBrowseMessages:20000 \
