@@ -256,7 +256,7 @@ func (c *client) step(in []byte) ([]byte, bool, error) {
 		}
 		x := computeX(c.username, c.password, salt)
 		// S = (B − k·g^x)^(a + u·x) mod N
-		base := new(big.Int).Exp(groupG, x, groupN)
+		base := gExp(x)
 		base.Mul(base, multK)
 		base.Sub(b, base)
 		base.Mod(base, groupN)
@@ -404,7 +404,7 @@ func (d *device) command0(sc0 *devicepb.S2SessionCmd0) ([]byte, bool, error) {
 	}
 	b := new(big.Int).SetBytes(raw)
 	// B = (k·v + g^b) mod N, sent minimal big-endian.
-	pubB := new(big.Int).Exp(groupG, b, groupN)
+	pubB := gExp(b)
 	kv := new(big.Int).Mul(multK, d.verifier)
 	pubB.Add(pubB, kv).Mod(pubB, groupN)
 	pubBBytes := pubB.Bytes()

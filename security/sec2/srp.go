@@ -105,7 +105,7 @@ func computeHAMK(a, m, key []byte) []byte { return hash(a, m, key) }
 // Usernames and passwords should be ASCII (spec §13.1 pitfall 10).
 func Verifier(username, password string, salt []byte) []byte {
 	x := computeX(username, password, salt)
-	return new(big.Int).Exp(groupG, x, groupN).Bytes()
+	return gExp(x).Bytes()
 }
 
 // NewSalt draws a SaltLen-byte salt whose first byte is non-zero (spec §13.1
@@ -138,7 +138,7 @@ func clientSecret(r io.Reader) (*big.Int, []byte, error) {
 		}
 		raw[0] |= 0x80
 		a := new(big.Int).SetBytes(raw)
-		pub := new(big.Int).Exp(groupG, a, groupN)
+		pub := gExp(a)
 		if pub.BitLen() > 8*(PubKeyLen-1) {
 			return a, pub.FillBytes(make([]byte, PubKeyLen)), nil
 		}
