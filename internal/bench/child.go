@@ -165,7 +165,7 @@ func RunChild(ctx context.Context, role string, args []string, in io.Reader, out
 				}
 				stopProf = stop
 			}
-			s.mark(5 * time.Millisecond)
+			s.mark(sampleEvery)
 			u := s.report()
 			if count != nil {
 				u.Exchanges = count()

@@ -284,7 +284,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		srvBase.RSSBase, _ = rssOf(fmt.Sprint(o.ServerPID))
 	}
 	var self sampler
-	self.mark(5 * time.Millisecond)
+	self.mark(sampleEvery)
 	defer self.halt()
 	stopProf, err := startClientProfile(prof("client.pprof"))
 	if err != nil {
