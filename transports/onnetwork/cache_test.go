@@ -104,3 +104,38 @@ func TestUnescapeDNS(t *testing.T) {
 		}
 	}
 }
+
+// An A record with empty RDATA (unpacked as a nil address) does not make an
+// instance resolved: found by FuzzBrowseMessages (testdata c0bc2705c5193f5f),
+// the device was listed with the address "".
+func TestBrowseCacheEmptyAddress(t *testing.T) {
+	const svc = "_esp_rmaker_chal_resp._tcp.local."
+	hdr := func(name string, typ uint16) dns.RR_Header {
+		return dns.RR_Header{Name: name, Rrtype: typ, Class: dns.ClassINET, Ttl: 120}
+	}
+	m := new(dns.Msg)
+	m.Response = true
+	m.Answer = []dns.RR{&dns.PTR{Hdr: hdr(svc, dns.TypePTR), Ptr: "NODE1." + svc}}
+	m.Extra = []dns.RR{
+		&dns.SRV{Hdr: hdr("NODE1."+svc, dns.TypeSRV), Target: "node1.local.", Port: 8080},
+		&dns.A{Hdr: hdr("node1.local.", dns.TypeA)},
+	}
+	raw, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got dns.Msg
+	if err := got.Unpack(raw); err != nil {
+		t.Fatal(err)
+	}
+	c := newBrowseCache(svc)
+	c.update(&got, "lo")
+	if f := c.found(); len(f) != 0 {
+		t.Fatalf("found %+v from an empty A record", f)
+	}
+	got.Extra = append(got.Extra, &dns.A{Hdr: hdr("node1.local.", dns.TypeA), A: net.IPv4(10, 0, 0, 7)})
+	c.update(&got, "lo")
+	if f := c.found(); len(f) != 1 || f[0].Addr() != "10.0.0.7:8080" {
+		t.Fatalf("found %+v, want NODE1 at 10.0.0.7:8080", f)
+	}
+}

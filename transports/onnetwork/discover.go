@@ -361,6 +361,11 @@ func (c *browseCache) update(m *dns.Msg, iface string) bool {
 }
 
 func (c *browseCache) addIP(host string, ip net.IP) bool {
+	if len(ip) != net.IPv4len && len(ip) != net.IPv6len {
+		// An A/AAAA record with empty or odd RDATA (miekg/dns unpacks it
+		// as a nil address): it must not make a device look resolved.
+		return false
+	}
 	key := strings.ToLower(host)
 	for _, have := range c.hosts[key] {
 		if have.Equal(ip) {
