@@ -63,6 +63,11 @@ cp /rig/bin/* /tmp/bin/
 cp /rig/ble.test /tmp/ble.test
 mapfile -t args < /rig/args
 cd /tmp
+# Emulated controllers on a loaded host resolve services and read
+# descriptors 20–50 times slower than a phone: the BLE transport's connect
+# deadline (connect, service resolution, endpoint names; 20 s by default)
+# is scaled for every process of the suite.
+export ESPPROV_BLE_CONNECT_TIMEOUT=${ESPPROV_BLE_CONNECT_TIMEOUT:-60s}
 ESPPROV_RIG_BIN=/tmp/bin ESPPROV_RIG_CONTROLLERS=$n /tmp/ble.test -test.v "${args[@]}"
 rc=$?
 echo "$rc" > "$out/rc"

@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -394,7 +395,7 @@ func Open(ctx context.Context, opts Options) (*Transport, error) {
 		opts.ScanTimeout = DefaultScanTimeout
 	}
 	if opts.ConnectTimeout <= 0 {
-		opts.ConnectTimeout = DefaultConnectTimeout
+		opts.ConnectTimeout = defaultConnectTimeout()
 	}
 	if opts.MaxMessage <= 0 {
 		opts.MaxMessage = MaxMessageSec2
@@ -437,6 +438,21 @@ func Open(ctx context.Context, opts Options) (*Transport, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// ConnectTimeoutEnv overrides DefaultConnectTimeout for every Open that
+// sets no ConnectTimeout (a Go duration such as 60s): for stations whose
+// adapters or hosts are much slower than a phone (the BLE rig's emulated
+// controllers on a loaded machine resolve services 20–50 times slower).
+const ConnectTimeoutEnv = "ESPPROV_BLE_CONNECT_TIMEOUT"
+
+func defaultConnectTimeout() time.Duration {
+	if v := os.Getenv(ConnectTimeoutEnv); v != "" {
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
+			return d
+		}
+	}
+	return DefaultConnectTimeout
 }
 
 // Name returns the device's advertised name.

@@ -72,3 +72,34 @@ func TestConnectAttempts(t *testing.T) {
 	}
 	checkNoLeak(t, baseline)
 }
+
+// ESPPROV_BLE_CONNECT_TIMEOUT sets the connect deadline of Opens that set
+// none.
+func TestConnectTimeoutEnv(t *testing.T) {
+	defer ble.SetConnectAttempt(100 * time.Millisecond)()
+	srv := startSim(t, bluez.Config{})
+	addDevice(t, srv, "hci0", bluez.DeviceConfig{Name: "PROV_ENV", StallConnects: 1000})
+	baseline := warmUp(t)
+	for _, tc := range []struct {
+		env      string
+		min, max time.Duration
+	}{
+		{"700ms", 600 * time.Millisecond, 3 * time.Second},
+		{"1.5s", 1400 * time.Millisecond, 4 * time.Second},
+	} {
+		t.Run(tc.env, func(t *testing.T) {
+			t.Setenv(ble.ConnectTimeoutEnv, tc.env)
+			start := time.Now()
+			tr, err := ble.Open(testCtx(t), ble.Options{Name: "PROV_ENV"})
+			took := time.Since(start)
+			if err == nil {
+				tr.Close()
+				t.Fatal("Open succeeded")
+			}
+			if !errors.Is(err, transports.ErrUnreachable) || took < tc.min || took > tc.max {
+				t.Fatalf("after %v: %v; want ErrUnreachable after %v..%v", took, err, tc.min, tc.max)
+			}
+		})
+	}
+	checkNoLeak(t, baseline)
+}
