@@ -10,6 +10,7 @@ import { h } from './dom.js';
 const $ = (sel) => document.querySelector(sel);
 const PROFILE_KEY = 'espprov.profile';
 const POLL_MS = 3000;
+const RECENT_MS = 15 * 60 * 1000;
 
 const state = {
   profiles: [],
@@ -192,7 +193,7 @@ function retry(card) {
 async function cancel(card) {
   if (!card.jobId) return;
   try {
-    await call('POST', `/v1/jobs/${encodeURIComponent(card.jobId)}:cancel`, {});
+    card.job(await call('POST', `/v1/jobs/${encodeURIComponent(card.jobId)}:cancel`, {}));
     say(`${card.unit}: cancel requested.`);
   } catch (e) {
     problem(e);
@@ -254,6 +255,36 @@ async function poll() {
   }
 }
 
+// restore shows the station's jobs that ended in the last minutes (one
+// card per unit, its latest job), so that a reload keeps the recent
+// results; their retry asks for the label again.
+async function restore() {
+  let r;
+  try {
+    r = await call('GET', '/v1/jobs' + query({
+      station: station(), createdAfter: new Date(Date.now() - RECENT_MS).toISOString(), pageSize: 12,
+    }));
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 'UNAUTHENTICATED') throw e;
+    return;
+  }
+  const seen = new Set();
+  const latest = [];
+  for (const j of r.jobs || []) {
+    const unit = unitOf(j);
+    if (seen.has(unit)) continue;
+    seen.add(unit);
+    latest.push(j);
+  }
+  for (const j of latest.reverse()) {
+    const st = (j.state || '').replace(/^JOB_STATE_/, '');
+    if (st === 'QUEUED' || st === 'RUNNING' || board.byJob(j.jobId)) continue;
+    const card = new Card(unitOf(j), actions);
+    card.job(j);
+    board.add(card);
+  }
+}
+
 // ---- start
 
 async function start() {
@@ -265,6 +296,12 @@ async function start() {
     return;
   }
   state.started = true;
+  try {
+    await restore();
+  } catch (e) {
+    signIn(e.message);
+    return;
+  }
   await poll();
   clearInterval(state.pollTimer);
   state.pollTimer = setInterval(poll, POLL_MS);

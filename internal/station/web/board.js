@@ -47,6 +47,9 @@ export class Card {
     this.request = null; // the request with its secrets: page memory only
     this.labels = {};
     this.nodeId = '';
+    this.cancelRequested = false;
+    this.updated = 0; // the job record's update time last applied
+    this.recorded = false; // the job's record says it has ended
     this.abort = new AbortController();
     this.el = h('article', { class: 'card', dataset: { key: this.key } });
     this.render();
@@ -145,13 +148,20 @@ export class Card {
 
   // job applies the job's record (GetJob, ListJobs).
   job(j) {
+    // Answers may cross (a GetJob read before a label change, answered
+    // after it): an older record than the last one applied is ignored.
+    const upd = j.updateTime ? Date.parse(j.updateTime) : 0;
+    if (upd && upd < this.updated) return;
+    this.updated = Math.max(this.updated, upd);
     this.jobId = j.jobId || this.jobId;
     this.requestId = j.requestId || this.requestId;
     const st = shortState(j.state).toLowerCase();
     if (st) this.state = st;
+    this.recorded = FINAL.has(st);
     if (j.result) this.result = j.result;
     if (j.error) this.error = { status: j.error.code, message: j.error.message, failureClass: j.error.failureClass };
     this.labels = j.labels || {};
+    if (j.cancelRequested) this.cancelRequested = true;
     if (j.device && j.device.nodeId) this.nodeId = j.device.nodeId;
     const start = j.startTime || j.createTime;
     if (start && !this.t0) this.t0 = Date.parse(start);
@@ -201,30 +211,32 @@ export class Card {
       if (this.state === 'interrupted') detail = 'espprovd stopped while this job ran. ' + detail;
     } else {
       verdict = this.state === 'queued' ? 'WAITING' : 'WORKING';
-      line = this.message;
+      line = this.cancelRequested ? 'Cancel requested: stops at the next step' : this.message;
     }
     el.dataset.class = this.failureClass;
+    el.dataset.cancel = this.cancelRequested ? 'requested' : '';
     const aside = this.labels.set_aside === 'true';
     const act = (name, label, extra = {}) => h('button', { type: 'button', class: 'act ' + name, dataset: { act: name }, onclick: () => this.actions[name](this), ...extra }, label);
     const buttons = [];
-    if (!this.final) buttons.push(act('cancel', 'Cancel', { disabled: !this.jobId }));
+    if (!this.final) buttons.push(act('cancel', 'Cancel', { disabled: !this.jobId || this.cancelRequested }));
     if (this.final && this.state !== 'succeeded') {
       buttons.push(act('retry', this.request ? 'Retry' : 'Rescan to retry'));
     }
-    if (this.final && this.state !== 'succeeded' && this.jobId && !aside) buttons.push(act('aside', 'Set aside'));
+    // Labels go on the ended record (the runner owns it while it runs).
+    if (this.recorded && this.state !== 'succeeded' && !aside) buttons.push(act('aside', 'Set aside'));
     if (this.final) buttons.push(act('dismiss', 'Clear'));
     el.replaceChildren(...[
       h('header', {},
         h('span', { class: 'unit' }, this.unit || '(unknown unit)'),
-        h('span', { class: 'verdict' }, verdict)),
+        h('span', { class: 'jobid', title: this.jobId }, this.jobId ? '…' + this.jobId.slice(-6) : '')),
+      h('div', { class: 'verdict' }, verdict),
       this.failureClass && this.failureClass !== 'CANCELLED' ? h('p', { class: 'fclass' }, TITLES[this.failureClass]) : null,
       h('p', { class: 'line' }, line || '\u00a0'),
       detail ? h('p', { class: 'detail' }, detail) : null,
       aside ? h('p', { class: 'aside-note' }, 'SET ASIDE: ' + (this.labels.set_aside_reason || '')) : null,
       h('ol', { class: 'steps' }, this.steps.map((st, i) => h('li', {
         class: i === this.steps.length - 1 && !this.final ? 'now' : 'done',
-      }, STEP_NAMES[st])),
-      h('li', { class: 'jobid', title: this.jobId }, this.jobId ? '…' + this.jobId.slice(-6) : '')),
+      }, STEP_NAMES[st]))),
       buttons.length ? h('div', { class: 'actions' }, buttons) : null,
     ].filter(Boolean));
   }
