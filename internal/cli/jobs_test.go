@@ -70,11 +70,17 @@ func (p *cutProxy) cut() {
 // startJobServer runs espprovd's server with jobs on a SQLite store.
 func startJobServer(t *testing.T) string {
 	t.Helper()
+	return startJobServerWith(t, provisioning.Config{Modules: provisioning.DefaultModules()})
+}
+
+// startJobServerWith is startJobServer with a service configuration.
+func startJobServerWith(t *testing.T, cfg provisioning.Config) string {
+	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "jobs.db"), jobs.NewInstanceID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := provisioning.New(provisioning.Config{Modules: provisioning.DefaultModules()})
+	svc := provisioning.New(cfg)
 	r, err := jobs.New(context.Background(), jobs.Config{Store: st, Service: svc, DeviceKey: svc.DeviceKey, WantsMapping: provisioning.WantsMapping})
 	if err != nil {
 		t.Fatal(err)

@@ -42,6 +42,7 @@ type provisionFlags struct {
 	reprovision bool
 	customData  []string
 	trace       traceFlags
+	profile     string
 }
 
 const provisionLong = `Provision a device: open a secure session (Security 0, 1 or 2), link it to
@@ -138,6 +139,7 @@ func (a *app) provisionCommand() *cobra.Command {
 	fs.DurationVar(&f.mapWait, "mapping-timeout", 0, "traditional mapping: longest wait for the cloud's confirmation (default 60s)")
 	fs.BoolVar(&f.reprovision, "reprovision", false, "re-provision a device that already has Wi-Fi credentials and is still in provisioning mode (prov-ctrl reprov, then the normal flow)")
 	fs.StringArrayVar(&f.customData, "custom-data", nil, "ENDPOINT=VALUE: send VALUE to the device's application endpoint over the secure session before the credentials (@FILE: the file's bytes); repeatable")
+	fs.StringVar(&f.profile, "profile", "", "station profile `NAME` of the server (espprovd --profiles; needs --server): it gives transport, address, security, network, mapping, work order and station; the command line adds the unit (--device_name or --qrcode, its PoP)")
 	f.trace.register(fs)
 	f.to.register(fs, true)
 	f.th.register(fs)
@@ -269,6 +271,9 @@ func (a *app) prepareProvision(cmd *cobra.Command, f *provisionFlags, positional
 		if qr, err = parseQR(f.qrcode); err != nil {
 			return nil, err
 		}
+	}
+	if f.profile != "" {
+		return a.prepareProfile(cmd, f, positionalPoP, qr)
 	}
 	dev, err := f.dev.build(fs, qr)
 	if err != nil {
