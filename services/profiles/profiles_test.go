@@ -50,6 +50,8 @@ func TestReadRefuses(t *testing.T) {
 		{"bad dataset", "profiles: [{name: a, thread: {dataset: zz" + secret + "}}]", 0o600, "not valid hex"},
 		{"both passphrase forms", "profiles: [{name: a, wifi: {ssid: n, passphrase: " + secret + ", passphrase_file: /x}}]", 0o600, "not both"},
 		{"negative timeout", "profiles: [{name: a, timeouts: {overall: -1s}}]", 0o600, "negative"},
+		{"bad label key", "profiles: [{name: a, labels: {'a=b': x}}]", 0o600, "labels"},
+		{"long station", "profiles: [{name: a, station: " + strings.Repeat("s", 129) + "}]", 0o600, "station"},
 		{"cloud with credentials", "profiles: [{name: a, mapping: {enabled: true, cloud: 'https://u:p@x'}}]", 0o600, "without credentials"},
 	}
 	for i, tc := range tests {
