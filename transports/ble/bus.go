@@ -80,8 +80,12 @@ func acquireBus(ctx context.Context) (*dbus.Conn, error) {
 		connectPending.Store(true)
 		go func() {
 			c, err := gobluez.GetConnection(gobluez.SystemBus)
-			ch <- result{c, err}
+			// Cleared before the result is handed over: a caller that
+			// gets busMu next must not see this finished attempt as
+			// pending (two first Opens at once, espprovd with two
+			// adapters: "an earlier attempt is still pending").
 			connectPending.Store(false)
+			ch <- result{c, err}
 		}()
 		select {
 		case r := <-ch:
