@@ -89,7 +89,10 @@ func faultMatrix(secVer int) []faultCase {
 	return cases
 }
 
-const faultExchange = 400 * time.Millisecond
+// faultExchange bounds each exchange of the faulted call: a stall ends
+// after it. It must still fit an unfaulted exchange on a loaded 2-core
+// machine (400 ms did not at load 40: proto-ver timed out).
+const faultExchange = 1500 * time.Millisecond
 
 // faultClasses are the failure classes a device fault may produce.
 func faultClasses(secVer int, f device.Fault) []espprovv1.FailureClass {
@@ -144,7 +147,7 @@ func TestFaultMatrix(t *testing.T) {
 				req := provisionReq(d.addr, sec, testSSID, testPass)
 				req.Timeouts.Exchange = durationpb.New(faultExchange)
 				req.Timeouts.StatusPoll = durationpb.New(20 * time.Millisecond)
-				req.Timeouts.WifiConnect = durationpb.New(time.Second)
+				req.Timeouts.WifiConnect = durationpb.New(3 * faultExchange) // outlasts one stalled status read
 				// Deadline: a few exchanges' worth (the proof-drop probe
 				// and poll retries each take at most one).
 				deadline := 4*faultExchange + 2*time.Second
@@ -169,7 +172,12 @@ func TestFaultMatrix(t *testing.T) {
 					t.Errorf("failure class %v, want one of %v (%v)", got, want, err)
 				}
 				// The device is left retryable: the same call succeeds now.
+				// The retry tests the device's state, not deadlines: it gets
+				// the default exchange timeout, so that a loaded machine
+				// (a 400 ms exchange is tight at load 30) cannot fail it.
 				req.Reprovision = tc.applied
+				req.Timeouts.Exchange = nil
+				req.Timeouts.WifiConnect = durationpb.New(30 * time.Second)
 				events, err = collect(t, h.client, req)
 				if err != nil || !lastResult(t, events).GetSuccess() {
 					t.Fatalf("retry after %s: %v (steps %v)", tc.fault, err, steps(events))
