@@ -147,8 +147,8 @@ test-clients: client-tools
 FUZZSCALE ?= 1
 FUZZ_TARGETS := \
 	./internal/protocomm:FuzzParseVersion:50000 \
-	./internal/protocomm:FuzzSessionResponses:20000 \
-	./security/sec1:FuzzClientResponses:100000 \
+	./internal/protocomm:FuzzSessionResponses:10000 \
+	./security/sec1:FuzzClientResponses:50000 \
 	./security/sec1:FuzzDeviceRequests:20000 \
 	./security/sec2:FuzzClientResponses:10000 \
 	./security/sec2:FuzzDeviceRequests:20000 \
@@ -160,19 +160,19 @@ FUZZ_TARGETS := \
 	./internal/mapping:FuzzParseMetadata:20000 \
 	./internal/rainmaker:FuzzCloudReplies:10000 \
 	./internal/rainmaker:FuzzDecodeClaims:20000 \
-	./internal/cli:FuzzParseQR:10000 \
-	./internal/cli:FuzzLoginReplies:5000 \
+	./internal/cli:FuzzParseQR:5000 \
+	./internal/cli:FuzzLoginReplies:2000 \
 	./transports/httpd:FuzzResponses:10000 \
 	./transports/console:FuzzParser:50000 \
 	./transports/onnetwork:FuzzBrowseMessages:20000 \
 	./transports/onnetwork:FuzzParseVersion:20000 \
-	./internal/sim/device:FuzzHandle:50000 \
+	./internal/sim/device:FuzzHandle:20000 \
 	./internal/sim/httpd:FuzzRequests:10000 \
 	./internal/sim/console:FuzzCommand:20000 \
 	./internal/sim/cloud:FuzzServe:10000 \
 	./internal/sim/rmaker:FuzzEndpoints:10000 \
 	./internal/sim/device:FuzzHandleNetProv:20000 \
-	./internal/netprov:FuzzReplies:50000 \
+	./internal/netprov:FuzzReplies:20000 \
 	./internal/thread:FuzzParse:100000 \
 	./transports/ble:FuzzEndpointMap:20000 \
 	./internal/sim/peripheral:FuzzGATT:10000
