@@ -302,11 +302,9 @@ func scan(ctx context.Context, conn *dbus.Conn, r *radio, m matcher, window time
 		}
 		break
 	}
-	if err := ctx.Err(); err != nil {
+	if err := ctx.Err(); err != nil && first {
 		for _, s := range found {
-			if first {
-				unclaim(s.path)
-			}
+			unclaim(s.path)
 		}
 		return nil, err
 	}
@@ -320,11 +318,14 @@ func scan(ctx context.Context, conn *dbus.Conn, r *radio, m matcher, window time
 		}
 		return out[i].Name < out[j].Name
 	})
-	return out, nil
+	// A listing cut short by the caller's context keeps what was heard
+	// (returned with the context's error).
+	return out, ctx.Err()
 }
 
 // Discover scans for provisioning devices for opts.Timeout and returns
-// those matching the name (or name prefix), strongest signal first.
+// those matching the name (or name prefix), strongest signal first. When
+// ctx ends first, it returns the devices heard so far with ctx's error.
 func Discover(ctx context.Context, opts DiscoverOptions) ([]Found, error) {
 	if opts.Adapter == "" {
 		opts.Adapter = DefaultAdapter
@@ -346,12 +347,15 @@ func Discover(ctx context.Context, opts DiscoverOptions) ([]Found, error) {
 	}
 	m := matcher{name: opts.Name, prefix: opts.NamePrefix, uuids: opts.ServiceUUIDs}
 	list, err := scan(ctx, conn, r, m, opts.Timeout, false)
-	if err != nil {
-		return nil, fmt.Errorf("ble: discover on %s: %w", r.id, err)
-	}
 	out := make([]Found, len(list))
 	for i, s := range list {
 		out[i] = s.Found
+	}
+	if err != nil {
+		// With the caller's context over, the devices heard until then
+		// come with the error (a window that began late on a loaded host
+		// ends after the caller's deadline: listing nothing was wrong).
+		return out, fmt.Errorf("ble: discover on %s: %w", r.id, err)
 	}
 	return out, nil
 }
