@@ -68,7 +68,7 @@ func bleDevice(name, adapter string) *espprovv1.Device {
 func provisionReq(dev *espprovv1.Device, sec *espprovv1.Security) *espprovv1.ProvisionRequest {
 	return &espprovv1.ProvisionRequest{Device: dev, Security: sec,
 		Wifi:     &espprovv1.WifiCredentials{Ssid: ssid, Passphrase: pass},
-		Timeouts: &espprovv1.Timeouts{StatusPoll: durationpb.New(50 * time.Millisecond)}}
+		Timeouts: &espprovv1.Timeouts{StatusPoll: durationpb.New(50 * time.Millisecond), Exchange: durationpb.New(exchangeTimeout)}}
 }
 
 // provision runs one Provision call and returns its events.

@@ -41,7 +41,7 @@ func TestProvisionCLI(t *testing.T) {
 			pr := usePair(t)
 			name := deviceName()
 			espsim(t, append([]string{"--ble-adapter", pr.device, "--name", name, "--ap", apFlag}, tc.sim...)...)
-			args := append([]string{"provision", "--transport", "ble", "--ble-adapter", pr.central, "--device_name", name,
+			args := append([]string{"provision", exchangeFlag, "--transport", "ble", "--ble-adapter", pr.central, "--device_name", name,
 				"--discovery-timeout", discoverS, "--ssid", ssid, "--passphrase", pass, "--no-input", "--output", "json"}, tc.cli...)
 			r := espprov(t, args...)
 			if r.code != 0 {

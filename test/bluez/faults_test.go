@@ -164,7 +164,7 @@ func TestWrongPoPCLI(t *testing.T) {
 	pr := usePair(t)
 	name := deviceName()
 	espsim(t, "--ble-adapter", pr.device, "--name", name, "--sec-ver", "1", "--pop", pop, "--ap", apFlag)
-	r := espprov(t, "provision", "--transport", "ble", "--ble-adapter", pr.central, "--device_name", name,
+	r := espprov(t, "provision", exchangeFlag, "--transport", "ble", "--ble-adapter", pr.central, "--device_name", name,
 		"--discovery-timeout", discoverS, "--sec_ver", "1", "--pop", "wrong-pop", "--ssid", ssid, "--passphrase", pass, "--no-input")
 	if r.code != 4 {
 		t.Fatalf("exit %d, want 4 (wrong credentials)\n%s\n%s", r.code, r.out, r.stderr)
@@ -179,7 +179,7 @@ func TestLegacyLayoutCLI(t *testing.T) {
 	pr := usePair(t)
 	name := deviceName()
 	espsim(t, "--ble-adapter", pr.device, "--ble-legacy", "--name", name, "--sec-ver", "1", "--pop", pop, "--ap", apFlag)
-	r := espprov(t, "provision", "--transport", "ble", "--ble-adapter", pr.central, "--device_name", name,
+	r := espprov(t, "provision", exchangeFlag, "--transport", "ble", "--ble-adapter", pr.central, "--device_name", name,
 		"--discovery-timeout", discoverS, "--sec_ver", "1", "--pop", pop, "--ssid", ssid, "--passphrase", pass, "--no-input")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.out, r.stderr)

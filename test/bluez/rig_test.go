@@ -41,6 +41,11 @@ const (
 const (
 	startTimeout = 90 * time.Second
 	opTimeout    = 90 * time.Second
+	// exchangeTimeout bounds one request/response (default 10 s): at a
+	// host load of 30–40 one emulated write + read took up to 1.6 s and a
+	// single exchange overran 10 s (TestSecondProvision, TestProvisionCLI).
+	exchangeTimeout = 30 * time.Second
+	exchangeFlag    = "--exchange-timeout=30s"
 )
 
 // Test credentials and networks (the simulators' defaults).
