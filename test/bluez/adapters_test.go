@@ -36,8 +36,9 @@ func TestTwoAdaptersAtOnce(t *testing.T) {
 	cl := espprovd(t, "--ble-adapters", central+","+central2)
 	cfg := device.Config{SecVer: 2, SecPatchVer: 1, SRPUsername: srpUser, SRPPassword: srpPass}
 	devs := []*simDevice{
-		startDevice(t, device1, cfg, peripheral.Config{}),
-		startDevice(t, device2, cfg, peripheral.Config{}),
+		// Either central may take either device.
+		startDevice(t, device1, cfg, peripheral.Config{ReadvertiseFor: strings.Split(readvertiseFor, ",")}),
+		startDevice(t, device2, cfg, peripheral.Config{ReadvertiseFor: strings.Split(readvertiseFor, ",")}),
 	}
 	sec := &espprovv1.Security{Sec2Username: srpUser, Sec2Password: srpPass}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)

@@ -74,7 +74,7 @@ func TestLinkDropMidSession(t *testing.T) {
 	warm := startDevice(t, device1, cfg, peripheral.Config{})
 	// The dropping device is still joining Wi-Fi when its link goes.
 	cfg.ConnectDelay = 2 * time.Minute
-	drop := startDevice(t, device2, cfg, peripheral.Config{})
+	drop := startDevice(t, device2, cfg, peripheral.Config{ReadvertiseFor: []string{central}}) // reached from central, not its pair's
 	cl, stop := inProcess(t)
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
