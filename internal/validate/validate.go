@@ -352,3 +352,24 @@ func Mapping(m *espprovv1.Mapping) error {
 	}
 	return pdur("mapping.max_wait", m.GetMaxWait(), m.GetMaxWait() == nil)
 }
+
+// Bounds of a job's labels (ProvisionRequest.labels, UpdateJobLabels and
+// station profiles alike).
+const (
+	MaxLabels     = 16
+	MaxLabelKey   = 64
+	MaxLabelValue = 256
+)
+
+// Label checks one label: a key of 1 to MaxLabelKey characters of UTF-8
+// without '=', ';' or line breaks, and a value of at most MaxLabelValue
+// characters of UTF-8 on one line.
+func Label(k, v string) error {
+	if k == "" || len(k) > MaxLabelKey || !utf8.ValidString(k) || strings.ContainsAny(k, "\r\n\x00=;") {
+		return bad("labels", "key %q must be 1 to %d characters without '=', ';' or line breaks", k, MaxLabelKey)
+	}
+	if len(v) > MaxLabelValue || !utf8.ValidString(v) || strings.ContainsAny(v, "\r\n\x00") {
+		return bad("labels", "the value of %q must be at most %d characters on one line", k, MaxLabelValue)
+	}
+	return nil
+}

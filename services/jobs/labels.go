@@ -11,6 +11,7 @@ import (
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
 	"github.com/espprov/espprov/internal/jobstore"
+	"github.com/espprov/espprov/internal/validate"
 )
 
 // UpdateJobLabels implements the RPC.
@@ -59,8 +60,8 @@ func (r *Runner) UpdateLabels(ctx context.Context, id string, changes map[string
 				merged[k] = v
 			}
 		}
-		if len(merged) > maxLabels {
-			refused = invalid("labels: a job has at most %d labels (this change would give it %d)", maxLabels, len(merged))
+		if len(merged) > validate.MaxLabels {
+			refused = invalid("labels: a job has at most %d labels (this change would give it %d)", validate.MaxLabels, len(merged))
 			return refused
 		}
 		j.Labels, j.UpdateTime = merged, ts(time.Now())

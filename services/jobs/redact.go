@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	espprovv1 "github.com/espprov/espprov/api/espprov/v1"
+	"github.com/espprov/espprov/internal/validate"
 )
 
 // secretField reports whether a field holds a secret. By name, so that a
@@ -76,9 +77,6 @@ func Fingerprint(redacted *espprovv1.ProvisionRequest) string {
 // Bounds of the traceability fields.
 const (
 	maxIDLen       = 128
-	maxLabels      = 16
-	maxLabelKey    = 64
-	maxLabelValue  = 256
 	requestIDChars = `^[A-Za-z0-9._:\-]+$`
 )
 
@@ -103,15 +101,12 @@ func checkTraceability(req *espprovv1.ProvisionRequest) error {
 // checkLabels validates labels. With merging they are changes
 // (UpdateJobLabels) whose count is checked on the merged result instead.
 func checkLabels(labels map[string]string, merging bool) error {
-	if n := len(labels); n > maxLabels && !merging {
-		return invalid("labels: at most %d labels (got %d)", maxLabels, n)
+	if n := len(labels); n > validate.MaxLabels && !merging {
+		return invalid("labels: at most %d labels (got %d)", validate.MaxLabels, n)
 	}
 	for k, v := range labels {
-		if k == "" || len(k) > maxLabelKey || !utf8.ValidString(k) || strings.ContainsAny(k, "\r\n\x00=;") {
-			return invalid("labels: key %q must be 1 to %d characters without '=', ';' or line breaks", k, maxLabelKey)
-		}
-		if len(v) > maxLabelValue || !utf8.ValidString(v) || strings.ContainsAny(v, "\r\n\x00") {
-			return invalid("labels: the value of %q must be at most %d characters on one line", k, maxLabelValue)
+		if err := validate.Label(k, v); err != nil {
+			return invalid("%v", err)
 		}
 	}
 	return nil

@@ -241,12 +241,12 @@ func check(e Entry) (*Profile, error) {
 	if m := e.Mapping; m != nil && strings.Contains(m.Cloud, "@") {
 		return nil, errors.New("mapping.cloud must be a cloud name or URL without credentials")
 	}
-	if len(e.Labels) > 16 {
-		return nil, fmt.Errorf("labels: at most 16 (a job has at most 16 labels; got %d)", len(e.Labels))
+	if len(e.Labels) > validate.MaxLabels {
+		return nil, fmt.Errorf("labels: at most %d (a job has at most %d labels; got %d)", validate.MaxLabels, validate.MaxLabels, len(e.Labels))
 	}
 	for k, v := range e.Labels {
-		if k == "" || len(k) > 64 || len(v) > 256 || strings.ContainsAny(k, "\r\n\x00=;") || strings.ContainsAny(v, "\r\n\x00") {
-			return nil, fmt.Errorf("labels: %q must be a key of 1 to 64 characters without '=', ';' or line breaks, with a value of at most 256 characters on one line", k)
+		if err := validate.Label(k, v); err != nil {
+			return nil, err
 		}
 	}
 	if len(e.WorkOrder) > 128 || len(e.Station) > 128 || strings.ContainsAny(e.WorkOrder+e.Station, "\r\n\x00") {
